@@ -1,0 +1,41 @@
+"""Helpers shared by the benchmark scripts: result files with the command that made them."""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pinn_pac.checkpoint import atomic_write, package_versions, write_json
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_header() -> dict[str, Any]:
+    """The command, time, machine and versions to store beside every result."""
+    return {
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "versions": package_versions(),
+    }
+
+
+def write_results(name: str, data: dict[str, Any], table: str) -> None:
+    """benchmarks/results/NAME.json and NAME.md (the Markdown table under the command)."""
+    write_json(RESULTS / f"{name}.json", data)
+    header = data["header"]
+    text = (f"# {name}\n\nMade by `{header['command']}` on {header['date']} "
+            f"({header['machine']}; torch {header['versions']['torch']}).\n\n{table}\n")
+    atomic_write(RESULTS / f"{name}.md", lambda f: f.write(text.encode()))
+
+
+def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""The physics: parameterized equation families with residuals and scipy references.
+
+Register a new family by adding its class to `FAMILIES`.
+"""
+
+from __future__ import annotations
+
+from .base import Coefficient, CoefficientError, DirichletCondition, Equation
+from .burgers import Burgers
+
+FAMILIES: dict[str, type[Equation]] = {cls.name: cls for cls in (Burgers,)}
+
+
+class UnknownEquationError(ValueError):
+    """No equation family has the requested name."""
+
+
+def family(name: str) -> type[Equation]:
+    """The equation class registered under `name` (underscores read as hyphens)."""
+    key = name.strip().lower().replace("_", "-")
+    if key not in FAMILIES:
+        raise UnknownEquationError(
+            f"unknown equation {name!r}; available: {', '.join(sorted(FAMILIES))}"
+        )
+    return FAMILIES[key]
+
+
+def create(name: str, **coefficients: float) -> Equation:
+    """An equation of family `name` with the given coefficients (defaults for the rest)."""
+    return family(name)(**coefficients)
+
+
+__all__ = [
+    "FAMILIES",
+    "Burgers",
+    "Coefficient",
+    "CoefficientError",
+    "DirichletCondition",
+    "Equation",
+    "UnknownEquationError",
+    "create",
+    "family",
+]

@@ -1,0 +1,117 @@
+"""The Equation interface: coefficients, domain, conditions, residual and reference.
+
+An equation is data plus physics. It knows its domain box, its initial and boundary
+conditions, the residual of its differential operator and a reference solution computed
+with scipy. It knows nothing of networks, optimisers or masks.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, ClassVar, Mapping
+
+import numpy as np
+import torch
+
+
+class CoefficientError(ValueError):
+    """A coefficient is unknown, missing or outside its valid range."""
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    """A named coefficient of an equation family with its default and valid open range."""
+
+    name: str
+    default: float
+    low: float
+    high: float
+    description: str
+
+    def validate(self, value: float) -> float:
+        value = float(value)
+        if not math.isfinite(value) or not (self.low < value < self.high):
+            raise CoefficientError(
+                f"{self.name}={value:g} is outside the valid range "
+                f"({self.low:g}, {self.high:g}) for {self.description}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class DirichletCondition:
+    """u = value(points) on the faces of the domain where the input `on` equals one of `at`.
+
+    `value` maps a (N, n_inputs) tensor of points to a (N, n_outputs) tensor.
+    """
+
+    name: str
+    on: str
+    at: tuple[float, ...]
+    value: Callable[[torch.Tensor], torch.Tensor]
+
+
+Grid = Mapping[str, np.ndarray]
+
+
+class Equation(ABC):
+    """A member of a parameterized family of differential equations.
+
+    Subclasses set the class attributes and implement `residual`, `conditions` and
+    `reference`. Points are (N, len(inputs)) tensors whose columns follow `inputs`.
+    """
+
+    name: ClassVar[str]
+    inputs: ClassVar[tuple[str, ...]]
+    outputs: ClassVar[tuple[str, ...]] = ("u",)
+    coefficient_specs: ClassVar[tuple[Coefficient, ...]]
+    #: The derivatives the residual needs, named like "u_x", "u_t", "u_xx".
+    derivatives: ClassVar[tuple[str, ...]]
+
+    def __init__(self, **coefficients: float) -> None:
+        specs = {spec.name: spec for spec in self.coefficient_specs}
+        unknown = sorted(set(coefficients) - set(specs))
+        if unknown:
+            raise CoefficientError(
+                f"{self.name} has no coefficient {', '.join(unknown)}; "
+                f"its coefficients are: {', '.join(specs)}"
+            )
+        self.coefficients: dict[str, float] = {
+            name: spec.validate(coefficients.get(name, spec.default))
+            for name, spec in specs.items()
+        }
+
+    @property
+    @abstractmethod
+    def domain(self) -> dict[str, tuple[float, float]]:
+        """Lower and upper bound of every input, in the order of `inputs`."""
+
+    @abstractmethod
+    def conditions(self) -> list[DirichletCondition]:
+        """Initial and boundary conditions."""
+
+    @abstractmethod
+    def residual(self, fields: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Residual of the differential operator from u and the derivatives it needs."""
+
+    @abstractmethod
+    def standard_grid(self) -> dict[str, np.ndarray]:
+        """The grid on which errors are reported, one axis per input."""
+
+    @abstractmethod
+    def reference(self, grid: Grid) -> np.ndarray:
+        """Reference solution on the tensor-product grid, indexed in the order of `inputs`."""
+
+    def describe(self) -> str:
+        """The equation and its coefficients, e.g. 'burgers(nu=0.00318)'."""
+        values = ", ".join(f"{k}={v:.6g}" for k, v in self.coefficients.items())
+        return f"{self.name}({values})"
+
+    def same_family(self, other: "Equation") -> bool:
+        return type(self) is type(other)
+
+    def with_coefficients(self, **changes: float) -> "Equation":
+        """A member of the same family with some coefficients changed."""
+        return type(self)(**{**self.coefficients, **changes})

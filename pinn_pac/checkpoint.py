@@ -1,0 +1,83 @@
+"""Saving and loading runs: atomic writes, `weights_only` loads, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import platform
+import tempfile
+import zipfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy
+import torch
+
+FORMAT = "pinn-pac-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, from another program or does not fit."""
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of everything that shapes a run's numbers."""
+    try:
+        own = metadata.version("pinn-pac")
+    except metadata.PackageNotFoundError:
+        own = "unknown"
+    return {
+        "pinn_pac": own, "torch": str(torch.__version__), "numpy": str(np.__version__),
+        "scipy": str(scipy.__version__), "python": platform.python_version(),
+    }
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(file_object) on a temporary file beside `path`, then move it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write a checkpoint dict (tensors, numbers, strings, lists, dicts) atomically."""
+    atomic_write(path, lambda f: torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, f))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint`, refusing anything else."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path} is not a readable pinn-pac checkpoint: {first_line}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a pinn-pac checkpoint")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {payload.get('format_version')}; "
+            f"this pinn-pac reads version {FORMAT_VERSION}"
+        )
+    return payload

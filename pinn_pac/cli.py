@@ -1,0 +1,215 @@
+"""The `pinn-pac` command: parse, call the library, print. Errors are one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import equations
+from equations import Equation
+
+from .checkpoint import CheckpointError, atomic_write
+from .coefficients import ExpressionError, parse_assignments, parse_value
+from .runs import (
+    PACSettings, Record, Settings, evaluate_run, save_solve, save_transfer, solve, transfer,
+)
+from .train import Budget, TrainingDiverged
+
+DEFAULT_TARGETS = "nu=0.02/pi,nu=0.005/pi"
+
+
+class UsageError(ValueError):
+    """Bad command-line input."""
+
+
+def _add_settings_options(parser: argparse.ArgumentParser) -> None:
+    defaults = Settings()
+    group = parser.add_argument_group("network and points")
+    group.add_argument("--width", type=int, default=defaults.width, help="neurons per hidden layer (%(default)s)")
+    group.add_argument("--depth", type=int, default=defaults.depth, help="hidden layers (%(default)s)")
+    group.add_argument("--dtype", choices=("float64", "float32"), default=defaults.dtype)
+    group.add_argument("--seed", type=int, default=defaults.seed, help="fixes init, points and masks (%(default)s)")
+    group.add_argument("--points", type=int, default=defaults.n_interior, help="interior collocation points (%(default)s)")
+    group.add_argument("--condition-points", type=int, default=defaults.n_condition,
+                       help="points per initial/boundary condition (%(default)s)")
+    group.add_argument("--threads", type=int, default=None, help="torch CPU threads (torch's default)")
+    group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
+    group.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Budget, what: str) -> None:
+    group = parser.add_argument_group(f"{what} budget")
+    group.add_argument(f"--{prefix}adam", type=int, default=budget.adam_steps, help="Adam steps (%(default)s)")
+    group.add_argument(f"--{prefix}lbfgs", type=int, default=budget.lbfgs_iterations, help="L-BFGS iterations (%(default)s)")
+    group.add_argument(f"--{prefix}seconds", type=float, default=budget.max_seconds, help="wall-clock cap (%(default)s)")
+    group.add_argument(f"--{prefix}target-error", type=float, default=budget.target_error,
+                       help="stop at this relative L2 error")
+
+
+def _budget(args: argparse.Namespace, prefix: str, lr: float = 1e-3) -> Budget:
+    key = prefix.replace("-", "_")
+    return Budget(
+        adam_steps=getattr(args, f"{key}adam"), lbfgs_iterations=getattr(args, f"{key}lbfgs"),
+        adam_lr=lr, max_seconds=getattr(args, f"{key}seconds"),
+        target_error=getattr(args, f"{key}target_error"),
+    )
+
+
+SOLVE_BUDGET = Budget(adam_steps=1000, lbfgs_iterations=8000, max_seconds=540)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pinn-pac",
+        description="Physics-informed neural networks for equation families, with PAC-Net transfer.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    solve_parser = commands.add_parser("solve", help="train one PINN and report its error")
+    solve_parser.add_argument("equation")
+    _add_settings_options(solve_parser)
+    _add_budget_options(solve_parser, "", SOLVE_BUDGET, "training")
+
+    pac = PACSettings()
+    transfer_parser = commands.add_parser("transfer", help="PAC-Net: source, prune, allocate, calibrate targets")
+    transfer_parser.add_argument("equation")
+    transfer_parser.add_argument("--source", default="", help="source coefficients, e.g. nu=0.01/pi (defaults)")
+    transfer_parser.add_argument("--targets", default=None,
+                                 help=f"targets, e.g. nu=0.02/pi,nu=0.005/pi (burgers: {DEFAULT_TARGETS})")
+    transfer_parser.add_argument("--ratio", type=float, default=pac.ratio, help="fraction of weights freed (%(default)s)")
+    transfer_parser.add_argument("--penalty", type=float, default=pac.penalty,
+                                 help="lambda of the L2 pull of freed weights to 0 (%(default)s)")
+    transfer_parser.add_argument("--scope", choices=("global", "layer"), default=pac.scope, help="prune threshold")
+    _add_settings_options(transfer_parser)
+    _add_budget_options(transfer_parser, "source-", pac.source, "source training")
+    _add_budget_options(transfer_parser, "allocate-", pac.allocate, "allocate")
+    _add_budget_options(transfer_parser, "calibrate-", pac.calibrate, "calibrate (per target)")
+
+    evaluate_parser = commands.add_parser("evaluate", help="reload a run directory and re-evaluate it")
+    evaluate_parser.add_argument("run_dir", type=Path)
+
+    reference_parser = commands.add_parser("reference", help="write the scipy reference on the standard grid")
+    reference_parser.add_argument("equation")
+    reference_parser.add_argument("--out", type=Path, required=True, help="output .npz file")
+    return parser
+
+
+def _equation_with_flags(name: str, extra: list[str]) -> Equation:
+    """The equation named `name`, with coefficient flags such as --nu 0.01/pi read from `extra`."""
+    family = equations.family(name)
+    parser = argparse.ArgumentParser(prog=f"pinn-pac ... {family.name}", add_help=False)
+    for spec in family.coefficient_specs:
+        parser.add_argument(f"--{spec.name}", default=None, help=spec.description)
+    values, unknown = parser.parse_known_args(extra)
+    if unknown:
+        names = ", ".join(f"--{s.name}" for s in family.coefficient_specs)
+        raise UsageError(f"unrecognised arguments: {' '.join(unknown)} ({family.name} takes {names})")
+    given = {k: parse_value(v) for k, v in vars(values).items() if v is not None}
+    return family(**given)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
+        n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
+    )
+
+
+def _run_dir(args: argparse.Namespace, equation: Equation) -> Path:
+    if args.out is not None:
+        return args.out
+    return Path("runs") / f"{args.command}-{equation.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def format_table(records: list[Record]) -> str:
+    header = f"{'coefficients':<22} {'role':<7} {'rel L2':>10} {'max err':>10} {'trainable':>10} {'seconds':>8}"
+    lines = [header, "-" * len(header)]
+    for r in records:
+        coefficients = ",".join(f"{k}={v:.5g}" for k, v in r.coefficients.items())
+        lines.append(f"{coefficients:<22} {r.role:<7} {r.rel_l2:>10.3e} {r.max_abs_err:>10.3e} "
+                     f"{r.trainable_params:>10d} {r.seconds:>8.1f}")
+        if r.rel_l2_after_calibration is not None:
+            same = "identical" if r.rel_l2_after_calibration == r.rel_l2 else "CHANGED"
+            lines.append(f"{'':<22} source rel L2 after all calibrations: "
+                         f"{r.rel_l2_after_calibration:.3e} ({same})")
+    return "\n".join(lines)
+
+
+def _solve(args: argparse.Namespace, extra: list[str]) -> None:
+    equation = _equation_with_flags(args.equation, extra)
+    run = solve(equation, _settings(args), _budget(args, ""), progress=not args.quiet)
+    out = _run_dir(args, equation)
+    save_solve(run, out)
+    print(format_table([run.record]))
+    print(f"stopped: {run.record.stopped_because}; run saved to {out}")
+
+
+def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
+    if extra:
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)} (use --source and --targets)")
+    family = equations.family(args.equation)
+    source = family(**(parse_assignments(args.source)[0] if args.source.strip() else {}))
+    targets_text = args.targets
+    if targets_text is None:
+        if family.name != "burgers":
+            raise UsageError(f"give --targets for {family.name}, e.g. --targets "
+                             f"{family.coefficient_specs[0].name}=VALUE")
+        targets_text = DEFAULT_TARGETS
+    targets = [source.with_coefficients(**t) for t in parse_assignments(targets_text)]
+    pac = PACSettings(
+        ratio=args.ratio, penalty=args.penalty, scope=args.scope,
+        source=_budget(args, "source-"), allocate=_budget(args, "allocate-"),
+        calibrate=_budget(args, "calibrate-"),
+    )
+    run = transfer(source, targets, _settings(args), pac, progress=not args.quiet)
+    out = _run_dir(args, source)
+    save_transfer(run, out)
+    print(format_table(run.records))
+    print(f"run saved to {out}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    print(format_table(evaluate_run(args.run_dir)))
+
+
+def _reference(args: argparse.Namespace, extra: list[str]) -> None:
+    equation = _equation_with_flags(args.equation, extra)
+    grid = equation.standard_grid()
+    solution = equation.reference(grid)
+
+    if len(equation.outputs) == 1:
+        fields = {equation.outputs[0]: solution}
+    else:
+        fields = {name: solution[..., k] for k, name in enumerate(equation.outputs)}
+    atomic_write(args.out, lambda stream: np.savez(stream, **grid, **fields))
+    shape = " x ".join(f"{len(grid[n])} {n}" for n in equation.inputs)
+    print(f"wrote {equation.describe()} reference on {shape} to {args.out}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    try:
+        if args.command == "solve":
+            _solve(args, extra)
+        elif args.command == "transfer":
+            _transfer(args, extra)
+        elif args.command == "reference":
+            _reference(args, extra)
+        else:
+            if extra:
+                raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+            _evaluate(args)
+    except (ValueError, CheckpointError, TrainingDiverged, FileNotFoundError, KeyError) as error:
+        print(f"pinn-pac: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Reading coefficient values and target lists from the command line, without `eval`.
+
+Values are numbers or simple arithmetic over numbers and the constants pi and e:
+"0.01/pi", "2*pi", "1e-3", "(1+2)/3". Targets are "name=value" pairs separated by commas;
+a name seen again, or a semicolon, starts the next target: "nu=0.02/pi,nu=0.005/pi" or
+"d=0.001,r=4;d=0.002,r=5".
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+
+CONSTANTS = {"pi": math.pi, "e": math.e}
+_BINARY = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Pow: operator.pow,
+}
+_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+
+
+class ExpressionError(ValueError):
+    """A coefficient value or target list that cannot be read."""
+
+
+def parse_value(text: str) -> float:
+    """The number an expression such as "0.01/pi" stands for."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+        value = float(_evaluate(tree.body))
+    except (SyntaxError, ExpressionError, ZeroDivisionError, OverflowError, TypeError) as error:
+        detail = f" ({error})" if isinstance(error, (ExpressionError, ZeroDivisionError)) else ""
+        raise ExpressionError(
+            f"cannot read {text!r} as a number; use numbers, pi, e and + - * / ** ( ){detail}"
+        ) from None
+    if not math.isfinite(value):
+        raise ExpressionError(f"{text!r} is not a finite number")
+    return value
+
+
+def _evaluate(node: ast.AST) -> float:
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in CONSTANTS:
+        return CONSTANTS[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        return _BINARY[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_evaluate(node.operand))
+    raise ExpressionError(f"{ast.unparse(node)!r} is not allowed")
+
+
+def parse_assignments(text: str) -> list[dict[str, float]]:
+    """Targets from "nu=0.02/pi,nu=0.005/pi": one dict of coefficient values per target."""
+    targets: list[dict[str, float]] = []
+    for group in text.split(";"):
+        current: dict[str, float] = {}
+        for item in filter(None, (part.strip() for part in group.split(","))):
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise ExpressionError(f"cannot read {item!r}; write name=value, e.g. nu=0.01/pi")
+            name = name.strip()
+            if name in current:
+                targets.append(current)
+                current = {}
+            current[name] = parse_value(value)
+        if current:
+            targets.append(current)
+    if not targets:
+        raise ExpressionError(f"no name=value pairs in {text!r}")
+    return targets

@@ -1,0 +1,44 @@
+"""Relative L2 and max error of a network against an equation's reference on a grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from equations import Equation
+
+
+@dataclass(frozen=True)
+class Metrics:
+    rel_l2: float
+    max_abs_err: float
+
+
+class Evaluator:
+    """Holds an equation's reference on a grid (the standard grid unless one is given)."""
+
+    def __init__(self, equation: Equation, grid: dict[str, np.ndarray] | None = None) -> None:
+        self.equation = equation
+        self.grid = dict(grid) if grid is not None else equation.standard_grid()
+        axes = [np.asarray(self.grid[name], dtype=np.float64) for name in equation.inputs]
+        self.shape = tuple(axis.size for axis in axes)
+        mesh = np.meshgrid(*axes, indexing="ij")
+        self.points = np.stack([m.ravel() for m in mesh], axis=1)
+        self.reference = np.asarray(equation.reference(self.grid), dtype=np.float64)
+
+    def predict(self, network: torch.nn.Module) -> np.ndarray:
+        """The network's output on the grid, shaped like the reference."""
+        parameter = next(iter(network.buffers()), None)
+        dtype = parameter.dtype if parameter is not None else torch.float64
+        with torch.no_grad():
+            values = network(torch.tensor(self.points, dtype=dtype)).double().numpy()
+        return values.reshape(self.reference.shape)
+
+    def __call__(self, network: torch.nn.Module) -> Metrics:
+        error = self.predict(network) - self.reference
+        return Metrics(
+            rel_l2=float(np.linalg.norm(error) / np.linalg.norm(self.reference)),
+            max_abs_err=float(np.abs(error).max()),
+        )

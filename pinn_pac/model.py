@@ -1,0 +1,67 @@
+"""The PINN: a tanh multilayer perceptron whose inputs are scaled to [-1, 1].
+
+`TanhNetwork` holds the input scaling and the forward pass; subclasses say where the
+weight matrices come from (plain parameters here, masked or adapted weights in `pac`).
+That is the seam the masks act on.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+Layers = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class TanhNetwork(nn.Module):
+    """A tanh MLP whose inputs are mapped by (points - input_center) * input_scale."""
+
+    def __init__(self, input_center: torch.Tensor, input_scale: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("input_center", input_center)
+        self.register_buffer("input_scale", input_scale)
+
+    def affine_layers(self) -> Layers:
+        """(weight, bias) of every layer, input to output, as used in the forward pass."""
+        raise NotImplementedError
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        hidden = (points - self.input_center) * self.input_scale
+        *inner, (last_weight, last_bias) = self.affine_layers()
+        for weight, bias in inner:
+            hidden = torch.tanh(torch.addmm(bias, hidden, weight.T))
+        return torch.addmm(last_bias, hidden, last_weight.T)
+
+
+class MLP(TanhNetwork):
+    """A fully connected tanh network with Xavier-normal weights and zero biases.
+
+    `depth` counts hidden layers, each `width` wide: a 4x50 network has depth 4, width 50.
+    Inputs are scaled from the box [lower, upper] to [-1, 1].
+    """
+
+    def __init__(
+        self,
+        lower: torch.Tensor,
+        upper: torch.Tensor,
+        n_outputs: int,
+        width: int,
+        depth: int,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if width < 1 or depth < 1:
+            raise ValueError(f"width and depth must be positive, got {width}x{depth}")
+        super().__init__((upper + lower) / 2, 2.0 / (upper - lower))
+        self.width, self.depth = width, depth
+        sizes = [lower.numel()] + [width] * depth + [n_outputs]
+        dtype = lower.dtype
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            weight = torch.empty(fan_out, fan_in, dtype=dtype)
+            nn.init.xavier_normal_(weight, generator=generator)
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(torch.zeros(fan_out, dtype=dtype)))
+
+    def affine_layers(self) -> Layers:
+        return list(zip(self.weights, self.biases))

@@ -1,0 +1,160 @@
+"""PAC-Net transfer: Prune, Allocate, Calibrate (Myung et al., ICML 2022).
+
+* `prune` keeps the largest-magnitude weights of a trained source network and frees the rest.
+* `allocate` retrains the kept weights (and biases) on the source with freed weights at 0.
+* `calibrate` trains only the freed weights for a target, from 0, with an L2 pull towards 0.
+
+A `PACNetwork` is the frozen allocated source plus one adapter per target; an adapter holds
+only the calibrated freed weights. The source view is the allocated network itself, so it
+predicts bit for bit the same after any number of calibrations.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .evaluate import Evaluator
+from .model import MLP, Layers, TanhNetwork
+from .train import Budget, TrainResult, train
+
+PRUNE_SCOPES = ("global", "layer")
+
+
+def _keep_largest(magnitudes: torch.Tensor, ratio: float) -> torch.Tensor:
+    """True on all but the `ratio` fraction of smallest entries (ties broken by position)."""
+    n_free = round(ratio * magnitudes.numel())
+    keep = torch.ones(magnitudes.numel(), dtype=torch.bool)
+    keep[torch.argsort(magnitudes.flatten(), stable=True)[:n_free]] = False
+    return keep.view_as(magnitudes)
+
+
+def prune(network: MLP, ratio: float, scope: str = "global") -> list[torch.Tensor]:
+    """Boolean masks over the weight matrices, True where a weight is kept for the source.
+
+    `ratio` is the fraction of weights freed for targets. With scope "global" one magnitude
+    threshold spans all layers; with "layer" each matrix frees `ratio` of its own weights.
+    """
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"prune ratio must be in (0, 1), got {ratio}")
+    weights = [w.detach().abs() for w in network.weights]
+    if scope == "layer":
+        return [_keep_largest(w, ratio) for w in weights]
+    if scope != "global":
+        raise ValueError(f"unknown prune scope {scope!r}; use one of {PRUNE_SCOPES}")
+    keep = _keep_largest(torch.cat([w.flatten() for w in weights]), ratio)
+    return [part.view_as(w) for part, w in zip(keep.split([w.numel() for w in weights]), weights)]
+
+
+class MaskedNetwork(TanhNetwork):
+    """A view of `base` in which the freed weights are held at exactly zero."""
+
+    def __init__(self, base: MLP, kept: list[torch.Tensor]) -> None:
+        super().__init__(base.input_center, base.input_scale)
+        self.base = base
+        self.kept = kept
+
+    def affine_layers(self) -> Layers:
+        return [(w * m, b) for w, m, b in zip(self.base.weights, self.kept, self.base.biases)]
+
+
+def allocate(
+    network: MLP,
+    kept: list[torch.Tensor],
+    loss_fn: Callable[[nn.Module], torch.Tensor],
+    budget: Budget,
+    evaluator: Evaluator | None = None,
+    **train_options,
+) -> TrainResult:
+    """Retrain the kept weights and the biases of `network` with the freed weights at 0.
+
+    On return the freed entries of `network`'s weight matrices are exactly zero.
+    """
+    _zero_freed(network, kept)
+    result = train(
+        MaskedNetwork(network, kept), loss_fn, network.parameters(), budget, evaluator,
+        **train_options,
+    )
+    _zero_freed(network, kept)
+    return result
+
+
+def _zero_freed(network: MLP, kept: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for weight, mask in zip(network.weights, kept):
+            weight.mul_(mask)
+
+
+class AdaptedNetwork(TanhNetwork):
+    """The frozen source with its freed weights replaced by an adapter's values."""
+
+    def __init__(self, pac: "PACNetwork", adapter: list[torch.Tensor]) -> None:
+        super().__init__(pac.source.input_center, pac.source.input_scale)
+        self.pac = pac
+        self.adapter = adapter
+
+    def affine_layers(self) -> Layers:
+        layers = []
+        for weight, bias, index, values in zip(
+            self.pac.source.weights, self.pac.source.biases, self.pac.freed_index, self.adapter
+        ):
+            merged = torch.index_put(weight.detach().flatten(), (index,), values)
+            layers.append((merged.view_as(weight), bias.detach()))
+        return layers
+
+
+class PACNetwork(nn.Module):
+    """An allocated source network, its masks, and one adapter per target."""
+
+    def __init__(self, source: MLP, kept: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.source = source.requires_grad_(False)
+        self.kept = [m.bool() for m in kept]
+        self.freed_index = [torch.nonzero(~m.flatten()).squeeze(1) for m in self.kept]
+        self.adapters: dict[str, list[torch.Tensor]] = {}
+
+    @property
+    def freed_count(self) -> int:
+        """Weights an adapter holds: the trainable parameters of each target."""
+        return sum(index.numel() for index in self.freed_index)
+
+    def source_view(self) -> MLP:
+        """The allocated source network (frozen; unaffected by adapters)."""
+        return self.source
+
+    def target_view(self, key: str) -> AdaptedNetwork:
+        """The network for a calibrated target."""
+        if key not in self.adapters:
+            raise KeyError(f"no adapter {key!r}; have: {', '.join(self.adapters) or 'none'}")
+        return AdaptedNetwork(self, self.adapters[key])
+
+    def zero_adapter(self) -> list[nn.Parameter]:
+        """Fresh trainable freed weights, all starting at 0 (the source's value)."""
+        dtype = self.source.weights[0].dtype
+        return [nn.Parameter(torch.zeros(i.numel(), dtype=dtype)) for i in self.freed_index]
+
+    def calibrate(
+        self,
+        key: str,
+        loss_fn: Callable[[nn.Module], torch.Tensor],
+        budget: Budget,
+        penalty_weight: float,
+        evaluator: Evaluator | None = None,
+        **train_options,
+    ) -> TrainResult:
+        """Train a new adapter for a target: physics loss + penalty_weight * ||w_freed||^2."""
+        if penalty_weight < 0:
+            raise ValueError(f"the calibration penalty weight must be >= 0, got {penalty_weight}")
+        adapter = self.zero_adapter()
+
+        def penalty() -> torch.Tensor:
+            return penalty_weight * sum(values.square().sum() for values in adapter)
+
+        result = train(
+            AdaptedNetwork(self, adapter), loss_fn, adapter, budget, evaluator,
+            penalty=penalty, **train_options,
+        )
+        self.adapters[key] = [values.detach() for values in adapter]
+        return result

@@ -1,0 +1,71 @@
+"""Figures: prediction, reference and error maps; loss and error curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .checkpoint import atomic_write  # noqa: E402
+from .train import History  # noqa: E402
+
+
+def _save(figure, path: Path) -> None:
+    atomic_write(Path(path), lambda f: figure.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(figure)
+
+
+def plot_solution(
+    grid: dict[str, np.ndarray],
+    inputs: tuple[str, ...],
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    title: str,
+    path: Path,
+) -> None:
+    """Prediction, reference and absolute error over two inputs (or along one)."""
+    error = np.abs(prediction - reference)
+    if len(inputs) == 1:
+        figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+        axis = grid[inputs[0]]
+        top.plot(axis, reference, "k-", lw=2, label="reference")
+        top.plot(axis, prediction, "r--", lw=1.5, label="PINN")
+        top.legend()
+        bottom.semilogy(axis, np.maximum(error, 1e-300))
+        bottom.set_xlabel(inputs[0])
+        bottom.set_ylabel("|error|")
+        top.set_title(title)
+        _save(figure, path)
+        return
+    first, second = (grid[name] for name in inputs[:2])
+    extent = (second[0], second[-1], first[0], first[-1])
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    low, high = float(reference.min()), float(reference.max())
+    panels = [("PINN", prediction, "RdBu_r", (low, high)), ("reference", reference, "RdBu_r", (low, high)),
+              ("|PINN - reference|", error, "magma", (0.0, float(error.max()) or 1.0))]
+    for ax, (name, data, cmap, (vmin, vmax)) in zip(axes, panels):
+        image = ax.imshow(data, origin="lower", aspect="auto", extent=extent, cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_title(name)
+        ax.set_xlabel(inputs[1])
+        ax.set_ylabel(inputs[0])
+        figure.colorbar(image, ax=ax)
+    figure.suptitle(title)
+    _save(figure, path)
+
+
+def plot_histories(histories: dict[str, History], path: Path) -> None:
+    """Loss and relative L2 error against wall seconds, one line per model."""
+    figure, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(12, 4))
+    for label, history in histories.items():
+        loss_ax.semilogy(history.seconds, history.loss, label=label)
+        error_ax.semilogy(history.seconds, history.rel_l2, label=label)
+    loss_ax.set(xlabel="seconds", ylabel="loss", title="training loss")
+    error_ax.set(xlabel="seconds", ylabel="relative L2 error", title="error against the reference")
+    for ax in (loss_ax, error_ax):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(figure, path)

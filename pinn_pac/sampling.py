@@ -1,0 +1,76 @@
+"""Collocation, initial and boundary points drawn with scipy's quasi-Monte Carlo samplers."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import qmc
+
+from equations import DirichletCondition, Equation
+
+SAMPLERS = ("sobol", "lhs")
+
+
+@dataclass
+class ConditionPoints:
+    """Points on a condition's faces and the values u must take there."""
+
+    condition: DirichletCondition
+    points: torch.Tensor
+    values: torch.Tensor
+
+
+@dataclass
+class TrainingPoints:
+    interior: torch.Tensor
+    conditions: list[ConditionPoints]
+
+
+def _unit_samples(dim: int, n: int, sampler: str, rng: np.random.Generator) -> np.ndarray:
+    if sampler == "sobol":
+        engine = qmc.Sobol(dim, scramble=True, seed=rng)
+    elif sampler == "lhs":
+        engine = qmc.LatinHypercube(dim, seed=rng)
+    else:
+        raise ValueError(f"unknown sampler {sampler!r}; use one of {SAMPLERS}")
+    with warnings.catch_warnings():
+        # Sobol prefers powers of two; any n is still a well-spread scrambled set.
+        warnings.simplefilter("ignore", UserWarning)
+        return engine.random(n)
+
+
+def sample_points(
+    equation: Equation,
+    n_interior: int,
+    n_condition: int,
+    seed: int,
+    dtype: torch.dtype = torch.float64,
+    sampler: str = "sobol",
+) -> TrainingPoints:
+    """Interior points in the domain box and `n_condition` points per condition.
+
+    The same seed gives the same points. Condition points are spread evenly over the
+    condition's faces (for example both ends of the x interval).
+    """
+    if n_interior < 1 or n_condition < 1:
+        raise ValueError("n_interior and n_condition must be positive")
+    rng = np.random.default_rng(seed)
+    lower = np.array([equation.domain[name][0] for name in equation.inputs])
+    upper = np.array([equation.domain[name][1] for name in equation.inputs])
+    dim = len(equation.inputs)
+    interior = lower + (upper - lower) * _unit_samples(dim, n_interior, sampler, rng)
+
+    conditions = []
+    for condition in equation.conditions():
+        axis = equation.inputs.index(condition.on)
+        if dim == 1:
+            points = np.array(condition.at, dtype=float)[:, None]
+        else:
+            points = lower + (upper - lower) * _unit_samples(dim, n_condition, sampler, rng)
+            points[:, axis] = np.resize(np.array(condition.at, dtype=float), n_condition)
+        tensor = torch.tensor(points, dtype=dtype)
+        conditions.append(ConditionPoints(condition, tensor, condition.value(tensor).detach()))
+    return TrainingPoints(torch.tensor(interior, dtype=dtype), conditions)

@@ -1,0 +1,106 @@
+"""Derivative paths agree; training is seeded, lowers the error, stops and fails cleanly."""
+
+import math
+
+import pytest
+import torch
+
+from equations import create
+from pinn_pac.derivatives import compute_fields, parse_derivatives
+from pinn_pac.evaluate import Evaluator
+from pinn_pac.runs import Settings, build_network, physics_loss, solve
+from pinn_pac.sampling import sample_points
+from pinn_pac.train import Budget, TrainingDiverged, train
+
+
+def test_forward_mode_matches_nested_autograd(burgers):
+    network = build_network(burgers, Settings(width=16, depth=3, seed=3))
+    derivatives = parse_derivatives(("u_t", "u_x", "u_xx", "u_tt"), ("x", "t"), ("u",))
+    points = torch.rand(200, 2, dtype=torch.float64)
+    forward = compute_fields(network, points, derivatives, ("u",), "forward")
+    nested = compute_fields(network, points, derivatives, ("u",), "autograd")
+    assert forward.keys() == nested.keys()
+    for name in forward:
+        torch.testing.assert_close(forward[name], nested[name], rtol=1e-12, atol=1e-12)
+
+
+def test_derivative_of_a_known_function():
+    """Both paths give the exact derivatives of a one-neuron network u = tanh(a x + b t)."""
+    network = build_network(create("burgers"), Settings(width=1, depth=1))
+    with torch.no_grad():
+        network.weights[0].copy_(torch.tensor([[0.7, -0.4]], dtype=torch.float64))
+        network.weights[1].fill_(1.0)
+    points = torch.tensor([[0.3, 0.2], [-0.5, 0.9]], dtype=torch.float64)
+    z = 0.7 * points[:, :1] - 0.4 * (2 * points[:, 1:] - 1)  # t is scaled from [0, 1] to [-1, 1]
+    s = 1 - torch.tanh(z) ** 2
+    expected = {"u_x": 0.7 * s, "u_t": -0.8 * s, "u_xx": -2 * torch.tanh(z) * s * 0.49}
+    derivatives = parse_derivatives(tuple(expected), ("x", "t"), ("u",))
+    for method in ("forward", "autograd"):
+        fields = compute_fields(network, points, derivatives, ("u",), method)
+        for name, value in expected.items():
+            torch.testing.assert_close(fields[name], value, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["u_y", "w_x", "u_xxx", "u"])
+def test_unreadable_derivative_names_are_refused(name):
+    with pytest.raises(ValueError):
+        parse_derivatives((name,), ("x", "t"), ("u",))
+
+
+def test_sampling_is_seeded_and_inside_the_domain(burgers):
+    a = sample_points(burgers, 100, 20, seed=5)
+    b = sample_points(burgers, 100, 20, seed=5)
+    c = sample_points(burgers, 100, 20, seed=6)
+    assert torch.equal(a.interior, b.interior) and not torch.equal(a.interior, c.interior)
+    assert a.interior[:, 0].abs().max() <= 1 and a.interior[:, 1].min() >= 0 and a.interior[:, 1].max() <= 1
+    initial, boundary = a.conditions
+    assert torch.all(initial.points[:, 1] == 0)
+    assert set(boundary.points[:, 0].tolist()) == {-1.0, 1.0}
+    torch.testing.assert_close(initial.values[:, 0], -torch.sin(math.pi * initial.points[:, 0]))
+
+
+def test_solve_is_reproducible_and_lowers_the_error(burgers, tiny_settings):
+    budget = Budget(adam_steps=60, lbfgs_iterations=40)
+    first = solve(burgers, tiny_settings, budget, progress=False)
+    second = solve(burgers, tiny_settings, budget, progress=False)
+    assert first.record.rel_l2 == second.record.rel_l2
+    assert first.history.loss[-1] < 0.5 * first.history.loss[0]
+    assert first.history.rel_l2[-1] < first.history.rel_l2[0]
+
+
+def test_early_stop_on_target_loss(burgers, tiny_settings):
+    network = build_network(burgers, tiny_settings)
+    result = train(network, physics_loss(burgers, tiny_settings), network.parameters(),
+                   Budget(adam_steps=500, lbfgs_iterations=0, target_loss=0.5), progress=False)
+    assert result.stopped_because == "target loss reached"
+    assert result.steps < 500 and result.history.loss[-1] <= 0.5
+
+
+def test_early_stop_on_target_error(burgers, tiny_settings):
+    network = build_network(burgers, tiny_settings)
+    result = train(network, physics_loss(burgers, tiny_settings), network.parameters(),
+                   Budget(adam_steps=500, lbfgs_iterations=0, target_error=0.9), Evaluator(burgers),
+                   progress=False)
+    assert result.stopped_because == "target error reached"
+    assert result.history.rel_l2[-1] <= 0.9
+
+
+def test_float32_training_runs_in_float32(burgers):
+    settings = Settings(width=8, depth=2, n_interior=64, n_condition=16, dtype="float32")
+    run = solve(burgers, settings, Budget(adam_steps=10, lbfgs_iterations=10), progress=False)
+    assert run.network.weights[0].dtype == torch.float32
+    assert math.isfinite(run.record.rel_l2)
+
+
+def test_divergence_is_reported(burgers, tiny_settings):
+    network = build_network(burgers, tiny_settings)
+    loss = physics_loss(burgers, tiny_settings)
+    calls = {"n": 0}
+
+    def exploding(net):
+        calls["n"] += 1
+        value = loss(net)
+        return value * float("nan") if calls["n"] > 5 else value
+
+    with pytest.raises(TrainingDiverged, match="loss became nan"):
+        train(network, exploding, network.parameters(), Budget(adam_steps=50, lbfgs_iterations=0), progress=False)

@@ -1,0 +1,106 @@
+"""Prune, allocate, calibrate: masks, freezing and the source-exactness invariant."""
+
+import pytest
+import torch
+
+from equations import create
+from pinn_pac.evaluate import Evaluator
+from pinn_pac.pac import PACNetwork, allocate, prune
+from pinn_pac.runs import physics_loss
+from pinn_pac.train import Budget
+
+SHORT = Budget(adam_steps=20, lbfgs_iterations=10)
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+@pytest.mark.parametrize("ratio", [0.2, 0.5, 0.9])
+def test_prune_frees_the_requested_fraction_of_smallest_weights(tiny_network, scope, ratio):
+    kept = prune(tiny_network, ratio, scope)
+    weights = [w.detach().abs() for w in tiny_network.weights]
+    total = sum(w.numel() for w in weights)
+    freed = sum(int((~m).sum()) for m in kept)
+    if scope == "global":
+        assert freed == round(ratio * total)
+        largest_freed = max(w[~m].max() for w, m in zip(weights, kept) if (~m).any())
+        smallest_kept = min(w[m].min() for w, m in zip(weights, kept) if m.any())
+        assert largest_freed <= smallest_kept
+    else:
+        for w, m in zip(weights, kept):
+            assert int((~m).sum()) == round(ratio * w.numel())
+            assert w[~m].max() <= w[m].min()
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0, -0.1, 1.5])
+def test_prune_rejects_ratios_outside_open_unit_interval(tiny_network, ratio):
+    with pytest.raises(ValueError, match="ratio"):
+        prune(tiny_network, ratio)
+
+
+def test_prune_rejects_unknown_scope(tiny_network):
+    with pytest.raises(ValueError, match="scope"):
+        prune(tiny_network, 0.5, "row")
+
+
+def test_allocate_holds_freed_weights_at_exactly_zero_and_trains_kept(tiny_network, tiny_loss):
+    kept = prune(tiny_network, 0.5)
+    before = [w.detach().clone() for w in tiny_network.weights]
+    allocate(tiny_network, kept, tiny_loss, SHORT, progress=False)
+    for w, w0, m in zip(tiny_network.weights, before, kept):
+        assert torch.all(w.detach()[~m] == 0)
+        assert not torch.equal(w.detach()[m], w0[m])
+
+
+@pytest.fixture
+def allocated(tiny_network, tiny_loss):
+    kept = prune(tiny_network, 0.5)
+    allocate(tiny_network, kept, tiny_loss, SHORT, progress=False)
+    return PACNetwork(tiny_network, kept)
+
+
+def test_zero_adapter_reproduces_the_source_bit_for_bit(allocated):
+    points = torch.rand(64, 2, dtype=torch.float64)
+    allocated.adapters["zero"] = [a.detach() for a in allocated.zero_adapter()]
+    assert torch.equal(allocated.target_view("zero")(points), allocated.source_view()(points))
+
+
+def test_calibration_trains_only_freed_weights_and_keeps_source_exact(allocated, tiny_settings):
+    points = torch.rand(256, 2, dtype=torch.float64) * torch.tensor([2.0, 1.0], dtype=torch.float64) - torch.tensor([1.0, 0.0], dtype=torch.float64)
+    source_state = {k: v.clone() for k, v in allocated.source.state_dict().items()}
+    source_prediction = allocated.source_view()(points).detach().clone()
+
+    for key, nu in (("a", 0.02), ("b", 0.002)):
+        target = create("burgers", nu=nu)
+        allocated.calibrate(key, physics_loss(target, tiny_settings), SHORT, 1e-4, progress=False)
+
+    for name, value in allocated.source.state_dict().items():
+        assert torch.equal(value, source_state[name]), f"frozen {name} moved"
+    assert torch.equal(allocated.source_view()(points), source_prediction)
+    for key in ("a", "b"):
+        adapter = allocated.adapters[key]
+        assert [a.numel() for a in adapter] == [int((~m).sum()) for m in allocated.kept]
+        assert any(a.abs().max() > 0 for a in adapter), "calibration did not move freed weights"
+        assert not torch.equal(allocated.target_view(key)(points), source_prediction)
+
+
+def test_calibration_lowers_the_target_error(allocated, tiny_settings):
+    target = create("burgers", nu=0.1)
+    evaluator = Evaluator(target)
+    allocated.adapters["start"] = [a.detach() for a in allocated.zero_adapter()]
+    start = evaluator(allocated.target_view("start")).rel_l2
+    allocated.calibrate("t", physics_loss(target, tiny_settings), Budget(50, 50), 1e-6, progress=False)
+    assert evaluator(allocated.target_view("t")).rel_l2 < start
+
+
+def test_large_penalty_keeps_freed_weights_near_zero(tiny_network, tiny_loss, tiny_settings):
+    kept = prune(tiny_network, 0.5)
+    pac = PACNetwork(tiny_network, kept)
+    loss = physics_loss(create("burgers", nu=0.1), tiny_settings)
+    pac.calibrate("weak", loss, SHORT, 0.0, progress=False)
+    pac.calibrate("strong", loss, SHORT, 10.0, progress=False)
+    norm = {k: sum(float(a.square().sum()) for a in pac.adapters[k]) for k in ("weak", "strong")}
+    assert norm["strong"] < 0.1 * norm["weak"]
+
+
+def test_negative_penalty_is_refused(allocated, tiny_loss):
+    with pytest.raises(ValueError, match="penalty"):
+        allocated.calibrate("x", tiny_loss, SHORT, -1.0, progress=False)

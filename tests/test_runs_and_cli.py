@@ -1,0 +1,114 @@
+"""End to end through the command line: solve, transfer, evaluate, reference, bad input."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pinn_pac.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pinn_pac.cli import main
+from pinn_pac.runs import evaluate_run
+
+TINY = ["--width", "8", "--depth", "2", "--points", "128", "--condition-points", "32", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def transfer_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "transfer"
+    code = main(["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi,nu=0.03/pi",
+                 "--ratio", "0.5", *TINY, "--source-adam", "60", "--source-lbfgs", "40",
+                 "--allocate-lbfgs", "20", "--calibrate-lbfgs", "20", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_transfer_writes_results_checkpoint_and_figures(transfer_run, capsys):
+    records = json.loads((transfer_run / "results.json").read_text())
+    assert [r["role"] for r in records] == ["source", "target", "target"]
+    assert records[1]["coefficients"] == {"nu": pytest.approx(0.1 / math.pi)}
+    for record in records:
+        for key in ("equation", "coefficients", "role", "rel_l2", "max_abs_err", "trainable_params", "seconds"):
+            assert key in record
+        assert math.isfinite(record["rel_l2"])
+    assert records[0]["rel_l2_after_calibration"] == records[0]["rel_l2"]
+    assert records[1]["trainable_params"] == records[2]["trainable_params"] > 0
+    for name in ("history.png", "solution_source.png", "checkpoint.pt"):
+        assert (transfer_run / name).stat().st_size > 1000
+    assert len(list(transfer_run.glob("solution_target_*.png"))) == 2
+
+
+def test_checkpoint_round_trip_reproduces_every_error(transfer_run):
+    saved = json.loads((transfer_run / "results.json").read_text())
+    reloaded = evaluate_run(transfer_run)
+    assert [r.rel_l2 for r in reloaded] == [r["rel_l2"] for r in saved]
+    metadata = load_checkpoint(transfer_run)
+    assert metadata["equation"] == "burgers" and metadata["seed"] == 0 and metadata["dtype"] == "float64"
+    assert {"torch", "numpy", "scipy", "pinn_pac"} <= set(metadata["versions"])
+
+
+def test_evaluate_command_prints_the_table(transfer_run, capsys):
+    assert main(["evaluate", str(transfer_run)]) == 0
+    output = capsys.readouterr().out
+    assert output.count("target") == 2 and "source" in output
+
+
+def test_solve_command(tmp_path, capsys):
+    out = tmp_path / "solve"
+    assert main(["solve", "burgers", "--nu", "0.05/pi", *TINY, "--adam", "30", "--lbfgs", "10", "--out", str(out)]) == 0
+    record = json.loads((out / "results.json").read_text())[0]
+    assert record["coefficients"]["nu"] == pytest.approx(0.05 / math.pi)
+    assert "rel L2" in capsys.readouterr().out
+    assert evaluate_run(out)[0].rel_l2 == record["rel_l2"]
+
+
+def test_reference_command_writes_the_standard_grid(tmp_path):
+    out = tmp_path / "ref.npz"
+    assert main(["reference", "burgers", "--nu", "0.01/pi", "--out", str(out)]) == 0
+    data = np.load(out)
+    assert data["x"].shape == (256,) and data["t"].shape == (100,) and data["u"].shape == (256, 100)
+    assert data["t"][-1] == pytest.approx(0.99)
+    np.testing.assert_allclose(data["u"][:, 0], -np.sin(np.pi * data["x"]), atol=1e-15)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["solve", "navier-stokes"], "unknown equation 'navier-stokes'"),
+    (["solve", "burgers", "--nu", "0"], "nu=0 is outside the valid range"),
+    (["solve", "burgers", "--nu", "-1"], "outside the valid range"),
+    (["solve", "burgers", "--nu", "0.01/pi)"], "cannot read '0.01/pi)'"),
+    (["solve", "burgers", "--rho", "3"], "unrecognised arguments: --rho"),
+    (["transfer", "burgers", "--targets", "nu=abc"], "cannot read 'abc'"),
+    (["transfer", "burgers", "--targets", "mu=0.1"], "no coefficient mu"),
+    (["transfer", "burgers", "--targets", "nu"], "write name=value"),
+    (["transfer", "burgers", "--ratio", "1.2", "--targets", "nu=0.1"], "ratio"),
+    (["solve", "burgers", "--dtype", "float32", "--width", "0"], "width and depth must be positive"),
+    (["evaluate", "/nonexistent/run"], "no checkpoint at"),
+])
+def test_bad_input_gets_a_one_line_error(argv, message, capsys):
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1, error
+
+
+def test_corrupt_checkpoint_gets_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "checkpoint.pt").write_bytes(b"\x80\x04 definitely not a checkpoint")
+    assert main(["evaluate", str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "not a readable pinn-pac checkpoint" in error and len(error.splitlines()) == 1
+
+
+def test_foreign_and_mismatched_checkpoints_are_refused(tmp_path, transfer_run):
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a pinn-pac checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+    payload = load_checkpoint(transfer_run)
+    payload["settings"]["width"] = 9
+    bad = tmp_path / "mismatch"
+    save_checkpoint(bad / "checkpoint.pt", {k: v for k, v in payload.items() if k not in ("format", "format_version")})
+    with pytest.raises(CheckpointError, match="does not describe"):
+        evaluate_run(bad)
+
+
+def test_atomic_writes_leave_no_temporary_files(transfer_run):
+    assert not [p for p in transfer_run.iterdir() if p.name.endswith(".tmp")]
