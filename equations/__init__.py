@@ -5,10 +5,22 @@ Register a new family by adding its class to `FAMILIES`.
 
 from __future__ import annotations
 
-from .base import Coefficient, CoefficientError, DirichletCondition, Equation
+from .base import Coefficient, CoefficientError, Condition, DirichletCondition, Equation, PeriodicCondition
+from .allen_cahn import AllenCahn
 from .burgers import Burgers
+from .convection import Convection
+from .diffusion import Diffusion
+from .helmholtz import Helmholtz
+from .odes import LotkaVolterra, Oscillator, VanDerPol
+from .reaction import Reaction, ReactionDiffusion
 
-FAMILIES: dict[str, type[Equation]] = {cls.name: cls for cls in (Burgers,)}
+FAMILIES: dict[str, type[Equation]] = {
+    cls.name: cls
+    for cls in (
+        Burgers, Diffusion, Convection, Reaction, ReactionDiffusion, AllenCahn, Helmholtz,
+        Oscillator, VanDerPol, LotkaVolterra,
+    )
+}
 
 
 class UnknownEquationError(ValueError):
@@ -32,10 +44,21 @@ def create(name: str, **coefficients: float) -> Equation:
 
 __all__ = [
     "FAMILIES",
+    "AllenCahn",
     "Burgers",
+    "Convection",
+    "Diffusion",
+    "Helmholtz",
+    "LotkaVolterra",
+    "Oscillator",
+    "Reaction",
+    "ReactionDiffusion",
+    "VanDerPol",
     "Coefficient",
     "CoefficientError",
+    "Condition",
     "DirichletCondition",
+    "PeriodicCondition",
     "Equation",
     "UnknownEquationError",
     "create",

@@ -42,17 +42,29 @@ class Coefficient:
 
 @dataclass(frozen=True)
 class DirichletCondition:
-    """u = value(points) on the faces of the domain where the input `on` equals one of `at`.
+    """`fields` = value(points) on the faces where input `on` equals one of `at`.
 
-    `value` maps a (N, n_inputs) tensor of points to a (N, n_outputs) tensor.
+    `fields` name outputs or derivatives ("u", "u_t"); `value` maps (N, n_inputs) points
+    to an (N, len(fields)) tensor.
     """
 
     name: str
     on: str
     at: tuple[float, ...]
     value: Callable[[torch.Tensor], torch.Tensor]
+    fields: tuple[str, ...] = ("u",)
 
 
+@dataclass(frozen=True)
+class PeriodicCondition:
+    """`fields` agree on the two faces where input `on` is at its lower and upper bound."""
+
+    name: str
+    on: str
+    fields: tuple[str, ...] = ("u",)
+
+
+Condition = DirichletCondition | PeriodicCondition
 Grid = Mapping[str, np.ndarray]
 
 
@@ -69,6 +81,8 @@ class Equation(ABC):
     coefficient_specs: ClassVar[tuple[Coefficient, ...]]
     #: The derivatives the residual needs, named like "u_x", "u_t", "u_xx".
     derivatives: ClassVar[tuple[str, ...]]
+    #: Targets that `pinn-pac transfer` calibrates when none are given.
+    example_targets: ClassVar[str]
 
     def __init__(self, **coefficients: float) -> None:
         specs = {spec.name: spec for spec in self.coefficient_specs}
@@ -89,12 +103,16 @@ class Equation(ABC):
         """Lower and upper bound of every input, in the order of `inputs`."""
 
     @abstractmethod
-    def conditions(self) -> list[DirichletCondition]:
+    def conditions(self) -> list[Condition]:
         """Initial and boundary conditions."""
 
     @abstractmethod
     def residual(self, fields: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Residual of the differential operator from u and the derivatives it needs."""
+        """Residual of the differential operator.
+
+        `fields` holds the inputs by name ("x", "t"), the outputs ("u") and the
+        derivatives listed in `derivatives`, each as an (N, 1) tensor.
+        """
 
     @abstractmethod
     def standard_grid(self) -> dict[str, np.ndarray]:

@@ -28,6 +28,7 @@ class Burgers(Equation):
         Coefficient("nu", 0.01 / math.pi, 0.0, math.inf, "the viscosity nu > 0"),
     )
     derivatives = ("u_t", "u_x", "u_xx")
+    example_targets = "nu=0.02/pi,nu=0.005/pi"
 
     @property
     def domain(self) -> dict[str, tuple[float, float]]:

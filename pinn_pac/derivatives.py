@@ -50,16 +50,23 @@ def compute_fields(
     derivatives: list[Derivative],
     outputs: tuple[str, ...],
     method: str = "autograd",
+    inputs: tuple[str, ...] = (),
 ) -> dict[str, torch.Tensor]:
-    """Outputs (by name) and the requested derivatives at `points`, each of shape (N, 1)."""
+    """Inputs and outputs (by name) and the requested derivatives at `points`, each (N, 1).
+
+    `inputs` names the columns of `points`; they are included so a residual can use them.
+    """
     forward_ok = bool(derivatives) and isinstance(network, TanhNetwork) and all(
         len(set(d.wrt)) == 1 for d in derivatives
     )
     if method == "forward" and forward_ok:
-        return _forward_mode(network, points, derivatives, outputs)
-    if method in ("forward", "autograd"):
-        return _nested_autograd(network, points, derivatives, outputs)
-    raise ValueError(f"unknown derivative method {method!r}; use 'forward' or 'autograd'")
+        fields = _forward_mode(network, points, derivatives, outputs)
+    elif method in ("forward", "autograd"):
+        fields = _nested_autograd(network, points, derivatives, outputs)
+    else:
+        raise ValueError(f"unknown derivative method {method!r}; use 'forward' or 'autograd'")
+    fields.update({name: points[:, k : k + 1] for k, name in enumerate(inputs)})
+    return fields
 
 
 def _nested_autograd(network, points, derivatives, outputs):

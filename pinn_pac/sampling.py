@@ -9,18 +9,20 @@ import numpy as np
 import torch
 from scipy.stats import qmc
 
-from equations import DirichletCondition, Equation
+from equations import Condition, DirichletCondition, Equation
 
 SAMPLERS = ("sobol", "lhs")
 
 
 @dataclass
 class ConditionPoints:
-    """Points on a condition's faces and the values u must take there."""
+    """Points on a condition's faces, and what the fields must equal there: fixed
+    `values` (Dirichlet) or the fields at the matching `partner` points (periodic)."""
 
-    condition: DirichletCondition
+    condition: Condition
     points: torch.Tensor
-    values: torch.Tensor
+    values: torch.Tensor | None = None
+    partner: torch.Tensor | None = None
 
 
 @dataclass
@@ -66,11 +68,20 @@ def sample_points(
     conditions = []
     for condition in equation.conditions():
         axis = equation.inputs.index(condition.on)
-        if dim == 1:
+        if dim == 1:  # an ODE: a condition is a value at one instant
+            if not isinstance(condition, DirichletCondition):
+                raise ValueError(f"{condition.name}: a periodic condition needs a second input")
             points = np.array(condition.at, dtype=float)[:, None]
         else:
             points = lower + (upper - lower) * _unit_samples(dim, n_condition, sampler, rng)
-            points[:, axis] = np.resize(np.array(condition.at, dtype=float), n_condition)
-        tensor = torch.tensor(points, dtype=dtype)
-        conditions.append(ConditionPoints(condition, tensor, condition.value(tensor).detach()))
+        if isinstance(condition, DirichletCondition):
+            points[:, axis] = np.resize(np.array(condition.at, dtype=float), len(points))
+            tensor = torch.tensor(points, dtype=dtype)
+            conditions.append(ConditionPoints(condition, tensor, values=condition.value(tensor).detach()))
+        else:
+            partner = points.copy()
+            points[:, axis], partner[:, axis] = lower[axis], upper[axis]
+            conditions.append(ConditionPoints(
+                condition, torch.tensor(points, dtype=dtype), partner=torch.tensor(partner, dtype=dtype)
+            ))
     return TrainingPoints(torch.tensor(interior, dtype=dtype), conditions)

@@ -65,7 +65,7 @@ class TrainResult:
 
 
 class PhysicsLoss:
-    """Mean squared residual plus mean squared error on each condition."""
+    """Mean squared residual plus the mean squared mismatch of each condition."""
 
     def __init__(
         self,
@@ -77,15 +77,33 @@ class PhysicsLoss:
         self.points = points
         self.derivatives = parse_derivatives(equation.derivatives, equation.inputs, equation.outputs)
         self.derivative_method = derivative_method
+        self.condition_derivatives = [
+            parse_derivatives(
+                tuple(f for f in c.condition.fields if f not in equation.outputs),
+                equation.inputs, equation.outputs,
+            )
+            for c in points.conditions
+        ]
+
+    def _fields(self, network, points, derivatives) -> dict[str, torch.Tensor]:
+        return compute_fields(
+            network, points, derivatives, self.equation.outputs, self.derivative_method,
+            self.equation.inputs,
+        )
 
     def __call__(self, network: torch.nn.Module) -> torch.Tensor:
-        fields = compute_fields(
-            network, self.points.interior, self.derivatives, self.equation.outputs,
-            self.derivative_method,
-        )
+        fields = self._fields(network, self.points.interior, self.derivatives)
         loss = self.equation.residual(fields).square().mean()
-        for condition in self.points.conditions:
-            loss = loss + (network(condition.points) - condition.values).square().mean()
+        for condition, derivatives in zip(self.points.conditions, self.condition_derivatives):
+            names = condition.condition.fields
+            here = self._fields(network, condition.points, derivatives)
+            value = torch.cat([here[n] for n in names], dim=1)
+            if condition.partner is not None:
+                there = self._fields(network, condition.partner, derivatives)
+                target = torch.cat([there[n] for n in names], dim=1)
+            else:
+                target = condition.values
+            loss = loss + (value - target).square().mean()
         return loss
 
 

@@ -1,0 +1,199 @@
+"""Every registered family: validated reference, vanishing residual, conditions, training."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import solve_ivp
+
+import equations
+from equations import CoefficientError, DirichletCondition, PeriodicCondition, create
+from pinn_pac.runs import Settings, solve
+from pinn_pac.train import Budget
+
+FAMILIES = sorted(equations.FAMILIES)
+
+
+def test_the_ten_families_are_registered():
+    assert FAMILIES == sorted([
+        "burgers", "diffusion", "convection", "reaction", "reaction-diffusion", "allen-cahn",
+        "helmholtz", "oscillator", "van-der-pol", "lotka-volterra",
+    ])
+    assert equations.family("allen_cahn") is equations.AllenCahn
+
+
+def test_unknown_family_lists_the_known_ones():
+    with pytest.raises(equations.UnknownEquationError, match="available: allen-cahn, burgers"):
+        equations.family("heat-death")
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_coefficients_outside_their_range_are_refused(name):
+    family = equations.family(name)
+    for spec in family.coefficient_specs:
+        for bad in (spec.low, spec.high, float("nan")):
+            with pytest.raises(CoefficientError, match=spec.name):
+                family(**{spec.name: bad})
+
+
+def _stencil_residual(equation, h_fraction: float) -> float:
+    """RMS of the residual of the reference by central differences, relative to the RMS of
+    its largest derivative term, at a few interior points."""
+    axes, centres, steps = {}, {}, {}
+    for name in equation.inputs:
+        low, high = equation.domain[name]
+        h = h_fraction * (high - low)
+        centre = low + (high - low) * np.array([0.3, 0.55, 0.8])
+        centres[name], steps[name] = centre, h
+        axes[name] = np.sort(np.concatenate([centre - h, centre, centre + h]))
+    u = np.asarray(equation.reference(axes))
+    if u.ndim == len(equation.inputs):
+        u = u[..., None]
+    index = {n: np.searchsorted(axes[n], centres[n]) for n in equation.inputs}
+    mesh = np.meshgrid(*[index[n] for n in equation.inputs], indexing="ij")
+    centre_index = tuple(m.ravel() for m in mesh)
+
+    def shifted(axis: int, offset: int) -> np.ndarray:
+        position = list(centre_index)
+        position[axis] = position[axis] + offset
+        return u[tuple(position)]
+
+    fields = {name: torch.tensor(u[centre_index][:, k : k + 1]) for k, name in enumerate(equation.outputs)}
+    for k, name in enumerate(equation.inputs):
+        values = axes[name][centre_index[k]]
+        fields[name] = torch.tensor(values[:, None])
+    for derivative in equation.derivatives:
+        output, _, letters = derivative.partition("_")
+        k = equation.outputs.index(output)
+        axis = equation.inputs.index(letters[0])
+        h = steps[letters[0]]
+        if len(letters) == 1:
+            value = (shifted(axis, 1) - shifted(axis, -1))[:, k] / (2 * h)
+        else:
+            value = (shifted(axis, 1) - 2 * shifted(axis, 0) + shifted(axis, -1))[:, k] / h**2
+        fields[derivative] = torch.tensor(value[:, None])
+    residual = equation.residual(fields).numpy()
+    scale = max(np.sqrt(np.mean(fields[d].numpy() ** 2)) for d in equation.derivatives)
+    return float(np.sqrt(np.mean(residual**2)) / scale)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_reference_residual_vanishes_at_second_order(name):
+    equation = create(name)
+    coarse, fine = _stencil_residual(equation, 4e-3), _stencil_residual(equation, 2e-3)
+    assert fine < 1e-3, (coarse, fine)
+    assert 3.0 < coarse / fine < 5.0, (coarse, fine)
+
+
+def _face_grid(equation, axis_name: str, values) -> dict:
+    grid = {n: np.linspace(*equation.domain[n], 41) for n in equation.inputs}
+    grid[axis_name] = np.asarray(values, dtype=float)
+    return grid
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_reference_meets_the_conditions(name):
+    equation = create(name)
+    for condition in equation.conditions():
+        if isinstance(condition, PeriodicCondition):
+            low, high = equation.domain[condition.on]
+            u = equation.reference(_face_grid(equation, condition.on, [low, high]))
+            axis = equation.inputs.index(condition.on)
+            np.testing.assert_allclose(np.take(u, 0, axis), np.take(u, 1, axis), atol=1e-9)
+            continue
+        assert isinstance(condition, DirichletCondition)
+        for at in condition.at:
+            h = 1e-4 * (equation.domain[condition.on][1] - equation.domain[condition.on][0])
+            side = 1.0 if at == equation.domain[condition.on][0] else -1.0
+            grid = _face_grid(equation, condition.on, [at, at + side * h, at + 2 * side * h])
+            u = np.asarray(equation.reference(grid))
+            u = u[..., None] if u.ndim == len(equation.inputs) else u
+            axis = equation.inputs.index(condition.on)
+            mesh = np.meshgrid(*[grid[n] for n in equation.inputs], indexing="ij")
+            face = tuple(slice(None) if n != condition.on else 0 for n in equation.inputs)
+            points = torch.tensor(np.stack([m[face].ravel() for m in mesh], axis=1))
+            expected = condition.value(points).numpy()
+            for k, field in enumerate(condition.fields):
+                output = equation.outputs.index(field.split("_")[0])
+                values = np.take(u[..., output], [0, 1, 2], axis)
+                if "_" in field:  # a first derivative at the face: one-sided, second order
+                    got = side * (-3 * np.take(values, 0, axis) + 4 * np.take(values, 1, axis)
+                                  - np.take(values, 2, axis)) / (2 * h)
+                    tolerance = 1e-5 * max(1.0, np.abs(got).max())
+                else:
+                    got = np.take(values, 0, axis)
+                    tolerance = 1e-9
+                np.testing.assert_allclose(got.ravel(), expected[:, k], atol=tolerance)
+
+
+def _tight(rhs, start, t, method="DOP853"):
+    solution = solve_ivp(rhs, (0, t[-1]), start, method=method, t_eval=t, rtol=1e-13, atol=1e-13)
+    return solution.y
+
+
+def test_oscillator_matches_a_numerical_solve():
+    equation = create("oscillator")
+    t = equation.standard_grid()["t"]
+    zeta, omega = equation.coefficients["zeta"], equation.coefficients["omega"]
+    numerical = _tight(lambda _, s: [s[1], -2 * zeta * omega * s[1] - omega**2 * s[0]], [1.0, 0.0], t)[0]
+    exact = equation.reference({"t": t})
+    assert np.linalg.norm(exact - numerical) / np.linalg.norm(numerical) < 1e-9
+
+
+def test_reaction_matches_a_numerical_solve():
+    equation = create("reaction")
+    grid = {"x": np.linspace(0, 2 * np.pi, 9), "t": np.linspace(0, 1, 11)}
+    rho = equation.coefficients["rho"]
+    start = equation.reference({"x": grid["x"], "t": np.array([0.0])})[:, 0]
+    numerical = _tight(lambda _, u: rho * u * (1 - u), start, grid["t"])
+    exact = equation.reference(grid)
+    assert np.linalg.norm(exact - numerical) / np.linalg.norm(numerical) < 1e-9
+
+
+def test_diffusion_decays_each_mode_at_its_rate():
+    equation = create("diffusion", kappa=0.1)
+    x = np.linspace(0, 1, 257)[None, :]
+    u = equation.reference({"x": x[0], "t": np.array([0.0, 0.5])})
+    # project onto sin(pi x): the first mode's amplitude decays by exp(-kappa pi^2 t)
+    amplitude = 2 * np.trapezoid(u.T * np.sin(np.pi * x), x[0], axis=1)
+    assert amplitude[1] / amplitude[0] == pytest.approx(math.exp(-0.1 * math.pi**2 * 0.5), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["van-der-pol", "lotka-volterra"])
+def test_ode_reference_matches_an_independent_integrator(name):
+    equation = create(name)
+    grid = equation.standard_grid()
+    radau = equation.reference(grid)
+    dop = equation.reference(grid, method="DOP853")
+    assert np.linalg.norm(radau - dop) / np.linalg.norm(dop) < 1e-8
+
+
+def test_lotka_volterra_conserves_its_invariant():
+    equation = create("lotka-volterra")
+    a, b, g, d = (equation.coefficients[n] for n in ("alpha", "beta", "gamma", "delta"))
+    u, v = equation.reference(equation.standard_grid()).T
+    invariant = d * u - g * np.log(u) + b * v - a * np.log(v)
+    assert np.ptp(invariant) < 1e-9
+
+
+def test_reaction_diffusion_reference_is_converged():
+    equation = create("reaction-diffusion")
+    grid = {"x": np.linspace(0, 2 * np.pi, 64, endpoint=False), "t": np.linspace(0, 1, 11)}
+    coarse, fine = equation.reference(grid, modes=96), equation.reference(grid, modes=128)
+    assert np.linalg.norm(coarse - fine) / np.linalg.norm(fine) < 1e-6
+
+
+def test_allen_cahn_reference_is_converged():
+    equation = create("allen-cahn")
+    grid = {"x": np.linspace(-1, 1, 101), "t": np.linspace(0, 1, 11)}
+    coarse, fine = equation.reference(grid, cells=500), equation.reference(grid, cells=1000)
+    assert np.linalg.norm(coarse - fine) / np.linalg.norm(fine) < 1e-6
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_short_pinn_run_lowers_the_loss(name):
+    settings = Settings(width=16, depth=2, n_interior=256, n_condition=32)
+    run = solve(create(name), settings, Budget(adam_steps=100, lbfgs_iterations=50), progress=False)
+    assert run.history.loss[-1] < 0.8 * run.history.loss[0]
+    assert math.isfinite(run.record.rel_l2)
