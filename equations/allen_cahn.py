@@ -21,6 +21,7 @@ from .base import Coefficient, DirichletCondition, Equation, Grid
 
 class AllenCahn(Equation):
     name = "allen-cahn"
+    summary = "u_t = d u_xx + r (u - u^3); x in [-1, 1], t in [0, 1]; u(0, x) = x^2 cos(pi x), u(t, +-1) = -1"
     inputs = ("x", "t")
     coefficient_specs = (
         Coefficient("d", 0.001, 0.0, 1.0, "the diffusion d in (0, 1)"),

@@ -76,6 +76,8 @@ class Equation(ABC):
     """
 
     name: ClassVar[str]
+    #: One line: the equation, its domain and its conditions.
+    summary: ClassVar[str]
     inputs: ClassVar[tuple[str, ...]]
     outputs: ClassVar[tuple[str, ...]] = ("u",)
     coefficient_specs: ClassVar[tuple[Coefficient, ...]]

@@ -23,6 +23,7 @@ SMALLEST_REFERENCE_NU = 3e-4
 
 class Burgers(Equation):
     name = "burgers"
+    summary = "u_t + u u_x = nu u_xx; x in [-1, 1], t in [0, 1]; u(0, x) = -sin(pi x), u(t, +-1) = 0"
     inputs = ("x", "t")
     coefficient_specs = (
         Coefficient("nu", 0.01 / math.pi, 0.0, math.inf, "the viscosity nu > 0"),

@@ -17,6 +17,7 @@ from .base import Coefficient, DirichletCondition, Equation, Grid, PeriodicCondi
 
 class Convection(Equation):
     name = "convection"
+    summary = "u_t + beta u_x = 0; x in [0, 2 pi) periodic, t in [0, 1]; u(0, x) = sin x"
     inputs = ("x", "t")
     coefficient_specs = (Coefficient("beta", 10.0, 0.0, 100.0, "the wave speed beta in (0, 100)"),)
     derivatives = ("u_t", "u_x")

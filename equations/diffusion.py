@@ -19,6 +19,7 @@ MODES = ((1, 1.0), (3, 0.5), (5, 0.25))
 
 class Diffusion(Equation):
     name = "diffusion"
+    summary = "u_t = kappa u_xx; x in [0, 1], t in [0, 1]; three sine modes, u = 0 at both ends"
     inputs = ("x", "t")
     coefficient_specs = (Coefficient("kappa", 0.1, 0.0, 10.0, "the diffusivity kappa in (0, 10)"),)
     derivatives = ("u_t", "u_xx")

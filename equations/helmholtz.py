@@ -17,6 +17,7 @@ from .base import Coefficient, DirichletCondition, Equation, Grid
 
 class Helmholtz(Equation):
     name = "helmholtz"
+    summary = "u_xx + u_yy + k^2 u = q on [-1, 1]^2; exact u = sin(a1 pi x) sin(a2 pi y)"
     inputs = ("x", "y")
     coefficient_specs = (
         Coefficient("k", 1.0, 0.0, 50.0, "the wave number k in (0, 50)"),

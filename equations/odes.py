@@ -33,6 +33,7 @@ class Oscillator(_ODE):
     underdamped (0 < zeta < 1); exact reference."""
 
     name = "oscillator"
+    summary = "u'' + 2 zeta omega u' + omega^2 u = 0; t in [0, 1]; u(0) = 1, u'(0) = 0"
     coefficient_specs = (
         Coefficient("zeta", 0.1, 0.0, 1.0, "the damping ratio zeta in (0, 1)"),
         Coefficient("omega", 20.0, 0.0, 100.0, "the natural frequency omega in (0, 100)"),
@@ -60,6 +61,7 @@ class VanDerPol(_ODE):
     reference by scipy's Radau at rtol 1e-12."""
 
     name = "van-der-pol"
+    summary = "u'' - mu (1 - u^2) u' + u = 0; t in [0, 5]; u(0) = 2, u'(0) = 0"
     end_time = 5.0
     coefficient_specs = (Coefficient("mu", 1.0, 0.0, 10.0, "the nonlinear damping mu in (0, 10)"),)
     derivatives = ("u_t", "u_tt")
@@ -92,6 +94,7 @@ class LotkaVolterra(_ODE):
     t in [0, 5]; reference by scipy's Radau at rtol 1e-12."""
 
     name = "lotka-volterra"
+    summary = "u' = alpha u - beta u v, v' = delta u v - gamma v; t in [0, 5]; u(0) = v(0) = 1"
     end_time = 5.0
     outputs = ("u", "v")
     coefficient_specs = (

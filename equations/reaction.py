@@ -50,6 +50,7 @@ RHO = Coefficient("rho", 5.0, 0.0, 50.0, "the growth rate rho in (0, 50)")
 
 class Reaction(_PeriodicGaussianFamily):
     name = "reaction"
+    summary = "u_t = rho u (1 - u); x in [0, 2 pi) periodic, t in [0, 1]; Gaussian u(0, x)"
     coefficient_specs = (RHO,)
     derivatives = ("u_t",)
     example_targets = "rho=3,rho=7"
@@ -66,6 +67,7 @@ class Reaction(_PeriodicGaussianFamily):
 
 class ReactionDiffusion(_PeriodicGaussianFamily):
     name = "reaction-diffusion"
+    summary = "u_t = nu u_xx + rho u (1 - u); x in [0, 2 pi) periodic, t in [0, 1]; Gaussian u(0, x)"
     coefficient_specs = (Coefficient("nu", 3.0, 0.0, 20.0, "the diffusivity nu in (0, 20)"), RHO)
     derivatives = ("u_t", "u_xx")
     example_targets = "nu=2,rho=5;nu=4,rho=5"

@@ -20,9 +20,6 @@ from .runs import (
 )
 from .train import Budget, TrainingDiverged
 
-DEFAULT_TARGETS = "nu=0.02/pi,nu=0.005/pi"
-
-
 class UsageError(ValueError):
     """Bad command-line input."""
 
@@ -65,22 +62,27 @@ SOLVE_BUDGET = Budget(adam_steps=1000, lbfgs_iterations=8000, max_seconds=540)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pinn-pac",
-        description="Physics-informed neural networks for equation families, with PAC-Net transfer.",
+        prog="pinn-pac", allow_abbrev=False,
+        description="Physics-informed neural networks for equation families, with PAC-Net transfer. "
+        "Coefficients are flags named after them (--nu 0.01/pi); `pinn-pac equations` lists them.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    solve_parser = commands.add_parser("solve", help="train one PINN and report its error")
+    commands.add_parser("equations", help="list the equation families, their coefficients and defaults",
+                        allow_abbrev=False)
+
+    solve_parser = commands.add_parser("solve", help="train one PINN and report its error", allow_abbrev=False)
     solve_parser.add_argument("equation")
     _add_settings_options(solve_parser)
     _add_budget_options(solve_parser, "", SOLVE_BUDGET, "training")
 
     pac = PACSettings()
-    transfer_parser = commands.add_parser("transfer", help="PAC-Net: source, prune, allocate, calibrate targets")
+    transfer_parser = commands.add_parser(
+        "transfer", help="PAC-Net: source, prune, allocate, calibrate targets", allow_abbrev=False)
     transfer_parser.add_argument("equation")
     transfer_parser.add_argument("--source", default="", help="source coefficients, e.g. nu=0.01/pi (defaults)")
     transfer_parser.add_argument("--targets", default=None,
-                                 help=f"targets, e.g. nu=0.02/pi,nu=0.005/pi (burgers: {DEFAULT_TARGETS})")
+                                 help="targets, e.g. nu=0.02/pi,nu=0.005/pi (default: the family's examples)")
     transfer_parser.add_argument("--ratio", type=float, default=pac.ratio, help="fraction of weights freed (%(default)s)")
     transfer_parser.add_argument("--penalty", type=float, default=pac.penalty,
                                  help="lambda of the L2 pull of freed weights to 0 (%(default)s)")
@@ -90,19 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_budget_options(transfer_parser, "allocate-", pac.allocate, "allocate")
     _add_budget_options(transfer_parser, "calibrate-", pac.calibrate, "calibrate (per target)")
 
-    evaluate_parser = commands.add_parser("evaluate", help="reload a run directory and re-evaluate it")
+    evaluate_parser = commands.add_parser("evaluate", help="reload a run directory and re-evaluate it",
+                                          allow_abbrev=False)
     evaluate_parser.add_argument("run_dir", type=Path)
 
-    reference_parser = commands.add_parser("reference", help="write the scipy reference on the standard grid")
+    reference_parser = commands.add_parser("reference", help="write the scipy reference as .npz arrays",
+                                           allow_abbrev=False)
     reference_parser.add_argument("equation")
     reference_parser.add_argument("--out", type=Path, required=True, help="output .npz file")
+    reference_parser.add_argument("--grid", default=None,
+                                  help="points per axis, e.g. 201,101 for x and t (default: the standard grid)")
     return parser
 
 
 def _equation_with_flags(name: str, extra: list[str]) -> Equation:
     """The equation named `name`, with coefficient flags such as --nu 0.01/pi read from `extra`."""
     family = equations.family(name)
-    parser = argparse.ArgumentParser(prog=f"pinn-pac ... {family.name}", add_help=False)
+    parser = argparse.ArgumentParser(prog=f"pinn-pac ... {family.name}", add_help=False, allow_abbrev=False)
     for spec in family.coefficient_specs:
         parser.add_argument(f"--{spec.name}", default=None, help=spec.description)
     values, unknown = parser.parse_known_args(extra)
@@ -154,12 +160,7 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)} (use --source and --targets)")
     family = equations.family(args.equation)
     source = family(**(parse_assignments(args.source)[0] if args.source.strip() else {}))
-    targets_text = args.targets
-    if targets_text is None:
-        if family.name != "burgers":
-            raise UsageError(f"give --targets for {family.name}, e.g. --targets "
-                             f"{family.coefficient_specs[0].name}=VALUE")
-        targets_text = DEFAULT_TARGETS
+    targets_text = family.example_targets if args.targets is None else args.targets
     targets = [source.with_coefficients(**t) for t in parse_assignments(targets_text)]
     pac = PACSettings(
         ratio=args.ratio, penalty=args.penalty, scope=args.scope,
@@ -177,25 +178,49 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(format_table(evaluate_run(args.run_dir)))
 
 
+def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
+    """The standard grid, or the same ranges with the given number of points per axis."""
+    grid = equation.standard_grid()
+    if sizes is None:
+        return grid
+    try:
+        counts = [int(n) for n in sizes.split(",")]
+    except ValueError:
+        counts = []
+    if len(counts) != len(equation.inputs) or min(counts) < 2:
+        axes = ",".join(equation.inputs)
+        raise UsageError(f"--grid needs {len(equation.inputs)} whole numbers >= 2 ({axes}), got {sizes!r}")
+    return {name: np.linspace(grid[name][0], grid[name][-1], n) for name, n in zip(equation.inputs, counts)}
+
+
 def _reference(args: argparse.Namespace, extra: list[str]) -> None:
     equation = _equation_with_flags(args.equation, extra)
-    grid = equation.standard_grid()
+    grid = _grid(equation, args.grid)
     solution = equation.reference(grid)
-
     if len(equation.outputs) == 1:
         fields = {equation.outputs[0]: solution}
     else:
         fields = {name: solution[..., k] for k, name in enumerate(equation.outputs)}
     atomic_write(args.out, lambda stream: np.savez(stream, **grid, **fields))
-    shape = " x ".join(f"{len(grid[n])} {n}" for n in equation.inputs)
-    print(f"wrote {equation.describe()} reference on {shape} to {args.out}")
+    shape = ", ".join(f"{len(grid[n])} in {n}" for n in equation.inputs)
+    print(f"wrote {equation.describe()} reference ({shape}) to {args.out} "
+          f"(arrays {', '.join([*grid, *fields])}; {', '.join(fields)} indexed [{', '.join(equation.inputs)}])")
+
+
+def _list_equations() -> None:
+    for name, family in sorted(equations.FAMILIES.items()):
+        coefficients = ", ".join(f"--{c.name} {c.default:.6g}" for c in family.coefficient_specs)
+        print(f"{name:<20} {family.summary}")
+        print(f"{'':<20} inputs ({', '.join(family.inputs)}) -> {', '.join(family.outputs)}; {coefficients}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     try:
-        if args.command == "solve":
+        if args.command == "equations":
+            _list_equations()
+        elif args.command == "solve":
             _solve(args, extra)
         elif args.command == "transfer":
             _transfer(args, extra)

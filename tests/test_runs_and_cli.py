@@ -72,7 +72,38 @@ def test_reference_command_writes_the_standard_grid(tmp_path):
     np.testing.assert_allclose(data["u"][:, 0], -np.sin(np.pi * data["x"]), atol=1e-15)
 
 
+def test_equations_command_lists_every_family_with_its_coefficients(capsys):
+    assert main(["equations"]) == 0
+    output = capsys.readouterr().out
+    for flag in ("--nu", "--beta 10", "--rho 5", "--d 0.001", "--r 5", "--k 1", "--zeta", "--mu", "--alpha"):
+        assert flag in output
+
+
+def test_reference_grid_option_and_systems(tmp_path):
+    out = tmp_path / "ac.npz"
+    assert main(["reference", "allen_cahn", "--d", "0.002", "--grid", "51,11", "--out", str(out)]) == 0
+    data = np.load(out)
+    assert data["u"].shape == (51, 11) and data["x"][0] == -1.0 and data["x"][-1] == 1.0
+    np.testing.assert_allclose(data["u"][[0, -1], :], -1.0, atol=1e-12)
+    out = tmp_path / "lv.npz"
+    assert main(["reference", "lotka-volterra", "--alpha", "0.5", "--out", str(out)]) == 0
+    data = np.load(out)
+    assert data["u"].shape == data["v"].shape == data["t"].shape == (201,)
+    assert data["u"][0] == data["v"][0] == 1.0
+
+
+def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
+    out = tmp_path / "convection"
+    assert main(["transfer", "convection", *TINY, "--source-adam", "20", "--source-lbfgs", "5",
+                 "--allocate-lbfgs", "5", "--calibrate-lbfgs", "5", "--out", str(out)]) == 0
+    records = json.loads((out / "results.json").read_text())
+    assert [r["coefficients"]["beta"] for r in records] == [10.0, 5.0, 15.0]
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["reference", "burgers", "--grid", "10", "--out", "/tmp/never.npz"], "--grid needs 2 whole numbers"),
+    (["solve", "reaction", "--d", "0.1"], "reaction takes --rho"),
+    (["solve", "allen-cahn", "--d", "2"], "d=2 is outside the valid range"),
     (["solve", "navier-stokes"], "unknown equation 'navier-stokes'"),
     (["solve", "burgers", "--nu", "0"], "nu=0 is outside the valid range"),
     (["solve", "burgers", "--nu", "-1"], "outside the valid range"),
