@@ -53,12 +53,12 @@ class Settings:
 class PACSettings:
     """PAC-Net's knobs and the budget of each of its phases."""
 
-    ratio: float = 0.5
-    penalty: float = 1e-6
+    ratio: float = 0.3
+    penalty: float = 0.0
     scope: str = "global"
-    source: Budget = field(default_factory=lambda: Budget(adam_steps=1000, lbfgs_iterations=2000, max_seconds=300))
-    allocate: Budget = field(default_factory=lambda: Budget(adam_steps=0, lbfgs_iterations=400, max_seconds=60))
-    calibrate: Budget = field(default_factory=lambda: Budget(adam_steps=0, lbfgs_iterations=600, max_seconds=90))
+    source: Budget = field(default_factory=lambda: Budget(adam_steps=1000, lbfgs_iterations=2000, max_seconds=270))
+    allocate: Budget = field(default_factory=lambda: Budget(adam_steps=0, lbfgs_iterations=400, max_seconds=45))
+    calibrate: Budget = field(default_factory=lambda: Budget(adam_steps=0, lbfgs_iterations=1200, max_seconds=120))
 
     def __post_init__(self) -> None:
         if not 0.0 < self.ratio < 1.0:
@@ -233,6 +233,7 @@ def save_solve(run: SolveRun, run_dir: Path) -> None:
         "network": run.network.state_dict(),
     })
     write_json(run_dir / "results.json", [run.record.as_dict()])
+    write_json(run_dir / "history.json", {f"solve {coefficient_key(run.equation)}": run.history.as_dict()})
     _plot(run.equation, run.network, f"{run.equation.describe()}: PINN", run_dir / "solution.png")
     plot_histories({f"solve {coefficient_key(run.equation)}": run.history}, run_dir / "history.png")
 
@@ -252,6 +253,7 @@ def save_transfer(run: TransferRun, run_dir: Path) -> None:
         ],
     })
     write_json(run_dir / "results.json", [r.as_dict() for r in run.records])
+    write_json(run_dir / "history.json", {label: h.as_dict() for label, h in run.histories.items()})
     _plot(run.source, run.pac.source_view(), f"source {run.source.describe()}: allocated PAC-Net",
           run_dir / "solution_source.png")
     for target in run.targets:

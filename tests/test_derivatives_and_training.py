@@ -104,3 +104,4 @@ def test_divergence_is_reported(burgers, tiny_settings):
 
     with pytest.raises(TrainingDiverged, match="loss became nan"):
         train(network, exploding, network.parameters(), Budget(adam_steps=50, lbfgs_iterations=0), progress=False)
+

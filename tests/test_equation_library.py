@@ -1,6 +1,8 @@
 """Every registered family: validated reference, vanishing residual, conditions, training."""
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,7 +96,10 @@ def _face_grid(equation, axis_name: str, values) -> dict:
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_reference_meets_the_conditions(name):
-    equation = create(name)
+    check_conditions(create(name))
+
+
+def check_conditions(equation) -> None:
     for condition in equation.conditions():
         if isinstance(condition, PeriodicCondition):
             low, high = equation.domain[condition.on]
@@ -197,3 +202,18 @@ def test_a_short_pinn_run_lowers_the_loss(name):
     run = solve(create(name), settings, Budget(adam_steps=100, lbfgs_iterations=50), progress=False)
     assert run.history.loss[-1] < 0.8 * run.history.loss[0]
     assert math.isfinite(run.record.rel_l2)
+
+
+def test_the_readme_example_family_works_once_registered(monkeypatch):
+    """The README shows how to add a family; that code must pass the same checks."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    source = re.search(r"```python\n(# equations/logistic.py\n.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(source, "README.md", "exec"), namespace)
+    monkeypatch.setitem(equations.FAMILIES, "logistic", namespace["Logistic"])
+    equation = create("logistic", r=2.5)
+    check_conditions(equation)
+    assert _stencil_residual(equation, 2e-3) < 1e-3
+    run = solve(equation, Settings(width=16, depth=2, n_interior=128, n_condition=8),
+                Budget(adam_steps=100, lbfgs_iterations=50), progress=False)
+    assert run.record.rel_l2 < 0.05

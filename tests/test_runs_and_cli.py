@@ -37,6 +37,9 @@ def test_transfer_writes_results_checkpoint_and_figures(transfer_run, capsys):
     for name in ("history.png", "solution_source.png", "checkpoint.pt"):
         assert (transfer_run / name).stat().st_size > 1000
     assert len(list(transfer_run.glob("solution_target_*.png"))) == 2
+    history = json.loads((transfer_run / "history.json").read_text())
+    assert [label.split()[0] for label in history] == ["source", "allocate", "calibrate", "calibrate"]
+    assert all(len(h["rel_l2"]) == len(h["seconds"]) > 1 for h in history.values())
 
 
 def test_checkpoint_round_trip_reproduces_every_error(transfer_run):
