@@ -9,9 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
+# Scripts here run with this folder first on sys.path, where the script equations.py would
+# shadow the `equations` package. Import this module first; it takes the folder off again.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from pinn_pac.checkpoint import atomic_write, package_versions, write_json
+import torch  # noqa: E402
+
+from pinn_pac.checkpoint import atomic_write, package_versions, write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -13,12 +13,13 @@ import argparse
 
 import torch
 
-import equations
-from _common import RESULTS, markdown_table, run_header, write_results
-from pinn_pac.evaluate import Evaluator
-from pinn_pac.plots import plot_solution
-from pinn_pac.runs import Settings, solve
-from pinn_pac.train import Budget
+from _common import RESULTS, markdown_table, run_header, write_results  # first: see _common
+
+import equations  # noqa: E402  (the package, not this script)
+from pinn_pac.evaluate import Evaluator  # noqa: E402
+from pinn_pac.plots import plot_solution  # noqa: E402
+from pinn_pac.runs import Settings, solve  # noqa: E402
+from pinn_pac.train import Budget  # noqa: E402
 
 
 def main() -> None:

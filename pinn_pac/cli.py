@@ -43,16 +43,17 @@ def _add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Bu
     group = parser.add_argument_group(f"{what} budget")
     group.add_argument(f"--{prefix}adam", type=int, default=budget.adam_steps, help="Adam steps (%(default)s)")
     group.add_argument(f"--{prefix}lbfgs", type=int, default=budget.lbfgs_iterations, help="L-BFGS iterations (%(default)s)")
-    group.add_argument(f"--{prefix}seconds", type=float, default=budget.max_seconds, help="wall-clock cap (%(default)s)")
+    group.add_argument(f"--{prefix}seconds", type=float, default=budget.max_seconds,
+                       help="wall-clock cap, 0 for none (%(default)s)")
     group.add_argument(f"--{prefix}target-error", type=float, default=budget.target_error,
                        help="stop at this relative L2 error")
 
 
-def _budget(args: argparse.Namespace, prefix: str, lr: float = 1e-3) -> Budget:
+def _budget(args: argparse.Namespace, prefix: str) -> Budget:
     key = prefix.replace("-", "_")
     return Budget(
         adam_steps=getattr(args, f"{key}adam"), lbfgs_iterations=getattr(args, f"{key}lbfgs"),
-        adam_lr=lr, max_seconds=getattr(args, f"{key}seconds"),
+        max_seconds=getattr(args, f"{key}seconds") or None,
         target_error=getattr(args, f"{key}target_error"),
     )
 
@@ -127,9 +128,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run_dir(args: argparse.Namespace, equation: Equation) -> Path:
-    if args.out is not None:
-        return args.out
-    return Path("runs") / f"{args.command}-{equation.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """Where the run goes; refused before any training if it already holds a run."""
+    out = args.out or Path("runs") / f"{args.command}-{equation.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "checkpoint.pt").exists():
+        raise UsageError(f"{out} already holds a run; choose another --out or remove it first")
+    return out
 
 
 def format_table(records: list[Record]) -> str:
@@ -137,8 +140,9 @@ def format_table(records: list[Record]) -> str:
     lines = [header, "-" * len(header)]
     for r in records:
         coefficients = ",".join(f"{k}={v:.5g}" for k, v in r.coefficients.items())
+        seconds = "-" if r.seconds is None else f"{r.seconds:.1f}"
         lines.append(f"{coefficients:<22} {r.role:<7} {r.rel_l2:>10.3e} {r.max_abs_err:>10.3e} "
-                     f"{r.trainable_params:>10d} {r.seconds:>8.1f}")
+                     f"{r.trainable_params:>10d} {seconds:>8}")
         if r.rel_l2_after_calibration is not None:
             same = "identical" if r.rel_l2_after_calibration == r.rel_l2 else "CHANGED"
             lines.append(f"{'':<22} source rel L2 after all calibrations: "
@@ -148,8 +152,8 @@ def format_table(records: list[Record]) -> str:
 
 def _solve(args: argparse.Namespace, extra: list[str]) -> None:
     equation = _equation_with_flags(args.equation, extra)
-    run = solve(equation, _settings(args), _budget(args, ""), progress=not args.quiet)
     out = _run_dir(args, equation)
+    run = solve(equation, _settings(args), _budget(args, ""), progress=not args.quiet)
     save_solve(run, out)
     print(format_table([run.record]))
     print(f"stopped: {run.record.stopped_because}; run saved to {out}")
@@ -167,8 +171,8 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
         source=_budget(args, "source-"), allocate=_budget(args, "allocate-"),
         calibrate=_budget(args, "calibrate-"),
     )
-    run = transfer(source, targets, _settings(args), pac, progress=not args.quiet)
     out = _run_dir(args, source)
+    run = transfer(source, targets, _settings(args), pac, progress=not args.quiet)
     save_transfer(run, out)
     print(format_table(run.records))
     print(f"run saved to {out}")

@@ -79,7 +79,7 @@ class Record:
     rel_l2: float
     max_abs_err: float
     trainable_params: int
-    seconds: float
+    seconds: float | None
     stopped_because: str = ""
     rel_l2_after_calibration: float | None = None
 
@@ -294,7 +294,8 @@ def load_run(run_dir: Path) -> LoadedRun:
         if kind != "transfer":
             raise ValueError(f"unknown run kind {kind!r}")
         pac = PACNetwork(network, payload["masks"])
-        models = [("source", source, pac.source_view(), int(sum(int(m.sum()) for m in pac.kept)))]
+        source_trainable = sum(int(m.sum()) for m in pac.kept) + sum(b.numel() for b in network.biases)
+        models = [("source", source, pac.source_view(), source_trainable)]
         for target in payload["targets"]:
             equation = equations.create(payload["equation"], **target["coefficients"])
             adapter = [a.to(settings.torch_dtype) for a in target["adapter"]]
@@ -317,5 +318,5 @@ def evaluate_run(run_dir: Path) -> list[Record]:
     for role, equation, network, trainable in loaded.models:
         metrics = Evaluator(equation)(network)
         records.append(Record(equation.name, equation.coefficients, role, metrics.rel_l2,
-                              metrics.max_abs_err, trainable, 0.0, "reloaded"))
+                              metrics.max_abs_err, trainable, None, "reloaded"))
     return records

@@ -41,6 +41,8 @@ class Budget:
             raise ValueError("adam_steps and lbfgs_iterations must be >= 0")
         if not self.adam_lr > 0:
             raise ValueError("adam_lr must be > 0")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"a time cap must be > 0 seconds, got {self.max_seconds}")
 
 
 @dataclass

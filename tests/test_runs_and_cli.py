@@ -46,6 +46,7 @@ def test_checkpoint_round_trip_reproduces_every_error(transfer_run):
     saved = json.loads((transfer_run / "results.json").read_text())
     reloaded = evaluate_run(transfer_run)
     assert [r.rel_l2 for r in reloaded] == [r["rel_l2"] for r in saved]
+    assert [r.trainable_params for r in reloaded] == [r["trainable_params"] for r in saved]
     metadata = load_checkpoint(transfer_run)
     assert metadata["equation"] == "burgers" and metadata["seed"] == 0 and metadata["dtype"] == "float64"
     assert {"torch", "numpy", "scipy", "pinn_pac"} <= set(metadata["versions"])
@@ -118,6 +119,7 @@ def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     (["transfer", "burgers", "--ratio", "1.2", "--targets", "nu=0.1"], "ratio"),
     (["solve", "burgers", "--dtype", "float32", "--width", "0"], "width and depth must be positive"),
     (["evaluate", "/nonexistent/run"], "no checkpoint at"),
+    (["solve", "burgers", "--seconds", "-5"], "a time cap must be > 0 seconds"),
 ])
 def test_bad_input_gets_a_one_line_error(argv, message, capsys):
     assert main(argv) == 2
@@ -142,6 +144,13 @@ def test_foreign_and_mismatched_checkpoints_are_refused(tmp_path, transfer_run):
     save_checkpoint(bad / "checkpoint.pt", {k: v for k, v in payload.items() if k not in ("format", "format_version")})
     with pytest.raises(CheckpointError, match="does not describe"):
         evaluate_run(bad)
+
+
+def test_an_existing_run_is_never_overwritten(transfer_run, capsys):
+    before = (transfer_run / "results.json").read_bytes()
+    assert main(["solve", "burgers", *TINY, "--out", str(transfer_run)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (transfer_run / "results.json").read_bytes() == before
 
 
 def test_atomic_writes_leave_no_temporary_files(transfer_run):
