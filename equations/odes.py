@@ -28,6 +28,12 @@ def _constant(*values: float):
     return lambda points: torch.tensor([values], dtype=points.dtype).expand(len(points), -1)
 
 
+def _start_at_rest(position: float) -> list[DirichletCondition]:
+    """u(0) = position and u'(0) = 0, for second-order ODEs."""
+    return [DirichletCondition("initial value", on="t", at=(0.0,), value=_constant(position)),
+            DirichletCondition("initial velocity", on="t", at=(0.0,), value=_constant(0.0), fields=("u_t",))]
+
+
 class Oscillator(_ODE):
     """Damped harmonic oscillator u'' + 2 zeta omega u' + omega^2 u = 0, u(0) = 1, u'(0) = 0,
     underdamped (0 < zeta < 1); exact reference."""
@@ -42,8 +48,7 @@ class Oscillator(_ODE):
     example_targets = "zeta=0.05;zeta=0.2"
 
     def conditions(self) -> list[DirichletCondition]:
-        return [DirichletCondition("initial value", on="t", at=(0.0,), value=_constant(1.0)),
-                DirichletCondition("initial velocity", on="t", at=(0.0,), value=_constant(0.0), fields=("u_t",))]
+        return _start_at_rest(1.0)
 
     def residual(self, fields: Mapping[str, torch.Tensor]) -> torch.Tensor:
         zeta, omega = self.coefficients["zeta"], self.coefficients["omega"]
@@ -68,8 +73,7 @@ class VanDerPol(_ODE):
     example_targets = "mu=0.5;mu=2"
 
     def conditions(self) -> list[DirichletCondition]:
-        return [DirichletCondition("initial value", on="t", at=(0.0,), value=_constant(2.0)),
-                DirichletCondition("initial velocity", on="t", at=(0.0,), value=_constant(0.0), fields=("u_t",))]
+        return _start_at_rest(2.0)
 
     def residual(self, fields: Mapping[str, torch.Tensor]) -> torch.Tensor:
         u, u_t = fields["u"], fields["u_t"]
