@@ -16,9 +16,7 @@ import torch
 from _common import RESULTS, markdown_table, run_header, write_results  # first: see _common
 
 import equations  # noqa: E402  (the package, not this script)
-from pinn_pac.evaluate import Evaluator  # noqa: E402
-from pinn_pac.plots import plot_solution  # noqa: E402
-from pinn_pac.runs import Settings, solve  # noqa: E402
+from pinn_pac.runs import Settings, plot_model, solve  # noqa: E402
 from pinn_pac.train import Budget  # noqa: E402
 
 
@@ -36,10 +34,8 @@ def main() -> None:
     for name in args.families.split(","):
         equation = equations.create(name)
         run = solve(equation, settings, budget, progress=False)
-        evaluator = Evaluator(equation)
-        plot_solution(evaluator.grid, equation.inputs, evaluator.predict(run.network), evaluator.reference,
-                      f"{equation.describe()}: PINN from scratch (relative L2 {run.record.rel_l2:.2e})",
-                      figures / f"{equation.name}.png")
+        plot_model(run.evaluator, run.network, f"{equation.describe()}: PINN from scratch",
+                   figures / f"{equation.name}.png")
         coefficients = ", ".join(f"{k}={v:.4g}" for k, v in equation.coefficients.items())
         steps = run.history.step[-1]
         rows.append([name, coefficients, f"{run.record.rel_l2:.2e}", f"{run.record.max_abs_err:.2e}",

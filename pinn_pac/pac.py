@@ -116,6 +116,11 @@ class PACNetwork(nn.Module):
         self.adapters: dict[str, list[torch.Tensor]] = {}
 
     @property
+    def source_count(self) -> int:
+        """Parameters the source owns and trained: kept weights and every bias."""
+        return sum(int(m.sum()) for m in self.kept) + sum(b.numel() for b in self.source.biases)
+
+    @property
     def freed_count(self) -> int:
         """Weights an adapter holds: the trainable parameters of each target."""
         return sum(index.numel() for index in self.freed_index)

@@ -124,6 +124,7 @@ class SolveRun:
     network: MLP
     record: Record
     history: History
+    evaluator: Evaluator
 
 
 def solve(equation: Equation, settings: Settings, budget: Budget, progress: bool = True) -> SolveRun:
@@ -140,7 +141,7 @@ def solve(equation: Equation, settings: Settings, budget: Budget, progress: bool
         equation.name, equation.coefficients, "source", metrics.rel_l2, metrics.max_abs_err,
         sum(p.numel() for p in network.parameters()), result.seconds, result.stopped_because,
     )
-    return SolveRun(equation, settings, budget, network, record, result.history)
+    return SolveRun(equation, settings, budget, network, record, result.history, evaluator)
 
 
 @dataclass
@@ -152,6 +153,8 @@ class TransferRun:
     pac: PACNetwork
     records: list[Record]
     histories: dict[str, History]
+    #: The reference of every model, by coefficient key (source and targets).
+    evaluators: dict[str, Evaluator]
 
 
 def transfer(
@@ -184,11 +187,12 @@ def transfer(
     pac = PACNetwork(network, kept)
     histories = {f"source {key}": trained.history, f"allocate {key}": allocated.history}
     before = source_evaluator(pac.source_view())
+    evaluators = {key: source_evaluator}
 
     target_records = []
     for target in targets:
         target_key = coefficient_key(target)
-        evaluator = Evaluator(target)
+        evaluator = evaluators[target_key] = Evaluator(target)
         result = pac.calibrate(
             target_key, physics_loss(target, settings), pac_settings.calibrate,
             pac_settings.penalty, evaluator, progress=progress, label=f"calibrate {target_key}",
@@ -203,10 +207,12 @@ def transfer(
     after = source_evaluator(pac.source_view())
     source_record = Record(
         source.name, source.coefficients, "source", before.rel_l2, before.max_abs_err,
-        sum(int(m.sum()) for m in kept) + sum(b.numel() for b in network.biases),
-        source_seconds, allocated.stopped_because, rel_l2_after_calibration=after.rel_l2,
+        pac.source_count, source_seconds, allocated.stopped_because,
+        rel_l2_after_calibration=after.rel_l2,
     )
-    return TransferRun(source, targets, settings, pac_settings, pac, [source_record] + target_records, histories)
+    return TransferRun(
+        source, targets, settings, pac_settings, pac, [source_record] + target_records, histories, evaluators,
+    )
 
 
 # ---- saving and reloading ------------------------------------------------------------
@@ -232,10 +238,11 @@ def save_solve(run: SolveRun, run_dir: Path) -> None:
         "budgets": {"solve": asdict(run.budget)},
         "network": run.network.state_dict(),
     })
+    histories = {f"solve {coefficient_key(run.equation)}": run.history}
     write_json(run_dir / "results.json", [run.record.as_dict()])
-    write_json(run_dir / "history.json", {f"solve {coefficient_key(run.equation)}": run.history.as_dict()})
-    _plot(run.equation, run.network, f"{run.equation.describe()}: PINN", run_dir / "solution.png")
-    plot_histories({f"solve {coefficient_key(run.equation)}": run.history}, run_dir / "history.png")
+    write_json(run_dir / "history.json", {label: h.as_dict() for label, h in histories.items()})
+    plot_model(run.evaluator, run.network, f"{run.equation.describe()}: PINN", run_dir / "solution.png")
+    plot_histories(histories, run_dir / "history.png")
 
 
 def save_transfer(run: TransferRun, run_dir: Path) -> None:
@@ -254,20 +261,21 @@ def save_transfer(run: TransferRun, run_dir: Path) -> None:
     })
     write_json(run_dir / "results.json", [r.as_dict() for r in run.records])
     write_json(run_dir / "history.json", {label: h.as_dict() for label, h in run.histories.items()})
-    _plot(run.source, run.pac.source_view(), f"source {run.source.describe()}: allocated PAC-Net",
-          run_dir / "solution_source.png")
+    plot_model(run.evaluators[coefficient_key(run.source)], run.pac.source_view(),
+               f"source {run.source.describe()}: allocated PAC-Net", run_dir / "solution_source.png")
     for target in run.targets:
         key = coefficient_key(target)
-        _plot(target, run.pac.target_view(key), f"target {target.describe()}: calibrated PAC-Net",
-              run_dir / f"solution_target_{key.replace(',', '_')}.png")
+        plot_model(run.evaluators[key], run.pac.target_view(key),
+                   f"target {target.describe()}: calibrated PAC-Net",
+                   run_dir / f"solution_target_{key.replace(',', '_')}.png")
     plot_histories(run.histories, run_dir / "history.png")
 
 
-def _plot(equation: Equation, network: torch.nn.Module, title: str, path: Path) -> None:
-    evaluator = Evaluator(equation)
+def plot_model(evaluator: Evaluator, network: torch.nn.Module, title: str, path: Path) -> None:
+    """Prediction, reference and error of `network` on the evaluator's grid, error in the title."""
     metrics = evaluator(network)
     plot_solution(
-        evaluator.grid, equation.inputs, evaluator.predict(network), evaluator.reference,
+        evaluator.grid, evaluator.equation.inputs, evaluator.predict(network), evaluator.reference,
         f"{title} (relative L2 {metrics.rel_l2:.2e})", path,
     )
 
@@ -294,8 +302,7 @@ def load_run(run_dir: Path) -> LoadedRun:
         if kind != "transfer":
             raise ValueError(f"unknown run kind {kind!r}")
         pac = PACNetwork(network, payload["masks"])
-        source_trainable = sum(int(m.sum()) for m in pac.kept) + sum(b.numel() for b in network.biases)
-        models = [("source", source, pac.source_view(), source_trainable)]
+        models = [("source", source, pac.source_view(), pac.source_count)]
         for target in payload["targets"]:
             equation = equations.create(payload["equation"], **target["coefficients"])
             adapter = [a.to(settings.torch_dtype) for a in target["adapter"]]
