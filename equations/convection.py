@@ -6,38 +6,27 @@ are known to fail here for beta of about 20 to 30 and above.
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import numpy as np
 import torch
 
-from .base import Coefficient, DirichletCondition, Equation, Grid, PeriodicCondition
+from .base import Coefficient, Grid
+from .periodic import PeriodicInX
 
 
-class Convection(Equation):
+class Convection(PeriodicInX):
     name = "convection"
     summary = "u_t + beta u_x = 0; x in [0, 2 pi) periodic, t in [0, 1]; u(0, x) = sin x"
-    inputs = ("x", "t")
     coefficient_specs = (Coefficient("beta", 10.0, 0.0, 100.0, "the wave speed beta in (0, 100)"),)
     derivatives = ("u_t", "u_x")
     example_targets = "beta=5,beta=15"
 
-    @property
-    def domain(self) -> dict[str, tuple[float, float]]:
-        return {"x": (0.0, 2.0 * math.pi), "t": (0.0, 1.0)}
-
-    def conditions(self) -> list:
-        return [
-            DirichletCondition("initial", on="t", at=(0.0,), value=lambda p: torch.sin(p[:, :1])),
-            PeriodicCondition("periodic", on="x"),
-        ]
+    def initial(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(x)
 
     def residual(self, fields: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return fields["u_t"] + self.coefficients["beta"] * fields["u_x"]
-
-    def standard_grid(self) -> dict[str, np.ndarray]:
-        return {"x": np.linspace(0.0, 2.0 * np.pi, 256, endpoint=False), "t": np.linspace(0.0, 1.0, 100)}
 
     def reference(self, grid: Grid) -> np.ndarray:
         x, t = np.asarray(grid["x"])[:, None], np.asarray(grid["t"])[None, :]

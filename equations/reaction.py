@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
-from .base import Coefficient, DirichletCondition, Equation, Grid, PeriodicCondition
+from .base import Coefficient, Grid
+from .periodic import PeriodicInX
 
 WIDTH = math.pi / 4
 
@@ -28,21 +29,9 @@ def gaussian(x):
     return exp(-((x - math.pi) ** 2) / (2 * WIDTH**2))
 
 
-class _PeriodicGaussianFamily(Equation):
-    inputs = ("x", "t")
-
-    @property
-    def domain(self) -> dict[str, tuple[float, float]]:
-        return {"x": (0.0, 2.0 * math.pi), "t": (0.0, 1.0)}
-
-    def conditions(self) -> list:
-        return [
-            DirichletCondition("initial", on="t", at=(0.0,), value=lambda p: gaussian(p[:, :1])),
-            PeriodicCondition("periodic", on="x"),
-        ]
-
-    def standard_grid(self) -> dict[str, np.ndarray]:
-        return {"x": np.linspace(0.0, 2.0 * np.pi, 256, endpoint=False), "t": np.linspace(0.0, 1.0, 100)}
+class _PeriodicGaussianFamily(PeriodicInX):
+    def initial(self, x: torch.Tensor) -> torch.Tensor:
+        return gaussian(x)
 
 
 RHO = Coefficient("rho", 5.0, 0.0, 50.0, "the growth rate rho in (0, 50)")
