@@ -70,7 +70,9 @@ def compute_fields(
 
 
 def _nested_autograd(network, points, derivatives, outputs):
-    points = points.detach().requires_grad_(True)
+    # Track the points only when derivatives are asked for: conditions on plain values
+    # (most initial and boundary conditions) then cost one ordinary forward pass.
+    points = points.detach().requires_grad_(bool(derivatives))
     values = network(points)
     fields = {name: values[:, k : k + 1] for k, name in enumerate(outputs)}
     gradients: dict[int, torch.Tensor] = {}
