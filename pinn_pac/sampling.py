@@ -71,7 +71,7 @@ def sample_points(
         if dim == 1:  # an ODE: a condition is a value at one instant
             if not isinstance(condition, DirichletCondition):
                 raise ValueError(f"{condition.name}: a periodic condition needs a second input")
-            points = np.array(condition.at, dtype=float)[:, None]
+            points = np.zeros((len(condition.at), 1))  # the instants are filled in below
         else:
             points = lower + (upper - lower) * _unit_samples(dim, n_condition, sampler, rng)
         if isinstance(condition, DirichletCondition):
