@@ -16,9 +16,11 @@ from equations import Equation
 from .checkpoint import CheckpointError, atomic_write
 from .coefficients import ExpressionError, parse_assignments, parse_value
 from .runs import (
-    PACSettings, Record, Settings, evaluate_run, save_solve, save_transfer, solve, transfer,
+    Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
+    save_transfer, solve, transfer,
 )
 from .train import Budget, TrainingDiverged
+from .transfer import METHODS
 
 class UsageError(ValueError):
     """Bad command-line input."""
@@ -77,21 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_options(solve_parser)
     _add_budget_options(solve_parser, "", SOLVE_BUDGET, "training")
 
-    pac = PACSettings()
+    defaults = TransferSettings()
     transfer_parser = commands.add_parser(
-        "transfer", help="PAC-Net: source, prune, allocate, calibrate targets", allow_abbrev=False)
+        "transfer", help="train a source, then move it to targets (PAC-Net or a baseline)", allow_abbrev=False)
     transfer_parser.add_argument("equation")
     transfer_parser.add_argument("--source", default="", help="source coefficients, e.g. nu=0.01/pi (defaults)")
     transfer_parser.add_argument("--targets", default=None,
                                  help="targets, e.g. nu=0.02/pi,nu=0.005/pi (default: the family's examples)")
-    transfer_parser.add_argument("--ratio", type=float, default=pac.ratio, help="fraction of weights freed (%(default)s)")
-    transfer_parser.add_argument("--penalty", type=float, default=pac.penalty,
-                                 help="lambda of the L2 pull of freed weights to 0 (%(default)s)")
-    transfer_parser.add_argument("--scope", choices=("global", "layer"), default=pac.scope, help="prune threshold")
+    transfer_parser.add_argument("--method", default="pac", choices=(*METHODS, "all"),
+                                 help="transfer method; all runs every one from the same source (%(default)s)")
+    knobs = transfer_parser.add_argument_group("method options")
+    knobs.add_argument("--ratio", type=float, default=defaults.ratio, help="pac: fraction of weights freed (%(default)s)")
+    knobs.add_argument("--penalty", type=float, default=defaults.penalty,
+                       help="pac: lambda of the L2 pull of freed weights to 0 (%(default)s)")
+    knobs.add_argument("--scope", choices=("global", "layer"), default=defaults.scope, help="pac: prune threshold")
+    knobs.add_argument("--alpha", type=float, default=defaults.alpha,
+                       help="l2sp: weight of ||theta - theta_source||^2 (%(default)s)")
+    knobs.add_argument("--rank", type=int, default=defaults.rank, help="lora: rank of each update (%(default)s)")
+    knobs.add_argument("--members", type=int, default=defaults.members,
+                       help="parametric: coefficients trained on across the range (%(default)s)")
     _add_settings_options(transfer_parser)
-    _add_budget_options(transfer_parser, "source-", pac.source, "source training")
-    _add_budget_options(transfer_parser, "allocate-", pac.allocate, "allocate")
-    _add_budget_options(transfer_parser, "calibrate-", pac.calibrate, "calibrate (per target)")
+    _add_budget_options(transfer_parser, "source-", defaults.source, "source training")
+    _add_budget_options(transfer_parser, "allocate-", defaults.allocate,
+                        "preparation (pac: Allocate; parametric: range training)")
+    _add_budget_options(transfer_parser, "calibrate-", defaults.calibrate, "per-target training (every method)")
 
     evaluate_parser = commands.add_parser("evaluate", help="reload a run directory and re-evaluate it",
                                           allow_abbrev=False)
@@ -130,7 +141,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run_dir(args: argparse.Namespace, equation: Equation) -> Path:
     """Where the run goes; refused before any training if it already holds a run."""
     out = args.out or Path("runs") / f"{args.command}-{equation.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / "checkpoint.pt").exists():
+    if (out / "checkpoint.pt").exists() or (out / "comparison.json").exists():
         raise UsageError(f"{out} already holds a run; choose another --out or remove it first")
     return out
 
@@ -166,15 +177,20 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
     source = family(**(parse_assignments(args.source)[0] if args.source.strip() else {}))
     targets_text = family.example_targets if args.targets is None else args.targets
     targets = [source.with_coefficients(**t) for t in parse_assignments(targets_text)]
-    pac = PACSettings(
-        ratio=args.ratio, penalty=args.penalty, scope=args.scope,
-        source=_budget(args, "source-"), allocate=_budget(args, "allocate-"),
+    transfer_settings = TransferSettings(
+        ratio=args.ratio, penalty=args.penalty, scope=args.scope, alpha=args.alpha, rank=args.rank,
+        members=args.members, source=_budget(args, "source-"), allocate=_budget(args, "allocate-"),
         calibrate=_budget(args, "calibrate-"),
     )
+    methods = tuple(METHODS) if args.method == "all" else (args.method,)
     out = _run_dir(args, source)
-    run = transfer(source, targets, _settings(args), pac, progress=not args.quiet)
-    save_transfer(run, out)
-    print(format_table(run.records))
+    runs = transfer(source, targets, _settings(args), transfer_settings, methods, progress=not args.quiet)
+    if args.method == "all":
+        save_comparison(runs, out)
+        print(comparison_table([record for run in runs for record in run.records]))
+    else:
+        save_transfer(runs[0], out)
+        print(format_table(runs[0].records))
     print(f"run saved to {out}")
 
 

@@ -65,3 +65,18 @@ class MLP(TanhNetwork):
 
     def affine_layers(self) -> Layers:
         return list(zip(self.weights, self.biases))
+
+    @classmethod
+    def merged(cls, network: TanhNetwork) -> "MLP":
+        """A plain MLP that computes what `network` computes now (adapters folded in, detached)."""
+        layers = [(w.detach().clone(), b.detach().clone()) for w, b in network.affine_layers()]
+        half_width = 1.0 / network.input_scale
+        mlp = cls(network.input_center - half_width, network.input_center + half_width,
+                  layers[-1][0].shape[0], layers[0][0].shape[0], len(layers) - 1)
+        with torch.no_grad():
+            for (weight, bias), target_weight, target_bias in zip(layers, mlp.weights, mlp.biases):
+                target_weight.copy_(weight)
+                target_bias.copy_(bias)
+        mlp.input_center.copy_(network.input_center)
+        mlp.input_scale.copy_(network.input_scale)
+        return mlp

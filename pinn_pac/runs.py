@@ -1,4 +1,5 @@
-"""Whole jobs: solve one equation, or run the PAC pipeline over a family; save and reload.
+"""Whole jobs: solve one equation, or move a source to targets by one or more transfer
+methods; save and reload.
 
 The command line and the benchmarks call these; they call the library modules.
 """
@@ -15,13 +16,16 @@ import torch
 import equations
 from equations import Equation
 
-from .checkpoint import CheckpointError, load_checkpoint, package_versions, save_checkpoint, write_json
+from .checkpoint import (
+    CheckpointError, atomic_write, load_checkpoint, package_versions, save_checkpoint, write_json,
+)
 from .evaluate import Evaluator
 from .model import MLP
-from .pac import PRUNE_SCOPES, PACNetwork, allocate, prune
+from .pac import PRUNE_SCOPES, PACNetwork
 from .plots import plot_histories, plot_solution
 from .sampling import sample_points
 from .train import Budget, History, PhysicsLoss, train
+from .transfer import METHODS, PAC, Adapted, TransferContext, TransferMethod, make_method
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -50,12 +54,20 @@ class Settings:
 
 
 @dataclass
-class PACSettings:
-    """PAC-Net's knobs and the budget of each of its phases."""
+class TransferSettings:
+    """Each transfer method's knobs and the budget of each phase.
+
+    `source` trains the source network; `allocate` is the one-off preparation (PAC-Net's
+    Allocate, the parametric network's range training); `calibrate` is every method's
+    training per target.
+    """
 
     ratio: float = 0.3
     penalty: float = 0.0
     scope: str = "global"
+    alpha: float = 1e-4
+    rank: int = 4
+    members: int = 5
     source: Budget = field(default_factory=lambda: Budget(adam_steps=1000, lbfgs_iterations=2000, max_seconds=270))
     allocate: Budget = field(default_factory=lambda: Budget(adam_steps=0, lbfgs_iterations=400, max_seconds=45))
     calibrate: Budget = field(default_factory=lambda: Budget(adam_steps=0, lbfgs_iterations=1200, max_seconds=120))
@@ -63,10 +75,25 @@ class PACSettings:
     def __post_init__(self) -> None:
         if not 0.0 < self.ratio < 1.0:
             raise ValueError(f"prune ratio must be in (0, 1), got {self.ratio}")
-        if not self.penalty >= 0.0:
-            raise ValueError(f"the calibration penalty must be >= 0, got {self.penalty}")
         if self.scope not in PRUNE_SCOPES:
             raise ValueError(f"unknown prune scope {self.scope!r}; use one of {', '.join(PRUNE_SCOPES)}")
+        for name in METHODS:  # each method checks its own options
+            self.method(name, seed=0)
+
+    def method(self, name: str, seed: int) -> TransferMethod:
+        """The transfer method `name` configured by these settings."""
+        options = {
+            "pac": {"ratio": self.ratio, "penalty": self.penalty, "scope": self.scope},
+            "l2sp": {"alpha": self.alpha},
+            "lora": {"rank": self.rank, "seed": seed},
+            "parametric": {"members": self.members},
+        }
+        return make_method(name, **options.get(name, {}))
+
+    def options(self, name: str) -> dict[str, Any]:
+        """The knobs of method `name`, as saved beside its checkpoint."""
+        return {key: value for key, value in vars(self.method(name, 0)).items()
+                if isinstance(value, (int, float, str, bool))}
 
 
 @dataclass
@@ -81,13 +108,18 @@ class Record:
     trainable_params: int
     seconds: float | None
     stopped_because: str = ""
+    method: str | None = None
+    #: Parameters stored per target beyond what all targets share (targets only).
+    stored_params: int | None = None
+    #: The target's error before its training began (targets only).
+    start_rel_l2: float | None = None
+    #: The source's error, given back by the method once this target is trained (targets only).
+    source_rel_l2_after: float | None = None
+    #: The source's error after every target, where the method keeps it apart (source only).
     rel_l2_after_calibration: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        if data["rel_l2_after_calibration"] is None:
-            del data["rel_l2_after_calibration"]
-        return data
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 def coefficient_key(equation: Equation) -> str:
@@ -103,9 +135,12 @@ def build_network(equation: Equation, settings: Settings) -> MLP:
     return MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator)
 
 
-def physics_loss(equation: Equation, settings: Settings) -> PhysicsLoss:
+def physics_loss(
+    equation: Equation, settings: Settings, n_interior: int | None = None, seed_offset: int = 0,
+) -> PhysicsLoss:
+    """The physics loss on the run's points; fewer interior points or other points if asked."""
     points = sample_points(
-        equation, settings.n_interior, settings.n_condition, settings.seed,
+        equation, n_interior or settings.n_interior, settings.n_condition, settings.seed + seed_offset,
         settings.torch_dtype, settings.sampler,
     )
     return PhysicsLoss(equation, points, settings.derivative_method)
@@ -146,73 +181,102 @@ def solve(equation: Equation, settings: Settings, budget: Budget, progress: bool
 
 @dataclass
 class TransferRun:
+    """One transfer method's models for a source and its targets."""
+
     source: Equation
     targets: list[Equation]
     settings: Settings
-    pac_settings: PACSettings
-    pac: PACNetwork
+    transfer_settings: TransferSettings
+    method: TransferMethod
     records: list[Record]
     histories: dict[str, History]
     #: The reference of every model, by coefficient key (source and targets).
     evaluators: dict[str, Evaluator]
+    #: Each target's model, by coefficient key.
+    adapted: dict[str, Adapted]
 
 
 def transfer(
     source: Equation,
     targets: list[Equation],
     settings: Settings,
-    pac_settings: PACSettings,
+    transfer_settings: TransferSettings,
+    methods: tuple[str, ...] = ("pac",),
     progress: bool = True,
-) -> TransferRun:
-    """Train on the source, prune, allocate, then calibrate one adapter per target."""
+    source_run: SolveRun | None = None,
+) -> list[TransferRun]:
+    """Train the source once (unless `source_run` is given), then move it to every target
+    with each of `methods`."""
     for target in targets:
         if not target.same_family(source):
             raise ValueError(f"target {target.describe()} is not in the family of {source.describe()}")
+    methods = [transfer_settings.method(name, settings.seed) for name in methods]  # bad names fail early
     _apply_threads(settings)
-    source_evaluator = Evaluator(source)
-    source_loss = physics_loss(source, settings)
-    network = build_network(source, settings)
-    started = time.perf_counter()
-    key = coefficient_key(source)
-    trained = train(
-        network, source_loss, network.parameters(), pac_settings.source, source_evaluator,
-        progress=progress, label=f"source {key}",
-    )
-    kept = prune(network, pac_settings.ratio, pac_settings.scope)
-    allocated = allocate(
-        network, kept, source_loss, pac_settings.allocate, source_evaluator,
-        progress=progress, label=f"allocate {key}",
-    )
-    source_seconds = time.perf_counter() - started
-    pac = PACNetwork(network, kept)
-    histories = {f"source {key}": trained.history, f"allocate {key}": allocated.history}
-    before = source_evaluator(pac.source_view())
-    evaluators = {key: source_evaluator}
-
-    target_records = []
+    if source_run is None:
+        source_run = solve(source, settings, transfer_settings.source, progress=progress)
+    evaluators = {coefficient_key(source): source_run.evaluator}
     for target in targets:
+        evaluators.setdefault(coefficient_key(target), Evaluator(target))
+    context = TransferContext(
+        source, source_run.network, targets,
+        loss_for=lambda equation, **points: physics_loss(equation, settings, **points),
+        new_network=lambda equation: build_network(equation, settings),
+        n_interior=settings.n_interior, progress=progress,
+    )
+    return [_transfer_with(method, context, source_run, evaluators, settings, transfer_settings)
+            for method in methods]
+
+
+def _transfer_with(
+    method: TransferMethod,
+    context: TransferContext,
+    source_run: SolveRun,
+    evaluators: dict[str, Evaluator],
+    settings: Settings,
+    transfer_settings: TransferSettings,
+) -> TransferRun:
+    source, key = context.source, coefficient_key(context.source)
+    options = {"progress": context.progress}
+    prepared = method.prepare(context, transfer_settings.allocate, evaluators[key],
+                              label=f"{method.name} prepare {key}", **options)
+    histories = {f"source {key}": source_run.history}
+    if prepared is not None:
+        histories[f"{method.name} prepare {key}"] = prepared.history
+    before = evaluators[key](method.source_model())
+
+    adapted, target_records = {}, []
+    for target in context.targets:
         target_key = coefficient_key(target)
-        evaluator = evaluators[target_key] = Evaluator(target)
-        result = pac.calibrate(
-            target_key, physics_loss(target, settings), pac_settings.calibrate,
-            pac_settings.penalty, evaluator, progress=progress, label=f"calibrate {target_key}",
-        )
-        histories[f"calibrate {target_key}"] = result.history
-        metrics = evaluator(pac.target_view(target_key))
+        evaluator = evaluators[target_key]
+        model = adapted[target_key] = method.adapt(
+            target, transfer_settings.calibrate, evaluator, label=f"{method.name} {target_key}", **options)
+        histories[f"{method.name} {target_key}"] = model.result.history
+        metrics = evaluator(model.network)
         target_records.append(Record(
             target.name, target.coefficients, "target", metrics.rel_l2, metrics.max_abs_err,
-            pac.freed_count, result.seconds, result.stopped_because,
+            model.trainable, model.result.seconds, model.result.stopped_because, method.name,
+            stored_params=model.stored, start_rel_l2=model.result.history.rel_l2[0],
+            source_rel_l2_after=evaluators[key](model.source_view).rel_l2,
         ))
 
-    after = source_evaluator(pac.source_view())
+    source_model = method.source_model()
     source_record = Record(
         source.name, source.coefficients, "source", before.rel_l2, before.max_abs_err,
-        pac.source_count, source_seconds, allocated.stopped_because,
-        rel_l2_after_calibration=after.rel_l2,
+        _source_count(method), source_run.record.seconds + (prepared.seconds if prepared else 0.0),
+        (prepared or source_run.record).stopped_because, method.name,
+        rel_l2_after_calibration=evaluators[key](source_model).rel_l2 if method.keeps_source else None,
     )
     return TransferRun(
-        source, targets, settings, pac_settings, pac, [source_record] + target_records, histories, evaluators,
+        source, context.targets, settings, transfer_settings, method,
+        [source_record] + target_records, histories, evaluators, adapted,
     )
+
+
+def _source_count(method: TransferMethod) -> int:
+    """Parameters the shared model trained for the source."""
+    if isinstance(method, PAC):
+        return method.pac.source_count
+    return sum(p.numel() for p in method.source_model().parameters())
 
 
 # ---- saving and reloading ------------------------------------------------------------
@@ -246,29 +310,67 @@ def save_solve(run: SolveRun, run_dir: Path) -> None:
 
 
 def save_transfer(run: TransferRun, run_dir: Path) -> None:
-    """Checkpoint (source, masks, adapters), results.json and figures for a transfer run."""
+    """Checkpoint, results.json and figures for one method's transfer run.
+
+    PAC-Net runs store the allocated source, its masks and one adapter per target; the other
+    methods store every model merged into a plain network.
+    """
     run_dir = Path(run_dir)
-    save_checkpoint(run_dir / "checkpoint.pt", {
+    method = run.method
+    payload = {
         "kind": "transfer", **_common_metadata(run.source, run.settings),
-        "budgets": {phase: asdict(getattr(run.pac_settings, phase)) for phase in ("source", "allocate", "calibrate")},
-        "pac": {"ratio": run.pac_settings.ratio, "penalty": run.pac_settings.penalty, "scope": run.pac_settings.scope},
-        "network": run.pac.source.state_dict(),
-        "masks": run.pac.kept,
-        "targets": [
-            {"coefficients": t.coefficients, "adapter": run.pac.adapters[coefficient_key(t)]}
-            for t in run.targets
-        ],
-    })
+        "method": method.name, "options": run.transfer_settings.options(method.name),
+        "budgets": {phase: asdict(getattr(run.transfer_settings, phase)) for phase in ("source", "allocate", "calibrate")},
+    }
+    keys = [coefficient_key(t) for t in run.targets]
+    if isinstance(method, PAC):
+        payload.update(
+            network=method.pac.source.state_dict(), masks=method.pac.kept,
+            targets=[{"coefficients": t.coefficients, "adapter": method.pac.adapters[t.describe()]}
+                     for t in run.targets],
+        )
+    else:
+        payload.update(
+            network=MLP.merged(method.source_model()).state_dict(),
+            source_trainable=run.records[0].trainable_params,
+            targets=[{"coefficients": t.coefficients, "trainable": run.adapted[k].trainable,
+                      "network": MLP.merged(run.adapted[k].network).state_dict()}
+                     for t, k in zip(run.targets, keys)],
+        )
+    save_checkpoint(run_dir / "checkpoint.pt", payload)
     write_json(run_dir / "results.json", [r.as_dict() for r in run.records])
     write_json(run_dir / "history.json", {label: h.as_dict() for label, h in run.histories.items()})
-    plot_model(run.evaluators[coefficient_key(run.source)], run.pac.source_view(),
-               f"source {run.source.describe()}: allocated PAC-Net", run_dir / "solution_source.png")
-    for target in run.targets:
-        key = coefficient_key(target)
-        plot_model(run.evaluators[key], run.pac.target_view(key),
-                   f"target {target.describe()}: calibrated PAC-Net",
+    plot_model(run.evaluators[coefficient_key(run.source)], method.source_model(),
+               f"source {run.source.describe()}: {method.name}", run_dir / "solution_source.png")
+    for target, key in zip(run.targets, keys):
+        plot_model(run.evaluators[key], run.adapted[key].network, f"target {target.describe()}: {method.name}",
                    run_dir / f"solution_target_{key.replace(',', '_')}.png")
     plot_histories(run.histories, run_dir / "history.png")
+
+
+def save_comparison(runs: list[TransferRun], run_dir: Path) -> None:
+    """Each method's run in its own folder, plus comparison.json, comparison.md and a figure
+    of every method's target error against seconds."""
+    run_dir = Path(run_dir)
+    for run in runs:
+        save_transfer(run, run_dir / run.method.name)
+    records = [record for run in runs for record in run.records]
+    write_json(run_dir / "comparison.json", [r.as_dict() for r in records])
+    atomic_write(run_dir / "comparison.md", lambda f: f.write((comparison_table(records) + "\n").encode()))
+    plot_histories({label: history for run in runs for label, history in run.histories.items()
+                    if not label.startswith("source")}, run_dir / "comparison.png")
+
+
+def comparison_table(records: list[Record]) -> str:
+    """A Markdown table of every method's target errors and costs."""
+    lines = ["| method | target | rel L2 | start rel L2 | source rel L2 after | trainable | stored | seconds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        if r.role == "target":
+            coefficients = ",".join(f"{k}={v:.5g}" for k, v in r.coefficients.items())
+            lines.append(f"| {r.method} | {coefficients} | {r.rel_l2:.2e} | {r.start_rel_l2:.2e} | "
+                         f"{r.source_rel_l2_after:.2e} | {r.trainable_params} | {r.stored_params} | {r.seconds:.1f} |")
+    return "\n".join(lines)
 
 
 def plot_model(evaluator: Evaluator, network: torch.nn.Module, title: str, path: Path) -> None:
@@ -301,21 +403,35 @@ def load_run(run_dir: Path) -> LoadedRun:
             return LoadedRun(kind, payload, [("source", source, network, trainable)])
         if kind != "transfer":
             raise ValueError(f"unknown run kind {kind!r}")
-        pac = PACNetwork(network, payload["masks"])
-        models = [("source", source, pac.source_view(), pac.source_count)]
-        for target in payload["targets"]:
-            equation = equations.create(payload["equation"], **target["coefficients"])
-            adapter = [a.to(settings.torch_dtype) for a in target["adapter"]]
-            if [a.shape for a in adapter] != [i.shape for i in pac.freed_index]:
-                raise ValueError("an adapter does not fit the masks")
-            pac.adapters[coefficient_key(equation)] = adapter
-            models.append(("target", equation, pac.target_view(coefficient_key(equation)), pac.freed_count))
+        method = payload.get("method", "pac")
+        if method == "pac":
+            models = _load_pac_models(payload, source, network, settings)
+        else:
+            models = [("source", source, network, payload["source_trainable"])]
+            for target in payload["targets"]:
+                equation = equations.create(payload["equation"], **target["coefficients"])
+                target_network = build_network(equation, settings)
+                target_network.load_state_dict(target["network"], strict=True)
+                models.append(("target", equation, target_network, target["trainable"]))
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{run_dir}: checkpoint does not describe a pinn-pac run ({detail})") from None
     return LoadedRun(kind, payload, models)
+
+
+def _load_pac_models(payload, source, network, settings) -> list[tuple[str, Equation, torch.nn.Module, int]]:
+    pac = PACNetwork(network, payload["masks"])
+    models = [("source", source, pac.source_view(), pac.source_count)]
+    for target in payload["targets"]:
+        equation = equations.create(payload["equation"], **target["coefficients"])
+        adapter = [a.to(settings.torch_dtype) for a in target["adapter"]]
+        if [a.shape for a in adapter] != [i.shape for i in pac.freed_index]:
+            raise ValueError("an adapter does not fit the masks")
+        pac.adapters[coefficient_key(equation)] = adapter
+        models.append(("target", equation, pac.target_view(coefficient_key(equation)), pac.freed_count))
+    return models
 
 
 def evaluate_run(run_dir: Path) -> list[Record]:

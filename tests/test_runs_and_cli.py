@@ -38,7 +38,8 @@ def test_transfer_writes_results_checkpoint_and_figures(transfer_run, capsys):
         assert (transfer_run / name).stat().st_size > 1000
     assert len(list(transfer_run.glob("solution_target_*.png"))) == 2
     history = json.loads((transfer_run / "history.json").read_text())
-    assert [label.split()[0] for label in history] == ["source", "allocate", "calibrate", "calibrate"]
+    assert [" ".join(label.split()[:2]) for label in history] == [
+        "source nu=0.0159155", "pac prepare", "pac nu=0.031831", "pac nu=0.0095493"]
     assert all(len(h["rel_l2"]) == len(h["seconds"]) > 1 for h in history.values())
 
 

@@ -1,0 +1,163 @@
+"""Each transfer method's contract: what it trains, what stays frozen, what it gives back."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from pinn_pac.evaluate import Evaluator
+from pinn_pac.model import MLP
+from pinn_pac.runs import Settings, TransferSettings, build_network, physics_loss
+from pinn_pac.train import Budget, train
+from pinn_pac.transfer import METHODS, AtCoefficient, CoefficientRange, TransferContext, make_method
+
+STEPS = Budget(adam_steps=10, lbfgs_iterations=10)
+SETTINGS = Settings(width=8, depth=2, seed=0, n_interior=128, n_condition=32)
+
+
+@pytest.fixture(scope="module")
+def trained_source():
+    from equations import create
+
+    source = create("burgers", nu=0.05 / math.pi)
+    network = build_network(source, SETTINGS)
+    train(network, physics_loss(source, SETTINGS), network.parameters(), Budget(50, 20), progress=False)
+    return source, network.requires_grad_(False)
+
+
+@pytest.fixture
+def context(trained_source):
+    source, network = trained_source
+    return TransferContext(
+        source, network, [source.with_coefficients(nu=0.1 / math.pi)],
+        loss_for=lambda equation, **points: physics_loss(equation, SETTINGS, **points),
+        new_network=lambda equation: build_network(equation, SETTINGS),
+        n_interior=SETTINGS.n_interior,
+    )
+
+
+def run_method(name, context, **options):
+    method = make_method(name, **options)
+    before = copy.deepcopy(context.network.state_dict())
+    method.prepare(context, Budget(adam_steps=0, lbfgs_iterations=5), progress=False)
+    adapted = method.adapt(context.targets[0], STEPS, Evaluator(context.targets[0]), progress=False)
+    for key, value in context.network.state_dict().items():  # no method touches the source
+        assert torch.equal(value, before[key]), key
+    return method, adapted
+
+
+def outputs(network, n=64):
+    points = torch.rand(n, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    points[:, 1] = (points[:, 1] + 1) / 2
+    with torch.no_grad():
+        return network(points)
+
+
+def changed(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a.detach() != b.detach()
+
+
+def test_every_method_is_registered_and_unknown_names_are_refused():
+    assert set(METHODS) == {"scratch", "finetune", "l2sp", "freeze", "lora", "parametric", "pac"}
+    with pytest.raises(ValueError, match="unknown transfer method 'adam'"):
+        make_method("adam")
+
+
+def test_scratch_trains_a_fresh_network_on_the_target_alone(context):
+    _, adapted = run_method("scratch", context)
+    fresh = context.new_network(context.targets[0])
+    assert adapted.trainable == adapted.stored == sum(p.numel() for p in fresh.parameters())
+    error = Evaluator(context.targets[0])
+    assert adapted.result.history.rel_l2[0] == error(fresh).rel_l2  # it starts from a fresh init
+
+
+def test_finetune_trains_every_weight_and_does_not_keep_the_source(context):
+    _, adapted = run_method("finetune", context)
+    for new, old in zip(adapted.network.parameters(), context.network.parameters()):
+        assert changed(new, old).all()
+    assert adapted.source_view is adapted.network
+    assert not torch.equal(outputs(adapted.source_view), outputs(context.network))
+
+
+def test_l2sp_pulls_the_weights_towards_the_source(context):
+    def distance(adapted):
+        return sum(float((p - q).detach().square().sum()) for p, q in zip(adapted.network.parameters(), context.network.parameters()))
+
+    _, free = run_method("finetune", context)
+    _, pulled = run_method("l2sp", context, alpha=1.0)
+    assert distance(pulled) < 0.5 * distance(free)
+
+
+def test_freeze_trains_only_the_output_layer_and_keeps_the_source_exact(context):
+    _, adapted = run_method("freeze", context)
+    network, source = adapted.network, context.network
+    for new, old in zip([*network.weights[:-1], *network.biases[:-1]], [*source.weights[:-1], *source.biases[:-1]]):
+        assert torch.equal(new, old)
+    assert changed(network.weights[-1], source.weights[-1]).any()
+    assert adapted.trainable == network.weights[-1].numel() + network.biases[-1].numel()
+    assert torch.equal(outputs(adapted.source_view), outputs(source))
+
+
+def test_lora_adds_a_low_rank_update_and_keeps_the_source_exact(context):
+    _, adapted = run_method("lora", context, rank=2)
+    merged = MLP.merged(adapted.network)
+    for new, old, bias, old_bias in zip(merged.weights, context.network.weights, merged.biases, context.network.biases):
+        update = (new - old).detach()
+        assert torch.linalg.matrix_rank(update) <= 2
+        assert torch.equal(bias, old_bias)
+    assert any(changed(new, old).any() for new, old in zip(merged.weights, context.network.weights))
+    # r x (fan_in + fan_out) per matrix, r capped by the matrix's smaller side (2 inputs, 1 output)
+    assert adapted.trainable == sum(min(2, *w.shape) * sum(w.shape) for w in context.network.weights)
+    assert torch.equal(outputs(adapted.source_view), outputs(context.network))
+    assert torch.equal(outputs(merged), outputs(adapted.network))
+
+
+def test_parametric_starts_as_the_source_and_folds_the_coefficient_exactly(context):
+    method = make_method("parametric", members=3)
+    method.range = CoefficientRange.spanning([context.source, *context.targets])
+    widened = method._widen(context.network)
+    at_source = AtCoefficient(widened, context.source.coefficients["nu"])
+    assert torch.allclose(outputs(at_source), outputs(context.network), rtol=0, atol=1e-14)
+
+    method, adapted = run_method("parametric", context, members=3)
+    assert adapted.trainable == sum(p.numel() for p in method.parametric.parameters())
+    assert torch.equal(outputs(MLP.merged(adapted.network)), outputs(adapted.network))
+    # Fine-tuning moves the shared inputs too, so the source it gives back has changed.
+    assert not torch.equal(outputs(adapted.source_view), outputs(method.source_model()))
+
+
+def test_parametric_needs_exactly_one_varying_coefficient():
+    from equations import create
+
+    source = create("reaction-diffusion")
+    with pytest.raises(ValueError, match="exactly one coefficient to vary"):
+        CoefficientRange.spanning([source, source.with_coefficients(nu=2.0, rho=4.0)])
+    with pytest.raises(ValueError, match="none"):
+        CoefficientRange.spanning([source, source])
+
+
+def test_pac_trains_only_freed_weights_and_keeps_the_source_exact(context):
+    method, adapted = run_method("pac", context, ratio=0.5)
+    allocated = outputs(method.source_model())
+    merged = MLP.merged(adapted.network)
+    for new, old, kept in zip(merged.weights, method.pac.source.weights, method.pac.kept):
+        assert torch.equal(new[kept], old[kept])
+    assert adapted.trainable == method.pac.freed_count
+    assert torch.equal(outputs(adapted.source_view), allocated)
+
+
+def test_pac_without_allocate_only_zeroes_the_freed_weights(context):
+    method = make_method("pac", ratio=0.5, with_allocate=False)
+    method.prepare(context, Budget(adam_steps=0, lbfgs_iterations=20), progress=False)
+    for new, old, kept in zip(method.pac.source.weights, context.network.weights, method.pac.kept):
+        assert torch.equal(new[kept], old[kept]) and torch.all(new[~kept] == 0)
+
+
+def test_transfer_settings_check_every_method_option():
+    with pytest.raises(ValueError, match="rank"):
+        TransferSettings(rank=0)
+    with pytest.raises(ValueError, match="alpha"):
+        TransferSettings(alpha=-1.0)
+    with pytest.raises(ValueError, match="members"):
+        TransferSettings(members=1)
