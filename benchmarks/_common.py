@@ -10,9 +10,14 @@ from pathlib import Path
 from typing import Any
 
 # Scripts here run with this folder first on sys.path, where the script equations.py would
-# shadow the `equations` package. Import this module first; it takes the folder off again.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# shadow the `equations` package. Import this module first: it imports the package with the
+# folder off the path, then puts the path back (worker processes need it to find _common).
+_HERE = Path(__file__).resolve().parent
+_PATH = list(sys.path)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import equations  # noqa: E402, F401
 
+sys.path[:] = _PATH
 import torch  # noqa: E402
 
 from pinn_pac.checkpoint import atomic_write, package_versions, write_json  # noqa: E402
@@ -30,13 +35,13 @@ def run_header() -> dict[str, Any]:
     }
 
 
-def write_results(name: str, data: dict[str, Any], table: str) -> None:
-    """benchmarks/results/NAME.json and NAME.md (the Markdown table under the command)."""
-    write_json(RESULTS / f"{name}.json", data)
+def write_results(name: str, data: dict[str, Any], table: str, directory: Path = RESULTS) -> None:
+    """DIRECTORY/NAME.json and NAME.md (the Markdown table under the command)."""
+    write_json(directory / f"{name}.json", data)
     header = data["header"]
     text = (f"# {name}\n\nMade by `{header['command']}` on {header['date']} "
             f"({header['machine']}; torch {header['versions']['torch']}).\n\n{table}\n")
-    atomic_write(RESULTS / f"{name}.md", lambda f: f.write(text.encode()))
+    atomic_write(directory / f"{name}.md", lambda f: f.write(text.encode()))
 
 
 def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:

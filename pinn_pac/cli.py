@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="targets, e.g. nu=0.02/pi,nu=0.005/pi (default: the family's examples)")
     transfer_parser.add_argument("--method", default="pac", choices=(*METHODS, "all"),
                                  help="transfer method; all runs every one from the same source (%(default)s)")
+    transfer_parser.add_argument("--target-points", type=int, default=None,
+                                 help="interior points each target trains on (default: --points)")
     knobs = transfer_parser.add_argument_group("method options")
     knobs.add_argument("--ratio", type=float, default=defaults.ratio, help="pac: fraction of weights freed (%(default)s)")
     knobs.add_argument("--penalty", type=float, default=defaults.penalty,
@@ -184,7 +186,10 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
     )
     methods = tuple(METHODS) if args.method == "all" else (args.method,)
     out = _run_dir(args, source)
-    runs = transfer(source, targets, _settings(args), transfer_settings, methods, progress=not args.quiet)
+    if args.target_points is not None and args.target_points < 1:
+        raise UsageError(f"--target-points must be >= 1, got {args.target_points}")
+    runs = transfer(source, targets, _settings(args), transfer_settings, methods, progress=not args.quiet,
+                    target_points=args.target_points)
     if args.method == "all":
         save_comparison(runs, out)
         print(comparison_table([record for run in runs for record in run.records]))

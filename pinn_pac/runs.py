@@ -204,9 +204,10 @@ def transfer(
     methods: tuple[str, ...] = ("pac",),
     progress: bool = True,
     source_run: SolveRun | None = None,
+    target_points: int | None = None,
 ) -> list[TransferRun]:
     """Train the source once (unless `source_run` is given), then move it to every target
-    with each of `methods`."""
+    with each of `methods`; targets train on `target_points` interior points if given."""
     for target in targets:
         if not target.same_family(source):
             raise ValueError(f"target {target.describe()} is not in the family of {source.describe()}")
@@ -223,7 +224,8 @@ def transfer(
         new_network=lambda equation: build_network(equation, settings),
         n_interior=settings.n_interior, progress=progress,
     )
-    return [_transfer_with(method, context, source_run, evaluators, settings, transfer_settings)
+    target_losses = {coefficient_key(t): physics_loss(t, settings, n_interior=target_points) for t in targets}
+    return [_transfer_with(method, context, source_run, evaluators, target_losses, settings, transfer_settings)
             for method in methods]
 
 
@@ -232,6 +234,7 @@ def _transfer_with(
     context: TransferContext,
     source_run: SolveRun,
     evaluators: dict[str, Evaluator],
+    target_losses: dict[str, PhysicsLoss],
     settings: Settings,
     transfer_settings: TransferSettings,
 ) -> TransferRun:
@@ -249,7 +252,8 @@ def _transfer_with(
         target_key = coefficient_key(target)
         evaluator = evaluators[target_key]
         model = adapted[target_key] = method.adapt(
-            target, transfer_settings.calibrate, evaluator, label=f"{method.name} {target_key}", **options)
+            target, transfer_settings.calibrate, evaluator, target_losses[target_key],
+            label=f"{method.name} {target_key}", **options)
         histories[f"{method.name} {target_key}"] = model.result.history
         metrics = evaluator(model.network)
         target_records.append(Record(

@@ -2,6 +2,9 @@
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ import torch
 from pinn_pac.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pinn_pac.cli import main
 from pinn_pac.runs import evaluate_run
+from pinn_pac.transfer import METHODS
 
 TINY = ["--width", "8", "--depth", "2", "--points", "128", "--condition-points", "32", "--quiet"]
 
@@ -156,3 +160,19 @@ def test_an_existing_run_is_never_overwritten(transfer_run, capsys):
 
 def test_atomic_writes_leave_no_temporary_files(transfer_run):
     assert not [p for p in transfer_run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_transfer_benchmark_quick_mode_runs_every_method(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--results", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads((tmp_path / "transfer.json").read_text())["rows"]
+    variants = {row["variant"] for row in rows}
+    assert {"all points", "32 target points", "ablation ratio=0.7", "ablation no allocate"} <= variants
+    assert {row["method"] for row in rows if row["variant"] == "all points"} == set(METHODS)
+    assert all(math.isfinite(row["rel_l2"]) and row["stored"] > 0 for row in rows)
+    pac = next(r for r in rows if r["method"] == "pac" and r["variant"] == "all points")
+    assert pac["source_rel_l2_after"] == pac["source_rel_l2_before"]  # the source is kept exactly
+    for name in ("transfer.md", "transfer_error_vs_time.png", "transfer_source_vs_target.png", "transfer_ablation.png"):
+        assert (tmp_path / name).stat().st_size > 500

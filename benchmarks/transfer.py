@@ -1,0 +1,292 @@
+"""Every transfer method on the same work: families, near and far targets, several seeds.
+
+For each family and seed one source network is trained; every method then moves it to a
+near and a far target with the same budget (the same L-BFGS iterations and the same
+wall-clock cap). Burgers also runs a few-target-points variant (every target trains on 200
+points) and a PAC-Net ablation (prune ratio, lambda, Allocate on or off). Errors are relative
+L2 against each family's reference on its standard grid. Jobs (family x seed) run in two
+worker processes of one torch thread each, so every timing is a one-core timing.
+
+    python benchmarks/transfer.py            # about 30 minutes on 2 cores
+    python benchmarks/transfer.py --quick    # the harness on tiny budgets (the tests run it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from _common import RESULTS, markdown_table, run_header, write_results
+from pinn_pac.checkpoint import atomic_write
+from equations import create
+from pinn_pac.coefficients import parse_assignments
+from pinn_pac.runs import Settings, TransferRun, TransferSettings, coefficient_key, solve, transfer
+from pinn_pac.train import Budget
+from pinn_pac.transfer import METHODS
+
+#: family: (source, {pair: target}). Near targets are a small step, far ones a large step.
+PAIRS = {
+    "burgers": ("nu=0.02/pi", {"near": "nu=0.025/pi", "far": "nu=0.01/pi"}),
+    "convection": ("beta=10", {"near": "beta=12", "far": "beta=15"}),
+    "reaction": ("rho=5", {"near": "rho=6", "far": "rho=10"}),
+    "van-der-pol": ("mu=1", {"near": "mu=1.2", "far": "mu=2"}),
+}
+THRESHOLDS = (1e-2, 1e-3)
+FEW_POINTS = 200
+RATIOS = (0.2, 0.3, 0.5, 0.7, 0.9)
+PENALTIES = (1e-6, 1e-4, 1e-2)
+
+
+def configuration(quick: bool) -> dict:
+    if quick:
+        return {
+            "settings": Settings(width=8, depth=2, n_interior=128, n_condition=32),
+            "source": Budget(adam_steps=30, lbfgs_iterations=20),
+            "allocate": Budget(adam_steps=0, lbfgs_iterations=5),
+            "calibrate": Budget(adam_steps=0, lbfgs_iterations=10),
+            "families": {"burgers": (PAIRS["burgers"][0], {"near": PAIRS["burgers"][1]["near"]})},
+            "seeds": [0], "few_points": 32, "ratios": (0.3, 0.7), "penalties": (1e-4,),
+        }
+    return {
+        "settings": Settings(width=20, depth=4, n_interior=2000, n_condition=128),
+        "source": Budget(adam_steps=1000, lbfgs_iterations=2000, max_seconds=90),
+        "allocate": Budget(adam_steps=0, lbfgs_iterations=300, max_seconds=30),
+        "calibrate": Budget(adam_steps=0, lbfgs_iterations=500, max_seconds=30),
+        "families": PAIRS, "seeds": [0, 1, 2], "few_points": FEW_POINTS,
+        "ratios": RATIOS, "penalties": PENALTIES,
+    }
+
+
+def describe(budget: Budget) -> str:
+    cap = f", cap {budget.max_seconds:g} s" if budget.max_seconds else ""
+    return f"{budget.adam_steps} Adam + {budget.lbfgs_iterations} L-BFGS{cap}"
+
+
+def seconds_to(history: dict, threshold: float) -> float | None:
+    """Wall seconds of the first recorded error at or below `threshold` (None if never)."""
+    return next((s for s, e in zip(history["seconds"], history["rel_l2"]) if e <= threshold), None)
+
+
+def rows_of(run: TransferRun, family: str, pair_of: dict[str, str], seed: int, variant: str) -> list[dict]:
+    source = run.records[0]
+    prepared = run.histories.get(f"{run.method.name} prepare {coefficient_key(run.source)}")
+    rows = []
+    for record in run.records[1:]:
+        key = coefficient_key(create(family, **record.coefficients))
+        history = run.histories[f"{run.method.name} {key}"].as_dict()
+        rows.append({
+            "family": family, "pair": pair_of[key], "target": key, "seed": seed, "variant": variant,
+            "method": run.method.name, "rel_l2": record.rel_l2, "start_rel_l2": record.start_rel_l2,
+            "source_rel_l2_before": source.rel_l2, "source_rel_l2_after": record.source_rel_l2_after,
+            "trainable": record.trainable_params, "stored": record.stored_params,
+            "seconds": record.seconds, "prepare_seconds": prepared.seconds[-1] if prepared else 0.0,
+            **{f"seconds_to_{t:g}": seconds_to(history, t) for t in THRESHOLDS},
+            "history": history,
+        })
+    return rows
+
+
+def run_job(job: tuple[str, int, bool]) -> dict:
+    """One family and seed: source, every method, and (Burgers) few points and the ablation."""
+    family, seed, quick = job
+    torch.set_num_threads(1)
+    config = configuration(quick)
+    settings = replace(config["settings"], seed=seed)
+    source_text, pairs = config["families"][family]
+    source = create(family, **parse_assignments(source_text)[0])
+    targets = [source.with_coefficients(**parse_assignments(text)[0]) for text in pairs.values()]
+    pair_of = {coefficient_key(t): pair for t, pair in zip(targets, pairs)}
+    base = TransferSettings(source=config["source"], allocate=config["allocate"], calibrate=config["calibrate"])
+    started = time.perf_counter()
+    source_run = solve(source, settings, base.source, progress=False)
+    rows = []
+
+    def add(variant, transfer_settings, methods, target_points=None):
+        for run in transfer(source, targets, settings, transfer_settings, methods, progress=False,
+                            source_run=source_run, target_points=target_points):
+            rows.extend(rows_of(run, family, pair_of, seed, variant))
+
+    add("all points", base, tuple(METHODS))
+    if family == "burgers":
+        add(f"{config['few_points']} target points", base, tuple(METHODS), target_points=config["few_points"])
+        for ratio in config["ratios"]:
+            add(f"ablation ratio={ratio:g}", replace(base, ratio=ratio), ("pac",))
+        for penalty in config["penalties"]:
+            add(f"ablation lambda={penalty:g}", replace(base, penalty=penalty), ("pac",))
+        no_allocate = replace(base, allocate=Budget(adam_steps=0, lbfgs_iterations=0))
+        add("ablation no allocate", no_allocate, ("pac",))
+    print(f"{family} seed {seed}: source rel L2 {source_run.record.rel_l2:.2e}, "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
+    return {"family": family, "seed": seed, "source_rel_l2": source_run.record.rel_l2,
+            "source_seconds": source_run.record.seconds, "rows": rows}
+
+
+def spread(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2e}"
+    return f"{statistics.median(values):.2e} [{min(values):.1e}, {max(values):.1e}]"
+
+
+def reached(values: list[float | None]) -> str:
+    hits = [v for v in values if v is not None]
+    if not hits:
+        return f"never (0/{len(values)})"
+    return f"{statistics.median(hits):.1f} ({len(hits)}/{len(values)})"
+
+
+def summary(rows: list[dict], variant: str) -> tuple[list[str], list[list]]:
+    columns = ["family", "pair", "method", "target rel L2, median [min, max]", "source rel L2 after",
+               "trainable", "stored / target", "seconds", "s to 1e-2 (runs)", "s to 1e-3 (runs)"]
+    table = []
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["variant"] == variant:
+            groups.setdefault((row["family"], row["pair"], row["method"]), []).append(row)
+    for (family, pair, method), group in groups.items():
+        table.append([
+            family, f"{pair} ({group[0]['target']})", method, spread([r["rel_l2"] for r in group]),
+            spread([r["source_rel_l2_after"] for r in group]), group[0]["trainable"], group[0]["stored"],
+            f"{statistics.median(r['seconds'] for r in group):.1f}",
+            reached([r["seconds_to_0.01"] for r in group]), reached([r["seconds_to_0.001"] for r in group]),
+        ])
+    return columns, table
+
+
+def ablation_table(rows: list[dict]) -> tuple[list[str], list[list]]:
+    columns = ["setting", "pair", "target rel L2, median [min, max]", "source rel L2 (allocated)", "stored / target"]
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["variant"].startswith("ablation") or (row["variant"] == "all points" and row["method"] == "pac"):
+            if row["family"] == "burgers":
+                name = row["variant"].removeprefix("ablation ") if row["variant"] != "all points" else "default (ratio=0.3, lambda=0)"
+                groups.setdefault((name, row["pair"]), []).append(row)
+    return columns, [[name, pair, spread([r["rel_l2"] for r in group]),
+                      spread([r["source_rel_l2_after"] for r in group]), group[0]["stored"]]
+                     for (name, pair), group in groups.items()]
+
+
+def _save(figure, path: Path) -> None:
+    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(figure)
+
+
+def plot_error_against_time(rows: list[dict], path: Path) -> None:
+    """Burgers, first seed: every method's target error against its training seconds."""
+    first = min(r["seed"] for r in rows)
+    chosen = [r for r in rows if r["family"] == "burgers" and r["seed"] == first and r["variant"] == "all points"]
+    pairs = sorted({r["pair"] for r in chosen})
+    figure, axes = plt.subplots(1, len(pairs), figsize=(6 * len(pairs), 4), squeeze=False)
+    for ax, pair in zip(axes[0], pairs):
+        here = [r for r in chosen if r["pair"] == pair]
+        for row in here:
+            ax.semilogy(row["history"]["seconds"], row["history"]["rel_l2"], label=row["method"],
+                        lw=2.5 if row["method"] == "pac" else 1.2)
+        ax.set(title=f"burgers, {pair} target ({here[0]['target']}), seed {first}",
+               xlabel="seconds of per-target training (one core)", ylabel="relative L2 error")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(figure, path)
+
+
+def plot_source_against_target(rows: list[dict], path: Path) -> None:
+    """Median target error against median source error after transfer, per method."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["variant"] == "all points":
+            groups.setdefault((row["method"], row["family"], row["pair"]), []).append(row)
+    figure, ax = plt.subplots(figsize=(7, 5))
+    colors = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    markers = dict(zip(sorted({k[1] for k in groups}), "osD^v"))
+    for (method, family, pair), group in groups.items():
+        ax.loglog(statistics.median(r["rel_l2"] for r in group),
+                  statistics.median(r["source_rel_l2_after"] for r in group),
+                  markers[family], color=colors[method], mfc="none" if pair == "far" else colors[method])
+    for method, color in colors.items():
+        ax.plot([], [], "s", color=color, label=method)
+    for family, marker in markers.items():
+        ax.plot([], [], marker, color="gray", label=family)
+    ax.set(xlabel="target relative L2 (median over seeds)", ylabel="source relative L2 after transfer",
+           title="forgetting against target accuracy (filled: near target, hollow: far)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    _save(figure, path)
+
+
+def plot_ablation(rows: list[dict], path: Path) -> None:
+    """PAC-Net on Burgers: each target's error and the allocated source's against the prune ratio."""
+    chosen = [r for r in rows if r["family"] == "burgers" and r["variant"].startswith("ablation ratio=")]
+    ratios = sorted({float(r["variant"].split("=")[1]) for r in chosen})
+    figure, ax = plt.subplots(figsize=(7, 4.5))
+    curves = {f"{pair} target": (pair, "rel_l2") for pair in sorted({r["pair"] for r in chosen})}
+    curves["source (allocated)"] = (None, "source_rel_l2_after")
+    for label, (pair, key) in curves.items():
+        groups = [[r[key] for r in chosen if float(r["variant"].split("=")[1]) == ratio
+                   and (pair is None or r["pair"] == pair)] for ratio in ratios]
+        medians = [statistics.median(g) for g in groups]
+        ax.errorbar(ratios, medians, yerr=[[m - min(g) for m, g in zip(medians, groups)],
+                                           [max(g) - m for m, g in zip(medians, groups)]],
+                    fmt="o-", capsize=3, label=label)
+    ax.set_yscale("log")
+    ax.set(xlabel="prune ratio (fraction of weights freed)", ylabel="relative L2 (median, min to max)",
+           title="PAC-Net ablation on Burgers")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(figure, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one pair, one seed, tiny budgets")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write (%(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes, one thread each")
+    args = parser.parse_args(argv)
+    config = configuration(args.quick)
+    jobs = [(family, seed, args.quick) for seed in config["seeds"] for family in config["families"]]
+    started = time.perf_counter()
+    if args.workers > 1:
+        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+            results = pool.map(run_job, jobs, chunksize=1)
+    else:
+        results = [run_job(job) for job in jobs]
+    wall = time.perf_counter() - started
+    rows = [row for result in results for row in result["rows"]]
+
+    few = f"{config['few_points']} target points"
+    sections = [
+        "Relative L2 against each family's reference on its standard grid; median over seeds "
+        f"{config['seeds']} with [min, max]. Network {config['settings'].width}x{config['settings'].depth} "
+        f"tanh, float64, {config['settings'].n_interior} interior points. Budgets: source "
+        f"{describe(config['source'])}; preparation (pac Allocate, parametric range training) "
+        f"{describe(config['allocate'])}; every method per target {describe(config['calibrate'])}. "
+        "'seconds' and 's to 1e-2' count the per-target training only; every job ran in its own "
+        f"process on one torch thread, {args.workers} at a time. Whole run: {wall / 60:.1f} min.",
+        "## All points\n\n" + markdown_table(*summary(rows, "all points")),
+        f"## Few target points ({config['few_points']} interior points per target, Burgers)\n\n"
+        + markdown_table(*summary(rows, few)),
+        "## PAC-Net ablation (Burgers)\n\n" + markdown_table(*ablation_table(rows)),
+        "Sources: " + ", ".join(f"{r['family']} seed {r['seed']} {r['source_rel_l2']:.2e} "
+                                f"({r['source_seconds']:.0f} s)" for r in results),
+    ]
+    header = run_header()
+    data = {"header": header, "wall_seconds": wall, "settings": asdict(config["settings"]),
+            "budgets": {k: asdict(config[k]) for k in ("source", "allocate", "calibrate")},
+            "sources": [{k: v for k, v in r.items() if k != "rows"} for r in results], "rows": rows}
+    write_results("transfer", data, "\n\n".join(sections), args.results)
+    plot_error_against_time(rows, args.results / "transfer_error_vs_time.png")
+    plot_source_against_target(rows, args.results / "transfer_source_vs_target.png")
+    plot_ablation(rows, args.results / "transfer_ablation.png")
+    print(f"done in {wall / 60:.1f} min; wrote {args.results / 'transfer.md'}")
+
+
+if __name__ == "__main__":
+    main()
