@@ -156,6 +156,9 @@ def format_table(records: list[Record]) -> str:
         seconds = "-" if r.seconds is None else f"{r.seconds:.1f}"
         lines.append(f"{coefficients:<22} {r.role:<7} {r.rel_l2:>10.3e} {r.max_abs_err:>10.3e} "
                      f"{r.trainable_params:>10d} {seconds:>8}")
+        if r.role == "target" and r.method in METHODS and not METHODS[r.method].keeps_source:
+            lines.append(f"{'':<22} {r.method} forgets the source: its rel L2 on the source is now "
+                         f"{r.source_rel_l2_after:.3e}")
         if r.rel_l2_after_calibration is not None:
             same = "identical" if r.rel_l2_after_calibration == r.rel_l2 else "CHANGED"
             lines.append(f"{'':<22} source rel L2 after all calibrations: "

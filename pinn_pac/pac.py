@@ -18,7 +18,7 @@ from torch import nn
 
 from .evaluate import Evaluator
 from .model import MLP, Layers, TanhNetwork
-from .train import Budget, TrainResult, train
+from .train import Budget, StackedPhysicsLoss, TrainResult, train
 
 PRUNE_SCOPES = ("global", "layer")
 
@@ -105,6 +105,39 @@ class AdaptedNetwork(TanhNetwork):
         return layers
 
 
+class StackedAdaptedNetwork(TanhNetwork):
+    """Several targets' adapted networks in one batched pass.
+
+    `adapters[layer]` is a (targets, freed) tensor. Input rows are split evenly between the
+    targets, in order: rows k*n to (k+1)*n go through target k's weights.
+    """
+
+    def __init__(self, pac: "PACNetwork", adapters: list[torch.Tensor]) -> None:
+        super().__init__(pac.source.input_center, pac.source.input_scale)
+        self.pac = pac
+        self.adapters = adapters
+        self.count = adapters[0].shape[0]
+
+    def affine_layers(self) -> Layers:
+        layers = []
+        targets = torch.arange(self.count)[:, None]
+        for weight, bias, index, values in zip(
+            self.pac.source.weights, self.pac.source.biases, self.pac.freed_index, self.adapters
+        ):
+            stacked = weight.detach().flatten().expand(self.count, -1)
+            merged = torch.index_put(stacked, (targets, index[None, :]), values)
+            layers.append((merged.view(self.count, *weight.shape), bias.detach()))
+        return layers
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        hidden = ((points - self.input_center) * self.input_scale).view(self.count, -1, points.shape[1])
+        *inner, (last_weight, last_bias) = self.affine_layers()
+        for weight, bias in inner:
+            hidden = torch.tanh(torch.baddbmm(bias, hidden, weight.transpose(1, 2)))
+        output = torch.baddbmm(last_bias, hidden, last_weight.transpose(1, 2))
+        return output.reshape(points.shape[0], -1)
+
+
 class PACNetwork(nn.Module):
     """An allocated source network, its masks, and one adapter per target."""
 
@@ -162,4 +195,35 @@ class PACNetwork(nn.Module):
             penalty=penalty, **train_options,
         )
         self.adapters[key] = [values.detach() for values in adapter]
+        return result
+
+    def calibrate_stacked(
+        self,
+        keys: list[str],
+        loss: StackedPhysicsLoss,
+        budget: Budget,
+        penalty_weight: float,
+        **train_options,
+    ) -> TrainResult:
+        """Calibrate several targets at once: one optimizer over their stacked adapters, on
+        the sum of their losses, each network pass batched over the targets.
+
+        The targets' problems are independent, so the sum's gradient is each target's own;
+        the optimizer's steps (and an L-BFGS line search) are shared. No reference error is
+        recorded during training.
+        """
+        if penalty_weight < 0:
+            raise ValueError(f"the calibration penalty weight must be >= 0, got {penalty_weight}")
+        if len(keys) != len(loss.losses):
+            raise ValueError(f"{len(keys)} keys for {len(loss.losses)} stacked losses")
+        dtype = self.source.weights[0].dtype
+        adapters = [nn.Parameter(torch.zeros(len(keys), i.numel(), dtype=dtype)) for i in self.freed_index]
+
+        def penalty() -> torch.Tensor:
+            return penalty_weight * sum(values.square().sum() for values in adapters)
+
+        result = train(StackedAdaptedNetwork(self, adapters), loss, adapters, budget, None,
+                       penalty=penalty, **train_options)
+        for k, key in enumerate(keys):
+            self.adapters[key] = [values.detach()[k].clone() for values in adapters]
         return result

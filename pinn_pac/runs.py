@@ -212,6 +212,8 @@ def transfer(
         if not target.same_family(source):
             raise ValueError(f"target {target.describe()} is not in the family of {source.describe()}")
     methods = [transfer_settings.method(name, settings.seed) for name in methods]  # bad names fail early
+    for method in methods:
+        method.check(source, targets)
     _apply_threads(settings)
     if source_run is None:
         source_run = solve(source, settings, transfer_settings.source, progress=progress)

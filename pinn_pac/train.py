@@ -109,6 +109,37 @@ class PhysicsLoss:
         return loss
 
 
+class StackedPhysicsLoss:
+    """The sum of several family members' physics losses, each on its own points, computed
+    with one network call per point set: a stacked network's rows k*n to (k+1)*n belong to
+    member k (see `pac.StackedAdaptedNetwork`). Every member needs the same point counts."""
+
+    def __init__(self, losses: list[PhysicsLoss]) -> None:
+        self.losses = losses
+        self.interior = torch.cat([loss.points.interior for loss in losses])
+        self.conditions = []
+        for group in zip(*(loss.points.conditions for loss in losses)):
+            values = None if group[0].values is None else torch.cat([c.values for c in group])
+            partner = None if group[0].partner is None else torch.cat([c.partner for c in group])
+            self.conditions.append((group[0].condition, torch.cat([c.points for c in group]), values, partner))
+
+    def __call__(self, network: torch.nn.Module) -> torch.Tensor:
+        first, count = self.losses[0], len(self.losses)
+        fields = first._fields(network, self.interior, first.derivatives)
+        total = sum(
+            loss.equation.residual({name: value.chunk(count)[k] for name, value in fields.items()}).square().mean()
+            for k, loss in enumerate(self.losses)
+        )
+        for (condition, points, values, partner), derivatives in zip(self.conditions, first.condition_derivatives):
+            here = first._fields(network, points, derivatives)
+            value = torch.cat([here[n] for n in condition.fields], dim=1)
+            if partner is not None:
+                there = first._fields(network, partner, derivatives)
+                values = torch.cat([there[n] for n in condition.fields], dim=1)
+            total = total + (value - values).square().view(count, -1).mean(dim=1).sum()
+        return total
+
+
 def train(
     network: torch.nn.Module,
     loss_fn: Callable[[torch.nn.Module], torch.Tensor],

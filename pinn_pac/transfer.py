@@ -74,6 +74,9 @@ class TransferMethod(ABC):
     #: True where per-target training leaves the source model exactly as it was.
     keeps_source: ClassVar[bool]
 
+    def check(self, source: Equation, targets: list[Equation]) -> None:
+        """Refuse, before any training, a source and targets this method cannot handle."""
+
     def prepare(self, context: TransferContext, budget: Budget, evaluator: Evaluator | None = None,
                 **train_options) -> TrainResult | None:
         """Set up from the trained source; returns the training it did, if any."""
@@ -240,6 +243,9 @@ class Parametric(TransferMethod):
         if members < 2:
             raise ValueError(f"parametric training needs >= 2 members, got {members}")
         self.members, self.finetune = members, finetune
+
+    def check(self, source: Equation, targets: list[Equation]) -> None:
+        CoefficientRange.spanning([source, *targets])
 
     def prepare(self, context, budget, evaluator=None, **train_options) -> TrainResult:
         super().prepare(context, budget, evaluator)

@@ -104,3 +104,42 @@ def test_large_penalty_keeps_freed_weights_near_zero(tiny_network, tiny_loss, ti
 def test_negative_penalty_is_refused(allocated, tiny_loss):
     with pytest.raises(ValueError, match="penalty"):
         allocated.calibrate("x", tiny_loss, SHORT, -1.0, progress=False)
+
+
+def test_stacked_calibration_computes_each_targets_own_loss_and_gradient(tiny_network, tiny_settings):
+    from pinn_pac.pac import AdaptedNetwork, StackedAdaptedNetwork
+    from pinn_pac.train import StackedPhysicsLoss
+
+    pac = PACNetwork(tiny_network, prune(tiny_network, 0.5))
+    targets = [create("burgers", nu=nu) for nu in (0.02, 0.05, 0.1)]
+    losses = [physics_loss(t, tiny_settings) for t in targets]
+    generator = torch.Generator().manual_seed(3)
+    values = [torch.randn(3, i.numel(), generator=generator, dtype=torch.float64) * 0.1 for i in pac.freed_index]
+
+    stacked = [v.clone().requires_grad_() for v in values]
+    total = StackedPhysicsLoss(losses)(StackedAdaptedNetwork(pac, stacked))
+    total.backward()
+    expected = 0.0
+    for k, loss in enumerate(losses):
+        own = [v[k].clone().requires_grad_() for v in values]
+        value = loss(AdaptedNetwork(pac, own))
+        value.backward()
+        expected += float(value.detach())
+        for layer, grad in enumerate(own):
+            assert torch.allclose(stacked[layer].grad[k], grad.grad, rtol=1e-10, atol=1e-13)
+    assert float(total) == pytest.approx(expected, rel=1e-12)
+
+
+def test_stacked_calibration_stores_one_adapter_per_target_and_keeps_the_source(tiny_network, tiny_settings):
+    from pinn_pac.train import StackedPhysicsLoss
+
+    pac = PACNetwork(tiny_network, prune(tiny_network, 0.5))
+    source = create("burgers")
+    before = Evaluator(source)(pac.source_view()).rel_l2
+    targets = [create("burgers", nu=nu) for nu in (0.02, 0.05)]
+    loss = StackedPhysicsLoss([physics_loss(t, tiny_settings) for t in targets])
+    pac.calibrate_stacked(["a", "b"], loss, SHORT, 0.0, progress=False)
+    assert set(pac.adapters) == {"a", "b"} and not torch.equal(pac.adapters["a"][0], pac.adapters["b"][0])
+    assert Evaluator(source)(pac.source_view()).rel_l2 == before
+    with pytest.raises(ValueError, match="3 keys for 2"):
+        pac.calibrate_stacked(["a", "b", "c"], loss, SHORT, 0.0, progress=False)

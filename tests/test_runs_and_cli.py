@@ -122,6 +122,10 @@ def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     (["transfer", "burgers", "--targets", "mu=0.1"], "no coefficient mu"),
     (["transfer", "burgers", "--targets", "nu"], "write name=value"),
     (["transfer", "burgers", "--ratio", "1.2", "--targets", "nu=0.1"], "ratio"),
+    (["transfer", "burgers", "--method", "lora", "--rank", "0"], "LoRA rank must be >= 1"),
+    (["transfer", "burgers", "--target-points", "0"], "--target-points must be >= 1"),
+    (["transfer", "reaction-diffusion", "--method", "parametric", "--targets", "nu=2,rho=4", "--out", "/tmp/never"],
+     "exactly one coefficient to vary"),
     (["solve", "burgers", "--dtype", "float32", "--width", "0"], "width and depth must be positive"),
     (["evaluate", "/nonexistent/run"], "no checkpoint at"),
     (["solve", "burgers", "--seconds", "-5"], "a time cap must be > 0 seconds"),
@@ -176,3 +180,41 @@ def test_transfer_benchmark_quick_mode_runs_every_method(tmp_path):
     assert pac["source_rel_l2_after"] == pac["source_rel_l2_before"]  # the source is kept exactly
     for name in ("transfer.md", "transfer_error_vs_time.png", "transfer_source_vs_target.png", "transfer_ablation.png"):
         assert (tmp_path / name).stat().st_size > 500
+
+
+@pytest.fixture(scope="module")
+def all_methods_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "all"
+    code = main(["transfer", "burgers", "--method", "all", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi",
+                 *TINY, "--source-adam", "40", "--source-lbfgs", "20", "--allocate-lbfgs", "5",
+                 "--calibrate-lbfgs", "10", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_transfer_all_methods_writes_a_comparison_and_one_run_per_method(all_methods_run, capsys):
+    records = json.loads((all_methods_run / "comparison.json").read_text())
+    targets = {r["method"]: r for r in records if r["role"] == "target"}
+    assert set(targets) == set(METHODS)
+    sources = {r["method"]: r for r in records if r["role"] == "source"}
+    for name in ("pac", "freeze", "lora"):  # these keep the source exactly
+        assert targets[name]["source_rel_l2_after"] == sources[name]["rel_l2"] == sources[name]["rel_l2_after_calibration"]
+    assert targets["finetune"]["source_rel_l2_after"] != sources["finetune"]["rel_l2"]
+    assert targets["freeze"]["stored_params"] < targets["pac"]["stored_params"] < targets["finetune"]["stored_params"]
+    assert "| pac |" in (all_methods_run / "comparison.md").read_text()
+    assert (all_methods_run / "comparison.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("method", ["lora", "parametric", "finetune"])
+def test_every_methods_checkpoint_reloads_to_the_same_errors(all_methods_run, method):
+    saved = json.loads((all_methods_run / method / "results.json").read_text())
+    reloaded = evaluate_run(all_methods_run / method)
+    assert [r.rel_l2 for r in reloaded] == [r["rel_l2"] for r in saved]
+    assert [r.trainable_params for r in reloaded] == [r["trainable_params"] for r in saved]
+
+
+def test_a_forgetting_method_says_so(tmp_path, capsys):
+    assert main(["transfer", "burgers", "--method", "finetune", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi",
+                 *TINY, "--source-adam", "20", "--source-lbfgs", "0", "--calibrate-lbfgs", "5",
+                 "--out", str(tmp_path / "ft")]) == 0
+    assert "finetune forgets the source" in capsys.readouterr().out
