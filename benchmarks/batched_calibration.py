@@ -18,10 +18,11 @@ import argparse
 import math
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
-from _common import markdown_table, run_header, write_results
+from _common import RESULTS, markdown_table, run_header, write_results
 from equations import create
 from pinn_pac.evaluate import Evaluator
 from pinn_pac.pac import PACNetwork, allocate, prune
@@ -35,7 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adam", type=int, default=150, help="Adam steps per calibration")
     parser.add_argument("--lbfgs", type=int, default=150, help="L-BFGS iterations per calibration")
+    parser.add_argument("--source-steps", type=int, default=500, help="Adam steps, then as many L-BFGS")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = Settings()
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
 
     network = build_network(source, settings)
     source_loss = physics_loss(source, settings)
-    train(network, source_loss, network.parameters(), Budget(adam_steps=500, lbfgs_iterations=500), progress=False)
+    train(network, source_loss, network.parameters(), Budget(adam_steps=args.source_steps, lbfgs_iterations=args.source_steps), progress=False)
     kept = prune(network, 0.3)
     allocate(network, kept, source_loss, Budget(adam_steps=0, lbfgs_iterations=100), progress=False)
     pac = PACNetwork(network, kept)
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
              f"rel L2 {source_error:.2e}. {settings.width}x{settings.depth} tanh, float64, {settings.n_interior} "
              f"points per target, {args.threads} torch threads, seed {settings.seed}; ratio 0.3, lambda 0.")
     write_results("batched_calibration", {"header": run_header(), "source_rel_l2": source_error,
-                                          "factors": FACTORS, "results": results}, notes + "\n\n" + table)
+                                          "factors": FACTORS, "results": results}, notes + "\n\n" + table, args.results)
 
 
 if __name__ == "__main__":

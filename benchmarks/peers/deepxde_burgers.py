@@ -10,7 +10,8 @@ from scratch, then pinn-pac's PAC-Net calibration and warm-start fine-tuning on 
 DeepXDE runs exactly its example (examples/pinn_forward/Burgers.py: 3x20 tanh, Glorot
 normal, 2,540 + 80 + 160 random points, float32, Adam lr 1e-3 for 15,000 iterations, then
 L-BFGS), except that L-BFGS reports every 100 iterations instead of 1,000, so that its error
-can be sampled as finely as pinn-pac's. pinn-pac runs its command-line defaults.
+can be sampled as finely as pinn-pac's. pinn-pac runs its command-line defaults, and on the
+source also DeepXDE's network, points, dtype and optimizer schedule.
 
     pip install deepxde==1.15.0    # optional; only this benchmark needs it
     python benchmarks/peers/deepxde_burgers.py       # about 20 minutes on 2 cores
@@ -103,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source-seconds", type=float, default=240.0)
     parser.add_argument("--target-seconds", type=float, default=180.0)
+    parser.add_argument("--allocate-seconds", type=float, default=45.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "results")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -118,10 +121,16 @@ def main(argv: list[str] | None = None) -> None:
     source_run = solve(source, settings, budget, progress=False)
     runs["pinn-pac, source from scratch"] = source_run.history.as_dict()
     print("pinn-pac source done", flush=True)
+    matched = Settings(width=20, depth=3, dtype="float32", n_interior=2540, n_condition=120, seed=args.seed)
+    matched_budget = Budget(adam_steps=15000, lbfgs_iterations=100_000, max_seconds=args.source_seconds)
+    runs["pinn-pac, source from scratch, DeepXDE's network and points"] = solve(
+        source, matched, matched_budget, progress=False).history.as_dict()
+    print("pinn-pac matched source done", flush=True)
     runs["deepxde, target from scratch"] = deepxde_run(target.coefficients["nu"], target_eval, args.target_seconds, args.seed)
     print("deepxde target done", flush=True)
-    transfer_settings = TransferSettings(calibrate=Budget(adam_steps=0, lbfgs_iterations=100_000,
-                                                          max_seconds=args.target_seconds))
+    transfer_settings = TransferSettings(
+        allocate=Budget(adam_steps=0, lbfgs_iterations=400, max_seconds=args.allocate_seconds),
+        calibrate=Budget(adam_steps=0, lbfgs_iterations=100_000, max_seconds=args.target_seconds))
     pac, finetune = transfer(source, [target], settings, transfer_settings, ("pac", "finetune"),
                              progress=False, source_run=source_run)
     key = next(k for k in pac.histories if k.startswith("pac nu="))
@@ -141,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
 
     ratios = {
         "deepxde / pinn-pac, source to 1e-2": ratio("deepxde, source from scratch", "pinn-pac, source from scratch"),
+        "deepxde / pinn-pac with DeepXDE's network and points, source to 1e-2":
+            ratio("deepxde, source from scratch", "pinn-pac, source from scratch, DeepXDE's network and points"),
         "deepxde scratch / pinn-pac PAC calibration, target to 1e-2":
             ratio("deepxde, target from scratch", "pinn-pac, target by PAC-Net calibration"),
         "deepxde scratch / pinn-pac fine-tuning, target to 1e-2":
@@ -161,9 +172,11 @@ def main(argv: list[str] | None = None) -> None:
              f"relative L2 on the 256 x 100 reference grid. pinn-pac: 8x20 tanh, float64, 8,000 Sobol points, "
              f"{SOLVE_BUDGET.adam_steps} Adam steps then L-BFGS; the PAC-Net source was pruned (30%) and "
              f"allocated for {allocate_seconds:.0f} s before calibration (not counted in the target's seconds). "
-             "DeepXDE: its example as shipped (float32, 3x20, 2,540 points). Ratios: "
+             "DeepXDE: its example as shipped (float32, 3x20, 2,540 points); pinn-pac was also run with "
+             "DeepXDE's settings (3x20 tanh, float32, 2,540 Sobol points, 120 per condition, 15,000 Adam "
+             "steps at lr 1e-3, then L-BFGS). Ratios: "
              + "; ".join(f"{k}: {'-' if v is None else f'{v:.1f}x'}" for k, v in ratios.items()) + ".")
-    here = Path(__file__).resolve().parents[1] / "results"
+    here = args.results
     write_results("peers_deepxde_burgers", {"header": run_header(), "ratios": ratios, "rows": rows,
                                             "allocate_seconds": allocate_seconds}, notes + "\n\n" + table, here)
     plot(rows, here / "peers_deepxde_burgers.png")
