@@ -14,6 +14,7 @@ worker processes of one torch thread each, so every timing is a one-core timing.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import statistics
 import time
@@ -249,7 +250,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="one pair, one seed, tiny budgets")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write (%(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes, one thread each")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite transfer.md and the figures from RESULTS/transfer.json")
     args = parser.parse_args(argv)
+    if args.render:
+        render(json.loads((args.results / "transfer.json").read_text()), args.results, rerendered=True)
+        return
     config = configuration(args.quick)
     jobs = [(family, seed, args.quick) for seed in config["seeds"] for family in config["families"]]
     started = time.perf_counter()
@@ -259,33 +265,60 @@ def main(argv: list[str] | None = None) -> None:
     else:
         results = [run_job(job) for job in jobs]
     wall = time.perf_counter() - started
-    rows = [row for result in results for row in result["rows"]]
+    data = {"header": run_header(), "wall_seconds": wall, "workers": args.workers,
+            "settings": asdict(config["settings"]),
+            "budgets": {k: asdict(config[k]) for k in ("source", "allocate", "calibrate")},
+            "sources": [{k: v for k, v in r.items() if k != "rows"} for r in results],
+            "rows": [row for result in results for row in result["rows"]]}
+    render(data, args.results)
+    print(f"done in {wall / 60:.1f} min; wrote {args.results / 'transfer.md'}")
 
-    few = f"{config['few_points']} target points"
+
+def render(data: dict, directory: Path, rerendered: bool = False) -> None:
+    """transfer.md and the figures from the measurements in `data` (as saved in transfer.json)."""
+    rows, settings, budgets = data["rows"], data["settings"], {k: Budget(**v) for k, v in data["budgets"].items()}
+    seeds = sorted({row["seed"] for row in rows})
+    few = next(v for v in {row["variant"] for row in rows} if v.endswith("target points"))
     sections = [
-        "Relative L2 against each family's reference on its standard grid; median over seeds "
-        f"{config['seeds']} with [min, max]. Network {config['settings'].width}x{config['settings'].depth} "
-        f"tanh, float64, {config['settings'].n_interior} interior points. Budgets: source "
-        f"{describe(config['source'])}; preparation (pac Allocate, parametric range training) "
-        f"{describe(config['allocate'])}; every method per target {describe(config['calibrate'])}. "
+        f"Relative L2 against each family's reference on its standard grid; median over seeds {seeds} "
+        f"with [min, max]. Network {settings['depth']}x{settings['width']} tanh (depth x width), "
+        f"{settings['dtype']}, {settings['n_interior']} interior points. Budgets: source "
+        f"{describe(budgets['source'])}; preparation (pac Allocate, parametric range training) "
+        f"{describe(budgets['allocate'])}; every method per target {describe(budgets['calibrate'])}. "
         "'seconds' and 's to 1e-2' count the per-target training only; every job ran in its own "
-        f"process on one torch thread, {args.workers} at a time. Whole run: {wall / 60:.1f} min.",
+        f"process on one torch thread, {data.get('workers', 2)} at a time. Whole run: {data['wall_seconds'] / 60:.1f} min."
+        + (" Tables and figures re-rendered from transfer.json by `python benchmarks/transfer.py --render`."
+           if rerendered else ""),
+        "## Best method per pair (lowest median target error)\n\n" + markdown_table(*ranking(rows)),
         "## All points\n\n" + markdown_table(*summary(rows, "all points")),
-        f"## Few target points ({config['few_points']} interior points per target, Burgers)\n\n"
+        f"## Few target points ({few.split()[0]} interior points per target, Burgers)\n\n"
         + markdown_table(*summary(rows, few)),
         "## PAC-Net ablation (Burgers)\n\n" + markdown_table(*ablation_table(rows)),
         "Sources: " + ", ".join(f"{r['family']} seed {r['seed']} {r['source_rel_l2']:.2e} "
-                                f"({r['source_seconds']:.0f} s)" for r in results),
+                                f"({r['source_seconds']:.0f} s)" for r in data["sources"]),
     ]
-    header = run_header()
-    data = {"header": header, "wall_seconds": wall, "settings": asdict(config["settings"]),
-            "budgets": {k: asdict(config[k]) for k in ("source", "allocate", "calibrate")},
-            "sources": [{k: v for k, v in r.items() if k != "rows"} for r in results], "rows": rows}
-    write_results("transfer", data, "\n\n".join(sections), args.results)
-    plot_error_against_time(rows, args.results / "transfer_error_vs_time.png")
-    plot_source_against_target(rows, args.results / "transfer_source_vs_target.png")
-    plot_ablation(rows, args.results / "transfer_ablation.png")
-    print(f"done in {wall / 60:.1f} min; wrote {args.results / 'transfer.md'}")
+    write_results("transfer", data, "\n\n".join(sections), directory)
+    plot_error_against_time(rows, directory / "transfer_error_vs_time.png")
+    plot_source_against_target(rows, directory / "transfer_source_vs_target.png")
+    plot_ablation(rows, directory / "transfer_ablation.png")
+
+
+def ranking(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """Per variant, family and pair: the best method by median target error, and PAC-Net's place."""
+    groups: dict[tuple, dict[str, list[float]]] = {}
+    for row in rows:
+        if not row["variant"].startswith("ablation"):
+            key = (row["variant"], row["family"], row["pair"])
+            groups.setdefault(key, {}).setdefault(row["method"], []).append(row["rel_l2"])
+    table = []
+    for (variant, family, pair), methods in groups.items():
+        medians = sorted((statistics.median(errors), name) for name, errors in methods.items())
+        place = [name for _, name in medians].index("pac") + 1
+        keeping = next((e, n) for e, n in medians if METHODS[n].keeps_source)
+        table.append([variant, family, pair, f"{medians[0][1]} {medians[0][0]:.2e}",
+                      f"{keeping[1]} {keeping[0]:.2e}", f"{dict((n, e) for e, n in medians)['pac']:.2e}",
+                      f"{place} of {len(medians)}"])
+    return ["points", "family", "pair", "best", "best that keeps the source exactly", "pac", "pac's place"], table
 
 
 if __name__ == "__main__":

@@ -180,6 +180,11 @@ def test_transfer_benchmark_quick_mode_runs_every_method(tmp_path):
     assert pac["source_rel_l2_after"] == pac["source_rel_l2_before"]  # the source is kept exactly
     for name in ("transfer.md", "transfer_error_vs_time.png", "transfer_source_vs_target.png", "transfer_ablation.png"):
         assert (tmp_path / name).stat().st_size > 500
+    assert "| pac |" in (tmp_path / "transfer.md").read_text() and "pac's place" in (tmp_path / "transfer.md").read_text()
+    again = subprocess.run([sys.executable, str(script), "--render", "--results", str(tmp_path)],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "re-rendered from transfer.json" in (tmp_path / "transfer.md").read_text()
 
 
 @pytest.fixture(scope="module")
