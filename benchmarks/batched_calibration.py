@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         ["calibration of 8 targets", "sequential s", "stacked s", "stacked / sequential", "median rel L2, sequential",
          "median rel L2, stacked", "largest relative difference in a target's error"], rows)
     notes = (f"Targets nu = ({', '.join(f'{f:g}' for f in FACTORS)}) x 0.01/pi; source nu = 0.01/pi allocated to "
-             f"rel L2 {source_error:.2e}. {settings.width}x{settings.depth} tanh, float64, {settings.n_interior} "
+             f"rel L2 {source_error:.2e}. {settings.depth}x{settings.width} (depth x width) tanh, float64, {settings.n_interior} "
              f"points per target, {args.threads} torch threads, seed {settings.seed}; ratio 0.3, lambda 0.")
     write_results("batched_calibration", {"header": run_header(), "source_rel_l2": source_error,
                                           "factors": FACTORS, "results": results}, notes + "\n\n" + table, args.results)

@@ -45,7 +45,7 @@ def main() -> None:
         print(" | ".join(str(c) for c in rows[-1]), flush=True)
 
     table = (
-        f"Settings: {settings.width}x{settings.depth} tanh MLP, {settings.dtype}, seed {settings.seed}, "
+        f"Settings: {settings.depth}x{settings.width} (depth x width) tanh MLP, {settings.dtype}, seed {settings.seed}, "
         f"{settings.n_interior} Sobol interior points, {settings.n_condition} per condition; budget per "
         f"family: {budget.adam_steps} Adam steps (lr {budget.adam_lr}) then up to {budget.lbfgs_iterations} "
         f"L-BFGS iterations, capped at {budget.max_seconds:.0f} s wall time. Errors are relative L2 on "

@@ -80,7 +80,7 @@ def main() -> None:
          + [f"{sum(r['targets'][k]['seconds'] for k in keys):.0f}"] for r in rows],
     )
     table = (f"Source nu=0.01/pi trained to rel L2 {trained_error:.2e}; seed {args.seed}, float64, "
-             f"{settings.width}x{settings.depth} tanh, {settings.n_interior} points; budgets (steps): "
+             f"{settings.depth}x{settings.width} (depth x width) tanh, {settings.n_interior} points; budgets (steps): "
              f"source {source_budget.adam_steps} Adam + {source_budget.lbfgs_iterations} L-BFGS, allocate "
              f"{allocate_budget.lbfgs_iterations} L-BFGS, calibrate {calibrate_budget.lbfgs_iterations} "
              f"L-BFGS per target.\n\n" + table)

@@ -14,7 +14,7 @@ import equations
 from equations import Equation
 
 from .checkpoint import CheckpointError, atomic_write
-from .coefficients import ExpressionError, parse_assignments, parse_value
+from .coefficients import parse_assignments, parse_value
 from .runs import (
     Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
     save_transfer, solve, transfer,

@@ -176,10 +176,10 @@ def main(argv: list[str] | None = None) -> None:
              "DeepXDE's settings (3x20 tanh, float32, 2,540 Sobol points, 120 per condition, 15,000 Adam "
              "steps at lr 1e-3, then L-BFGS). Ratios: "
              + "; ".join(f"{k}: {'-' if v is None else f'{v:.1f}x'}" for k, v in ratios.items()) + ".")
-    here = args.results
-    write_results("peers_deepxde_burgers", {"header": run_header(), "ratios": ratios, "rows": rows,
-                                            "allocate_seconds": allocate_seconds}, notes + "\n\n" + table, here)
-    plot(rows, here / "peers_deepxde_burgers.png")
+    name = "peers_deepxde_burgers" + (f"_seed{args.seed}" if args.seed else "")
+    write_results(name, {"header": run_header(), "ratios": ratios, "rows": rows,
+                         "allocate_seconds": allocate_seconds}, notes + "\n\n" + table, args.results)
+    plot(rows, args.results / f"{name}.png")
 
 
 def plot(rows: list[dict], path: Path) -> None:
