@@ -223,3 +223,14 @@ def test_a_forgetting_method_says_so(tmp_path, capsys):
                  *TINY, "--source-adam", "20", "--source-lbfgs", "0", "--calibrate-lbfgs", "5",
                  "--out", str(tmp_path / "ft")]) == 0
     assert "finetune forgets the source" in capsys.readouterr().out
+
+
+def test_speed_benchmark_quick_mode_times_both_derivative_paths(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--threads", "1", "--results", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads((tmp_path / "speed.json").read_text())["rows"]
+    assert {row["path"] for row in rows} == {"autograd", "forward"}
+    assert all(row["adam_s"] > 0 and row["matmul_gflop"] > 0 for row in rows)
+    assert next(row for row in rows if row["path"] == "autograd")["adam_ratio"] == 1.0
