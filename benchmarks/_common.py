@@ -48,3 +48,8 @@ def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def seconds_to(history: dict, threshold: float) -> float | None:
+    """Wall seconds of the first recorded error at or below `threshold` (None if never)."""
+    return next((s for s, e in zip(history["seconds"], history["rel_l2"]) if e <= threshold), None)

@@ -27,10 +27,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from _common import RESULTS, markdown_table, run_header, write_results
-from pinn_pac.checkpoint import atomic_write
+from _common import RESULTS, markdown_table, run_header, seconds_to, write_results
 from equations import create
 from pinn_pac.coefficients import parse_assignments
+from pinn_pac.plots import save_figure
 from pinn_pac.runs import Settings, TransferRun, TransferSettings, coefficient_key, solve, transfer
 from pinn_pac.train import Budget
 from pinn_pac.transfer import METHODS
@@ -71,11 +71,6 @@ def configuration(quick: bool) -> dict:
 def describe(budget: Budget) -> str:
     cap = f", cap {budget.max_seconds:g} s" if budget.max_seconds else ""
     return f"{budget.adam_steps} Adam + {budget.lbfgs_iterations} L-BFGS{cap}"
-
-
-def seconds_to(history: dict, threshold: float) -> float | None:
-    """Wall seconds of the first recorded error at or below `threshold` (None if never)."""
-    return next((s for s, e in zip(history["seconds"], history["rel_l2"]) if e <= threshold), None)
 
 
 def rows_of(run: TransferRun, family: str, pair_of: dict[str, str], seed: int, variant: str) -> list[dict]:
@@ -176,11 +171,6 @@ def ablation_table(rows: list[dict]) -> tuple[list[str], list[list]]:
                      for (name, pair), group in groups.items()]
 
 
-def _save(figure, path: Path) -> None:
-    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(figure)
-
-
 def plot_error_against_time(rows: list[dict], path: Path) -> None:
     """Burgers, first seed: every method's target error against its training seconds."""
     first = min(r["seed"] for r in rows)
@@ -196,7 +186,7 @@ def plot_error_against_time(rows: list[dict], path: Path) -> None:
                xlabel="seconds of per-target training (one core)", ylabel="relative L2 error")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_source_against_target(rows: list[dict], path: Path) -> None:
@@ -220,7 +210,7 @@ def plot_source_against_target(rows: list[dict], path: Path) -> None:
            title="forgetting against target accuracy (filled: near target, hollow: far)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_ablation(rows: list[dict], path: Path) -> None:
@@ -242,7 +232,7 @@ def plot_ablation(rows: list[dict], path: Path) -> None:
            title="PAC-Net ablation on Burgers")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -69,7 +69,7 @@ class MLP(TanhNetwork):
     @classmethod
     def merged(cls, network: TanhNetwork) -> "MLP":
         """A plain MLP that computes what `network` computes now (adapters folded in, detached)."""
-        layers = [(w.detach().clone(), b.detach().clone()) for w, b in network.affine_layers()]
+        layers = [(w.detach(), b.detach()) for w, b in network.affine_layers()]
         half_width = 1.0 / network.input_scale
         mlp = cls(network.input_center - half_width, network.input_center + half_width,
                   layers[-1][0].shape[0], layers[0][0].shape[0], len(layers) - 1)

@@ -183,16 +183,10 @@ class PACNetwork(nn.Module):
         **train_options,
     ) -> TrainResult:
         """Train a new adapter for a target: physics loss + penalty_weight * ||w_freed||^2."""
-        if penalty_weight < 0:
-            raise ValueError(f"the calibration penalty weight must be >= 0, got {penalty_weight}")
         adapter = self.zero_adapter()
-
-        def penalty() -> torch.Tensor:
-            return penalty_weight * sum(values.square().sum() for values in adapter)
-
         result = train(
             AdaptedNetwork(self, adapter), loss_fn, adapter, budget, evaluator,
-            penalty=penalty, **train_options,
+            penalty=_pull_to_zero(adapter, penalty_weight), **train_options,
         )
         self.adapters[key] = [values.detach() for values in adapter]
         return result
@@ -212,18 +206,19 @@ class PACNetwork(nn.Module):
         the optimizer's steps (and an L-BFGS line search) are shared. No reference error is
         recorded during training.
         """
-        if penalty_weight < 0:
-            raise ValueError(f"the calibration penalty weight must be >= 0, got {penalty_weight}")
         if len(keys) != len(loss.losses):
             raise ValueError(f"{len(keys)} keys for {len(loss.losses)} stacked losses")
         dtype = self.source.weights[0].dtype
         adapters = [nn.Parameter(torch.zeros(len(keys), i.numel(), dtype=dtype)) for i in self.freed_index]
-
-        def penalty() -> torch.Tensor:
-            return penalty_weight * sum(values.square().sum() for values in adapters)
-
         result = train(StackedAdaptedNetwork(self, adapters), loss, adapters, budget, None,
-                       penalty=penalty, **train_options)
+                       penalty=_pull_to_zero(adapters, penalty_weight), **train_options)
         for k, key in enumerate(keys):
             self.adapters[key] = [values.detach()[k].clone() for values in adapters]
         return result
+
+
+def _pull_to_zero(adapter: list[torch.Tensor], weight: float) -> Callable[[], torch.Tensor]:
+    """weight * ||adapter||^2, the calibration's pull of the freed weights towards the source's 0."""
+    if weight < 0:
+        raise ValueError(f"the calibration penalty weight must be >= 0, got {weight}")
+    return lambda: weight * sum(values.square().sum() for values in adapter)

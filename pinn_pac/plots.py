@@ -14,7 +14,8 @@ from .checkpoint import atomic_write  # noqa: E402
 from .train import History  # noqa: E402
 
 
-def _save(figure, path: Path) -> None:
+def save_figure(figure, path: Path) -> None:
+    """Write a figure as PNG atomically and close it."""
     atomic_write(Path(path), lambda f: figure.savefig(f, format="png", dpi=110, bbox_inches="tight"))
     plt.close(figure)
 
@@ -39,7 +40,7 @@ def plot_solution(
         bottom.set_xlabel(inputs[0])
         bottom.set_ylabel("|error|")
         top.set_title(title)
-        _save(figure, path)
+        save_figure(figure, path)
         return
     first, second = (grid[name] for name in inputs[:2])
     extent = (second[0], second[-1], first[0], first[-1])
@@ -54,7 +55,7 @@ def plot_solution(
         ax.set_ylabel(inputs[0])
         figure.colorbar(image, ax=ax)
     figure.suptitle(title)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_histories(histories: dict[str, History], path: Path) -> None:
@@ -68,4 +69,4 @@ def plot_histories(histories: dict[str, History], path: Path) -> None:
     for ax in (loss_ax, error_ax):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    _save(figure, path)
+    save_figure(figure, path)

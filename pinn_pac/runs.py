@@ -219,7 +219,8 @@ def transfer(
         source_run = solve(source, settings, transfer_settings.source, progress=progress)
     evaluators = {coefficient_key(source): source_run.evaluator}
     for target in targets:
-        evaluators.setdefault(coefficient_key(target), Evaluator(target))
+        if coefficient_key(target) not in evaluators:
+            evaluators[coefficient_key(target)] = Evaluator(target)
     context = TransferContext(
         source, source_run.network, targets,
         loss_for=lambda equation, **points: physics_loss(equation, settings, **points),
@@ -268,7 +269,7 @@ def _transfer_with(
     source_model = method.source_model()
     source_record = Record(
         source.name, source.coefficients, "source", before.rel_l2, before.max_abs_err,
-        _source_count(method), source_run.record.seconds + (prepared.seconds if prepared else 0.0),
+        method.source_count(), source_run.record.seconds + (prepared.seconds if prepared else 0.0),
         (prepared or source_run.record).stopped_because, method.name,
         rel_l2_after_calibration=evaluators[key](source_model).rel_l2 if method.keeps_source else None,
     )
@@ -276,13 +277,6 @@ def _transfer_with(
         source, context.targets, settings, transfer_settings, method,
         [source_record] + target_records, histories, evaluators, adapted,
     )
-
-
-def _source_count(method: TransferMethod) -> int:
-    """Parameters the shared model trained for the source."""
-    if isinstance(method, PAC):
-        return method.pac.source_count
-    return sum(p.numel() for p in method.source_model().parameters())
 
 
 # ---- saving and reloading ------------------------------------------------------------

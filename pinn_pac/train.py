@@ -16,9 +16,9 @@ from tqdm.auto import tqdm
 
 from equations import Equation
 
-from .derivatives import compute_fields, parse_derivatives
+from .derivatives import Derivative, compute_fields, parse_derivatives
 from .evaluate import Evaluator
-from .sampling import TrainingPoints
+from .sampling import ConditionPoints, TrainingPoints
 
 
 class TrainingDiverged(RuntimeError):
@@ -93,19 +93,23 @@ class PhysicsLoss:
             self.equation.inputs,
         )
 
+    def condition_mismatch(
+        self, network: torch.nn.Module, condition: ConditionPoints, derivatives: list[Derivative],
+    ) -> torch.Tensor:
+        """The condition's fields minus what they must equal, one row per condition point."""
+        names = condition.condition.fields
+        here = self._fields(network, condition.points, derivatives)
+        value = torch.cat([here[n] for n in names], dim=1)
+        if condition.partner is None:
+            return value - condition.values
+        there = self._fields(network, condition.partner, derivatives)
+        return value - torch.cat([there[n] for n in names], dim=1)
+
     def __call__(self, network: torch.nn.Module) -> torch.Tensor:
         fields = self._fields(network, self.points.interior, self.derivatives)
         loss = self.equation.residual(fields).square().mean()
         for condition, derivatives in zip(self.points.conditions, self.condition_derivatives):
-            names = condition.condition.fields
-            here = self._fields(network, condition.points, derivatives)
-            value = torch.cat([here[n] for n in names], dim=1)
-            if condition.partner is not None:
-                there = self._fields(network, condition.partner, derivatives)
-                target = torch.cat([there[n] for n in names], dim=1)
-            else:
-                target = condition.values
-            loss = loss + (value - target).square().mean()
+            loss = loss + self.condition_mismatch(network, condition, derivatives).square().mean()
         return loss
 
 
@@ -117,26 +121,26 @@ class StackedPhysicsLoss:
     def __init__(self, losses: list[PhysicsLoss]) -> None:
         self.losses = losses
         self.interior = torch.cat([loss.points.interior for loss in losses])
-        self.conditions = []
-        for group in zip(*(loss.points.conditions for loss in losses)):
-            values = None if group[0].values is None else torch.cat([c.values for c in group])
-            partner = None if group[0].partner is None else torch.cat([c.partner for c in group])
-            self.conditions.append((group[0].condition, torch.cat([c.points for c in group]), values, partner))
+        self.conditions = [
+            ConditionPoints(
+                group[0].condition, torch.cat([c.points for c in group]),
+                values=None if group[0].values is None else torch.cat([c.values for c in group]),
+                partner=None if group[0].partner is None else torch.cat([c.partner for c in group]),
+            )
+            for group in zip(*(loss.points.conditions for loss in losses))
+        ]
 
     def __call__(self, network: torch.nn.Module) -> torch.Tensor:
         first, count = self.losses[0], len(self.losses)
-        fields = first._fields(network, self.interior, first.derivatives)
+        parts = {name: value.chunk(count) for name, value in
+                 first._fields(network, self.interior, first.derivatives).items()}
         total = sum(
-            loss.equation.residual({name: value.chunk(count)[k] for name, value in fields.items()}).square().mean()
+            loss.equation.residual({name: chunks[k] for name, chunks in parts.items()}).square().mean()
             for k, loss in enumerate(self.losses)
         )
-        for (condition, points, values, partner), derivatives in zip(self.conditions, first.condition_derivatives):
-            here = first._fields(network, points, derivatives)
-            value = torch.cat([here[n] for n in condition.fields], dim=1)
-            if partner is not None:
-                there = first._fields(network, partner, derivatives)
-                values = torch.cat([there[n] for n in condition.fields], dim=1)
-            total = total + (value - values).square().view(count, -1).mean(dim=1).sum()
+        for condition, derivatives in zip(self.conditions, first.condition_derivatives):
+            mismatch = first.condition_mismatch(network, condition, derivatives)
+            total = total + mismatch.square().view(count, -1).mean(dim=1).sum()
         return total
 
 

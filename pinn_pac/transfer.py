@@ -87,6 +87,10 @@ class TransferMethod(ABC):
         """The model this method uses for the source once prepared."""
         return self.context.network
 
+    def source_count(self) -> int:
+        """Parameters the shared source model trained."""
+        return count(self.source_model().parameters())
+
     @abstractmethod
     def adapt(self, target: Equation, budget: Budget, evaluator: Evaluator | None = None,
               loss: PhysicsLoss | None = None, **train_options) -> Adapted:
@@ -319,6 +323,9 @@ class PAC(TransferMethod):
 
     def source_model(self) -> TanhNetwork:
         return self.pac.source_view()
+
+    def source_count(self) -> int:
+        return self.pac.source_count  # the kept weights and the biases; freed weights are the targets'
 
     def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:
         key = target.describe()

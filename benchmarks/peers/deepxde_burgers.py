@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _common import markdown_table, run_header, write_results  # noqa: E402
+from _common import markdown_table, run_header, seconds_to, write_results  # noqa: E402
 from equations import create  # noqa: E402
 from pinn_pac.cli import SOLVE_BUDGET  # noqa: E402
 from pinn_pac.evaluate import Evaluator  # noqa: E402
@@ -88,10 +88,6 @@ def deepxde_run(nu: float, evaluator: Evaluator, cap: float, seed: int) -> dict:
         model.compile("L-BFGS")
         model.train(callbacks=[ErrorLog()], verbose=0)
     return log
-
-
-def seconds_to(log: dict, threshold: float) -> float | None:
-    return next((s for s, e in zip(log["seconds"], log["rel_l2"]) if e <= threshold), None)
 
 
 def error_at(log: dict, seconds: float) -> float:
@@ -183,12 +179,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    from pinn_pac.plots import save_figure  # imported first: it selects the Agg backend
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from pinn_pac.checkpoint import atomic_write
 
     figure, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, role in zip(axes, ("source", "target")):
@@ -198,8 +191,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set(xlabel="wall seconds", ylabel="relative L2 error", title=f"Burgers {role}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 if __name__ == "__main__":
