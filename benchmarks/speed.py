@@ -7,13 +7,14 @@ nested `torch.autograd.grad` measured in the same run. The matmul FLOPs of a ste
 torch's FlopCounterMode; the element-wise work is not counted) divided by its time, against
 a large matmul's rate, say how far from the hardware a step runs.
 
-    python benchmarks/speed.py           # about 10 minutes on 2 cores
+    python benchmarks/speed.py           # about 15 minutes on 2 cores
     python benchmarks/speed.py --quick   # one small case (the tests run it)
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from pinn_pac.runs import Settings, build_network, physics_loss
 NETWORKS = ((4, 20), (4, 50), (8, 20), (8, 50))  # (depth, width)
 POINTS = (2000, 10000, 20000)
 DTYPES = ("float32", "float64")
-PATHS = ("autograd", "forward")
+PATHS = ("autograd", "forward", "compiled")
 HEADLINE = ("float64", (4, 50), 10000)
 
 
@@ -106,7 +107,8 @@ def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
 
 
 def measure(dtype, shape, points, steps, peaks) -> list[dict]:
-    """Both paths for one case, timed back to back (twice, alternating; the faster of each kept)."""
+    """Every path for one case, timed back to back (twice, alternating; the faster of each kept).
+    The compiled path's first step, which compiles, is the untimed warm-up."""
     rows = {}
     for _ in range(2):
         for path in PATHS:
@@ -116,7 +118,9 @@ def measure(dtype, shape, points, steps, peaks) -> list[dict]:
             lbfgs = lbfgs_seconds(network, loss, steps)
             best = rows.get(path)
             if best is None or adam < best["adam_s"]:
-                flops = step_flops(network, loss)
+                # Compiled kernels bypass the FLOP counter; they run the forward path's matmuls.
+                flops = step_flops(*_problem(dtype, *shape, points, "forward")) if path == "compiled" \
+                    else step_flops(network, loss)
                 rows[path] = {"dtype": dtype, "network": f"{shape[0]}x{shape[1]}", "points": points,
                               "path": path, "adam_s": adam, "lbfgs_s": min(lbfgs, best["lbfgs_s"]) if best else lbfgs,
                               "matmul_gflop": flops / 1e9, "gflops": flops / adam / 1e9,
@@ -127,9 +131,26 @@ def measure(dtype, shape, points, steps, peaks) -> list[dict]:
     return list(rows.values())
 
 
+def headline_rounds(rounds: int, steps: int) -> dict[str, dict]:
+    """The headline case, every path, `rounds` times alternating: median seconds and ratios."""
+    times: dict[str, dict[str, list[float]]] = {path: {"adam_s": [], "lbfgs_s": []} for path in PATHS}
+    for _ in range(rounds):
+        for path in PATHS:
+            network, loss = _problem(HEADLINE[0], *HEADLINE[1], HEADLINE[2], path)
+            times[path]["adam_s"].append(adam_seconds(network, loss, steps))
+            times[path]["lbfgs_s"].append(lbfgs_seconds(network, loss, steps))
+    medians = {path: {k: statistics.median(v) for k, v in t.items()} for path, t in times.items()}
+    return {path: {**times[path], "median_adam_s": m["adam_s"], "median_lbfgs_s": m["lbfgs_s"],
+                   "adam_speedup": medians["autograd"]["adam_s"] / m["adam_s"],
+                   "lbfgs_speedup": medians["autograd"]["lbfgs_s"] / m["lbfgs_s"]}
+            for path, m in medians.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small case, one step")
+    parser.add_argument("--headline-rounds", type=int, default=5,
+                        help="alternating repeats of the headline case (%(default)s)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -143,8 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for dtype, shape, points in cases:
         rows += measure(dtype, shape, points, steps, peaks)
-        print(rows[-2:], flush=True)
+        print(rows[-len(PATHS):], flush=True)
 
+    headline = {} if args.quick else headline_rounds(args.headline_rounds, steps)
     threads = []
     if not args.quick:  # the headline case on one thread and on all of them
         for count in (1, args.threads):
@@ -166,9 +188,12 @@ def main(argv: list[str] | None = None) -> None:
              + ". Ratios below 1 mean faster than nested autograd. "
              + "".join(f"Headline case ({HEADLINE[0]}, {HEADLINE[1][0]}x{HEADLINE[1][1]}, {HEADLINE[2]} points, "
                        f"autograd) on {t['threads']} thread(s): {t['adam_s']:.4f} s per Adam step. " for t in threads)
+             + "".join(f"Headline case over {args.headline_rounds} alternating rounds, median speed-up over "
+                       f"autograd: {path} {h['adam_speedup']:.2f}x (Adam), {h['lbfgs_speedup']:.2f}x (L-BFGS). "
+                       for path, h in headline.items() if path != "autograd")
              + f"Whole run: {wall / 60:.1f} min.")
     write_results("speed", {"header": run_header(), "peaks_gflops": peaks, "rows": rows, "threads": threads,
-                            "wall_seconds": wall}, notes + "\n\n" + table, args.results)
+                            "headline_rounds": headline, "wall_seconds": wall}, notes + "\n\n" + table, args.results)
     print(f"done in {wall / 60:.1f} min")
 
 

@@ -14,13 +14,14 @@ import equations
 from equations import Equation
 
 from .checkpoint import CheckpointError, atomic_write
+from .derivatives import DERIVATIVE_METHODS, CompileUnavailable
 from .coefficients import parse_assignments, parse_value
 from .runs import (
     Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
     save_transfer, solve, transfer,
 )
 from .train import Budget, TrainingDiverged
-from .transfer import METHODS
+from .transfer import METHODS, PAC
 
 class UsageError(ValueError):
     """Bad command-line input."""
@@ -36,6 +37,10 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--points", type=int, default=defaults.n_interior, help="interior collocation points (%(default)s)")
     group.add_argument("--condition-points", type=int, default=defaults.n_condition,
                        help="points per initial/boundary condition (%(default)s)")
+    group.add_argument("--derivatives", choices=DERIVATIVE_METHODS, default="compiled",
+                       help="how u_x, u_xx, ... are computed: 'compiled' is the fastest measured "
+                            "(needs a C++ compiler; compiles for seconds first), 'autograd' works "
+                            "everywhere (%(default)s)")
     group.add_argument("--threads", type=int, default=None, help="torch CPU threads (torch's default)")
     group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -95,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     knobs.add_argument("--penalty", type=float, default=defaults.penalty,
                        help="pac: lambda of the L2 pull of freed weights to 0 (%(default)s)")
     knobs.add_argument("--scope", choices=("global", "layer"), default=defaults.scope, help="pac: prune threshold")
+    knobs.add_argument("--warm-start", choices=PAC.WARM_STARTS, default=defaults.warm_start,
+                       help="pac: start each target's freed weights from the source's zeros, or from the "
+                            "nearest target calibrated before it, in the order given (%(default)s)")
     knobs.add_argument("--alpha", type=float, default=defaults.alpha,
                        help="l2sp: weight of ||theta - theta_source||^2 (%(default)s)")
     knobs.add_argument("--rank", type=int, default=defaults.rank, help="lora: rank of each update (%(default)s)")
@@ -137,6 +145,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
+        derivative_method=args.derivatives,
     )
 
 
@@ -183,7 +192,8 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
     targets_text = family.example_targets if args.targets is None else args.targets
     targets = [source.with_coefficients(**t) for t in parse_assignments(targets_text)]
     transfer_settings = TransferSettings(
-        ratio=args.ratio, penalty=args.penalty, scope=args.scope, alpha=args.alpha, rank=args.rank,
+        ratio=args.ratio, penalty=args.penalty, scope=args.scope, warm_start=args.warm_start,
+        alpha=args.alpha, rank=args.rank,
         members=args.members, source=_budget(args, "source-"), allocate=_budget(args, "allocate-"),
         calibrate=_budget(args, "calibrate-"),
     )
@@ -258,7 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if extra:
                 raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
             _evaluate(args)
-    except (ValueError, CheckpointError, TrainingDiverged, FileNotFoundError, KeyError) as error:
+    except (ValueError, CheckpointError, TrainingDiverged, CompileUnavailable, FileNotFoundError,
+            KeyError) as error:
         print(f"pinn-pac: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -1,23 +1,35 @@
 """u and the derivatives an equation asks for, computed once per batch of points.
 
-Two paths give the same numbers:
+Three paths give the same numbers (to rounding):
 
-* ``"autograd"`` (default) uses nested ``torch.autograd.grad`` and works for any network
-  and any derivative of order one or two, mixed ones included. It was the faster path
-  on a 2-core CPU (4x50 net, 10,000 points: 0.13 s against 0.20 s per float64 step).
-* ``"forward"`` carries first and pure second derivatives
-  through the layers alongside the values, so one forward pass yields u, u_x, u_t, u_xx
-  and one backward pass gives the gradient of the loss. It needs a `TanhNetwork` and
-  pure derivatives; otherwise the autograd path is used.
+* ``"autograd"`` (the library default) uses nested ``torch.autograd.grad`` and works for
+  any network and any derivative of order one or two, mixed ones included.
+* ``"forward"`` carries first and pure second derivatives through the layers alongside the
+  values, so one forward pass yields u, u_x, u_t, u_xx and one backward pass gives the
+  gradient of the loss. Eagerly it runs at about the speed of ``"autograd"``.
+* ``"compiled"`` is ``"forward"`` through ``torch.compile``, which fuses the element-wise
+  work between the matmuls: 1.4-1.6x faster per step on 2 CPU cores (benchmarks/speed.py),
+  after a compile of seconds. It needs a C++ compiler; the command line uses it.
+
+``"forward"`` and ``"compiled"`` need a plain `TanhNetwork` forward pass and pure
+derivatives; otherwise they fall back to the autograd path.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
 
 from .model import TanhNetwork
+
+DERIVATIVE_METHODS = ("autograd", "forward", "compiled")
+RECOMPILE_LIMIT = 64
+
+
+class CompileUnavailable(RuntimeError):
+    """torch.compile could not build the "compiled" derivative path on this machine."""
 
 
 @dataclass(frozen=True)
@@ -56,17 +68,47 @@ def compute_fields(
 
     `inputs` names the columns of `points`; they are included so a residual can use them.
     """
-    forward_ok = bool(derivatives) and isinstance(network, TanhNetwork) and all(
-        len(set(d.wrt)) == 1 for d in derivatives
+    forward_ok = (
+        bool(derivatives)
+        and isinstance(network, TanhNetwork)
+        and type(network).forward is TanhNetwork.forward  # e.g. not a stacked network
+        and all(len(set(d.wrt)) == 1 for d in derivatives)
     )
+    if method not in DERIVATIVE_METHODS:
+        raise ValueError(
+            f"unknown derivative method {method!r}; use one of {', '.join(DERIVATIVE_METHODS)}"
+        )
     if method == "forward" and forward_ok:
         fields = _forward_mode(network, points, derivatives, outputs)
-    elif method in ("forward", "autograd"):
-        fields = _nested_autograd(network, points, derivatives, outputs)
+    elif method == "compiled" and forward_ok:
+        fields = _compiled_forward_mode(network, points, derivatives, tuple(outputs))
     else:
-        raise ValueError(f"unknown derivative method {method!r}; use 'forward' or 'autograd'")
+        fields = _nested_autograd(network, points, derivatives, outputs)
     fields.update({name: points[:, k : k + 1] for k, name in enumerate(inputs)})
     return fields
+
+
+def _compiled_forward_mode(network, points, derivatives, outputs):
+    """`_forward_mode` through `torch.compile`. It compiles once per network class, layer
+    shapes and point count (seconds; inductor also caches kernels on disk); new weights,
+    points or coefficients reuse it. Coefficients stay outside: they enter in the residual,
+    which runs eagerly on the returned (N, 1) fields."""
+    try:
+        # Every network shape and point count is one more compiled variant of the same
+        # function; past dynamo's default of 8 it would silently run eagerly.
+        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+            return _compiled()(network, points, derivatives, outputs)
+    except torch._dynamo.exc.BackendCompilerFailed as error:
+        raise CompileUnavailable(
+            "derivative method 'compiled' could not compile (torch.compile's inductor backend "
+            f"needs a working C++ compiler): {str(error).splitlines()[0]}; "
+            "use derivative method 'autograd' (command line: --derivatives autograd)"
+        ) from None
+
+
+@functools.cache
+def _compiled():
+    return torch.compile(_forward_mode, dynamic=False)
 
 
 def _nested_autograd(network, points, derivatives, outputs):
@@ -95,43 +137,35 @@ def _forward_mode(network: TanhNetwork, points, derivatives, outputs):
 
     For z = W h + b and a = tanh(z) with s = 1 - a^2:
     a' = s z'  and  a'' = s (z'' - 2 a z'^2), where ' is d/dx_j for one input j.
-    All streams share one matmul per layer as a (streams, N, width) batch.
+    Each stream keeps its own (N, width) matmul: measured faster than one stacked matmul,
+    eagerly and under `torch.compile`, which fuses the element-wise work between them.
     """
     first = sorted({d.wrt[0] for d in derivatives})
     second = sorted({d.wrt[0] for d in derivatives if len(d.wrt) == 2})
-    n_first = len(first)
-    second_in_first = [first.index(j) for j in second]
     scale = network.input_scale
-    layers = network.affine_layers()
+    weight, bias = network.affine_layers()[0]
+    *inner, (last_weight, last_bias) = network.affine_layers()[1:]
 
-    # First layer: the tangent of the scaled input along x_j is scale_j e_j, a constant.
-    weight, bias = layers[0]
-    z = torch.addmm(bias, (points - network.input_center) * scale, weight.T)
-    a = torch.tanh(z)
+    # First layer: the tangent of the scaled input along x_j is scale_j e_j, a constant,
+    # so z_j is column j of the weight (times scale_j) and z_jj is zero.
+    a = torch.tanh(torch.addmm(bias, (points - network.input_center) * scale, weight.T))
     s = 1 - a * a
-    dz = torch.stack([weight[:, j] * scale[j] for j in first])[:, None, :]  # (F, 1, W)
-    streams = [a[None], s * dz]
-    if second:
-        dz_sq = dz[second_in_first] ** 2
-        streams.append(-2 * a * s * dz_sq)
-    stack = torch.cat(streams)
-
-    *inner, (last_weight, last_bias) = layers[1:]
+    dz = {j: weight[:, j] * scale[j] for j in first}
+    da = {j: s * dz[j] for j in first}
+    dda = {j: -2 * a * s * dz[j] * dz[j] for j in second}
     for weight, bias in inner:
-        z_all = torch.matmul(stack, weight.T)
-        a = torch.tanh(z_all[0] + bias)
+        dz = {j: da[j] @ weight.T for j in first}
+        ddz = {j: dda[j] @ weight.T for j in second}
+        a = torch.tanh(torch.addmm(bias, a, weight.T))
         s = 1 - a * a
-        parts = [a[None], s * z_all[1 : 1 + n_first]]
-        if second:
-            dz_sq = z_all[1:][second_in_first] ** 2
-            parts.append(s * (z_all[1 + n_first :] - 2 * a * dz_sq))
-        stack = torch.cat(parts)
-    z_all = torch.matmul(stack, last_weight.T)
-    stack = torch.cat([z_all[:1] + last_bias, z_all[1:]])
+        da = {j: s * dz[j] for j in first}
+        dda = {j: s * (ddz[j] - 2 * a * dz[j] * dz[j]) for j in second}
+    values = torch.addmm(last_bias, a, last_weight.T)
+    first_out = {j: da[j] @ last_weight.T for j in first}
+    second_out = {j: dda[j] @ last_weight.T for j in second}
 
-    fields = {name: stack[0][:, k : k + 1] for k, name in enumerate(outputs)}
+    fields = {name: values[:, k : k + 1] for k, name in enumerate(outputs)}
     for d in derivatives:
-        j = d.wrt[0]
-        row = 1 + first.index(j) if len(d.wrt) == 1 else 1 + n_first + second.index(j)
-        fields[d.name] = stack[row][:, d.output : d.output + 1]
+        stream = first_out[d.wrt[0]] if len(d.wrt) == 1 else second_out[d.wrt[0]]
+        fields[d.name] = stream[:, d.output : d.output + 1]
     return fields

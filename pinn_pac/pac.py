@@ -164,9 +164,13 @@ class PACNetwork(nn.Module):
 
     def target_view(self, key: str) -> AdaptedNetwork:
         """The network for a calibrated target."""
+        return AdaptedNetwork(self, self.target_adapter(key))
+
+    def target_adapter(self, key: str) -> list[torch.Tensor]:
+        """The freed weights calibrated for target `key`."""
         if key not in self.adapters:
             raise KeyError(f"no adapter {key!r}; have: {', '.join(self.adapters) or 'none'}")
-        return AdaptedNetwork(self, self.adapters[key])
+        return self.adapters[key]
 
     def zero_adapter(self) -> list[nn.Parameter]:
         """Fresh trainable freed weights, all starting at 0 (the source's value)."""
@@ -180,10 +184,18 @@ class PACNetwork(nn.Module):
         budget: Budget,
         penalty_weight: float,
         evaluator: Evaluator | None = None,
+        start: str | None = None,
         **train_options,
     ) -> TrainResult:
-        """Train a new adapter for a target: physics loss + penalty_weight * ||w_freed||^2."""
+        """Train a new adapter for a target: physics loss + penalty_weight * ||w_freed||^2.
+
+        The adapter starts at 0 (the source), or at a copy of the calibrated adapter `start`.
+        """
         adapter = self.zero_adapter()
+        if start is not None:
+            with torch.no_grad():
+                for values, begin in zip(adapter, self.target_adapter(start)):
+                    values.copy_(begin)
         result = train(
             AdaptedNetwork(self, adapter), loss_fn, adapter, budget, evaluator,
             penalty=_pull_to_zero(adapter, penalty_weight), **train_options,

@@ -19,6 +19,7 @@ from equations import Equation
 from .checkpoint import (
     CheckpointError, atomic_write, load_checkpoint, package_versions, save_checkpoint, write_json,
 )
+from .derivatives import DERIVATIVE_METHODS
 from .evaluate import Evaluator
 from .model import MLP
 from .pac import PRUNE_SCOPES, PACNetwork
@@ -47,6 +48,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.derivative_method not in DERIVATIVE_METHODS:
+            raise ValueError(f"derivative method must be one of {', '.join(DERIVATIVE_METHODS)}, "
+                             f"got {self.derivative_method!r}")
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -65,6 +69,7 @@ class TransferSettings:
     ratio: float = 0.3
     penalty: float = 0.0
     scope: str = "global"
+    warm_start: str = "zero"
     alpha: float = 1e-4
     rank: int = 4
     members: int = 5
@@ -83,7 +88,8 @@ class TransferSettings:
     def method(self, name: str, seed: int) -> TransferMethod:
         """The transfer method `name` configured by these settings."""
         options = {
-            "pac": {"ratio": self.ratio, "penalty": self.penalty, "scope": self.scope},
+            "pac": {"ratio": self.ratio, "penalty": self.penalty, "scope": self.scope,
+                    "warm_start": self.warm_start},
             "l2sp": {"alpha": self.alpha},
             "lora": {"rank": self.rank, "seed": seed},
             "parametric": {"members": self.members},

@@ -18,6 +18,7 @@ for the source afterwards.
 from __future__ import annotations
 
 import copy
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, ClassVar
@@ -299,15 +300,25 @@ class Parametric(TransferMethod):
 
 
 class PAC(TransferMethod):
-    """PAC-Net: prune the source, allocate (retrain the kept weights), calibrate freed weights."""
+    """PAC-Net: prune the source, allocate (retrain the kept weights), calibrate freed weights.
+
+    `warm_start="nearest"` starts each target's freed weights from those of the nearest
+    target calibrated before it, where that one is nearer than the source (whose freed
+    weights are 0); targets are taken in the order given. Distances are measured in
+    coefficients relative to the source's (see `coefficient_distance`).
+    """
 
     name, keeps_source = "pac", True
+    WARM_STARTS = ("zero", "nearest")
 
     def __init__(self, ratio: float = 0.3, penalty: float = 0.0, scope: str = "global",
-                 with_allocate: bool = True) -> None:
+                 with_allocate: bool = True, warm_start: str = "zero") -> None:
         if not penalty >= 0:
             raise ValueError(f"the calibration penalty must be >= 0, got {penalty}")
+        if warm_start not in self.WARM_STARTS:
+            raise ValueError(f"unknown warm start {warm_start!r}; use one of {', '.join(self.WARM_STARTS)}")
         self.ratio, self.penalty, self.scope, self.with_allocate = ratio, penalty, scope, with_allocate
+        self.warm_start = warm_start
 
     def prepare(self, context, budget, evaluator=None, **train_options) -> TrainResult | None:
         super().prepare(context, budget, evaluator)
@@ -319,6 +330,7 @@ class PAC(TransferMethod):
                           Budget(adam_steps=0, lbfgs_iterations=0) if skipped else budget,
                           evaluator, **train_options)
         self.pac = PACNetwork(network, kept)
+        self.calibrated: list[Equation] = []
         return result
 
     def source_model(self) -> TanhNetwork:
@@ -330,9 +342,29 @@ class PAC(TransferMethod):
     def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:
         key = target.describe()
         result = self.pac.calibrate(key, self._loss(target, loss), budget, self.penalty, evaluator,
-                                    **train_options)
+                                    start=self._start(target), **train_options)
+        self.calibrated.append(target)
         freed = self.pac.freed_count
         return Adapted(self.pac.target_view(key), self.pac.source_view(), freed, freed, result)
+
+    def _start(self, target: Equation) -> str | None:
+        """The calibrated target to start from, or None for the source's zeros."""
+        if self.warm_start == "zero" or not self.calibrated:
+            return None
+        source = self.context.source
+        nearest = min(self.calibrated, key=lambda done: coefficient_distance(target, done, source))
+        if coefficient_distance(target, nearest, source) < coefficient_distance(target, source, source):
+            return nearest.describe()
+        return None
+
+
+def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:
+    """Euclidean distance between two family members' coefficients, each coefficient
+    divided by the reference's magnitude of it (by 1 where that is 0)."""
+    return math.sqrt(sum(
+        ((a.coefficients[name] - b.coefficients[name]) / (abs(value) or 1.0)) ** 2
+        for name, value in reference.coefficients.items()
+    ))
 
 
 METHODS: dict[str, type[TransferMethod]] = {

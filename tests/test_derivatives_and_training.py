@@ -1,6 +1,9 @@
 """Derivative paths agree; training is seeded, lowers the error, stops and fails cleanly."""
 
 import math
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -22,6 +25,52 @@ def test_forward_mode_matches_nested_autograd(burgers):
     assert forward.keys() == nested.keys()
     for name in forward:
         torch.testing.assert_close(forward[name], nested[name], rtol=1e-12, atol=1e-12)
+
+
+def test_compiled_path_matches_nested_autograd_in_fields_and_parameter_gradients(burgers):
+    network = build_network(burgers, Settings(width=12, depth=2, seed=4))
+    derivatives = parse_derivatives(burgers.derivatives, burgers.inputs, burgers.outputs)
+    points = torch.rand(96, 2, dtype=torch.float64)
+    results = {}
+    for method in ("compiled", "autograd"):
+        fields = compute_fields(network, points, derivatives, burgers.outputs, method)
+        loss = burgers.residual(fields).square().mean()
+        results[method] = (fields, torch.autograd.grad(loss, list(network.parameters())))
+    (fields, grads), (expected_fields, expected_grads) = results["compiled"], results["autograd"]
+    for name in expected_fields:
+        torch.testing.assert_close(fields[name], expected_fields[name], rtol=1e-12, atol=1e-12)
+    for grad, expected in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_compiled_path_without_a_compiler_says_what_to_do():
+    """Run apart: inductor remembers a failed compiler for the rest of the process."""
+    script = textwrap.dedent("""
+        import torch, torch._inductor.config as inductor_config
+        from equations import create
+        from pinn_pac.derivatives import CompileUnavailable, compute_fields, parse_derivatives
+        from pinn_pac.runs import Settings, build_network
+        inductor_config.cpp.cxx = ("/nonexistent/c++",)
+        inductor_config.fx_graph_cache = False
+        network = build_network(create("burgers"), Settings(width=5, depth=1))
+        derivatives = parse_derivatives(("u_x",), ("x", "t"), ("u",))
+        try:
+            compute_fields(network, torch.rand(7, 2, dtype=torch.float64), derivatives, ("u",), "compiled")
+        except CompileUnavailable as error:
+            print(error)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "could not compile" in done.stdout and "--derivatives autograd" in done.stdout
+
+
+def test_unknown_derivative_method_is_refused(burgers):
+    network = build_network(burgers, Settings(width=4, depth=1))
+    derivatives = parse_derivatives(("u_x",), ("x", "t"), ("u",))
+    with pytest.raises(ValueError, match="autograd, forward, compiled"):
+        compute_fields(network, torch.rand(3, 2, dtype=torch.float64), derivatives, ("u",), "symbolic")
+    with pytest.raises(ValueError, match="derivative method"):
+        Settings(derivative_method="symbolic")
 
 
 def test_derivative_of_a_known_function():

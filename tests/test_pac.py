@@ -1,5 +1,7 @@
 """Prune, allocate, calibrate: masks, freezing and the source-exactness invariant."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -106,13 +108,19 @@ def test_negative_penalty_is_refused(allocated, tiny_loss):
         allocated.calibrate("x", tiny_loss, SHORT, -1.0, progress=False)
 
 
-def test_stacked_calibration_computes_each_targets_own_loss_and_gradient(tiny_network, tiny_settings):
+@pytest.mark.parametrize("derivatives", ["autograd", "forward"])
+def test_stacked_calibration_computes_each_targets_own_loss_and_gradient(
+    tiny_network, tiny_settings, derivatives
+):
+    """Also with forward-mode derivatives asked for: the stacked network's own forward pass
+    must not be bypassed by the per-layer propagation (it falls back to autograd)."""
     from pinn_pac.pac import AdaptedNetwork, StackedAdaptedNetwork
     from pinn_pac.train import StackedPhysicsLoss
 
     pac = PACNetwork(tiny_network, prune(tiny_network, 0.5))
     targets = [create("burgers", nu=nu) for nu in (0.02, 0.05, 0.1)]
-    losses = [physics_loss(t, tiny_settings) for t in targets]
+    settings = dataclasses.replace(tiny_settings, derivative_method=derivatives)
+    losses = [physics_loss(t, settings) for t in targets]
     generator = torch.Generator().manual_seed(3)
     values = [torch.randn(3, i.numel(), generator=generator, dtype=torch.float64) * 0.1 for i in pac.freed_index]
 

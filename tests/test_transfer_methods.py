@@ -154,6 +154,32 @@ def test_pac_without_allocate_only_zeroes_the_freed_weights(context):
         assert torch.equal(new[kept], old[kept]) and torch.all(new[~kept] == 0)
 
 
+@pytest.mark.parametrize("warm_start", ["zero", "nearest"])
+def test_pac_warm_start_begins_at_the_nearest_calibrated_target(context, warm_start):
+    """Untrained (zero-step) calibrations keep their starting point, which shows where they began:
+    at the calibrated neighbour when it is nearer than the source, else at the source's zeros."""
+    method = make_method("pac", ratio=0.5, warm_start=warm_start)
+    method.prepare(context, Budget(adam_steps=0, lbfgs_iterations=5), progress=False)
+    source = context.source
+    nu = source.coefficients["nu"]
+    first, near_first, near_source = (source.with_coefficients(nu=f * nu) for f in (3.0, 2.8, 1.5))
+    method.adapt(first, STEPS, progress=False)
+    no_steps = Budget(adam_steps=0, lbfgs_iterations=0)
+    method.adapt(near_first, no_steps, progress=False)
+    method.adapt(near_source, no_steps, progress=False)
+    calibrated = method.pac.target_adapter(first.describe())
+    assert any(values.abs().max() > 0 for values in calibrated)
+    started = method.pac.target_adapter(near_first.describe())
+    for values, expected in zip(started, calibrated):
+        assert torch.equal(values, expected if warm_start == "nearest" else torch.zeros_like(values))
+    assert all(torch.all(v == 0) for v in method.pac.target_adapter(near_source.describe()))
+
+
+def test_pac_refuses_an_unknown_warm_start():
+    with pytest.raises(ValueError, match="warm start 'neighbour'"):
+        TransferSettings(warm_start="neighbour")
+
+
 def test_transfer_settings_check_every_method_option():
     with pytest.raises(ValueError, match="rank"):
         TransferSettings(rank=0)

@@ -14,7 +14,8 @@ can be sampled as finely as pinn-pac's. pinn-pac runs its command-line defaults,
 source also DeepXDE's network, points, dtype and optimizer schedule.
 
     pip install deepxde==1.15.0    # optional; only this benchmark needs it
-    python benchmarks/peers/deepxde_burgers.py       # about 20 minutes on 2 cores
+    python benchmarks/peers/deepxde_burgers.py       # about 22 minutes on 2 cores
+    python benchmarks/peers/deepxde_burgers.py --seed 1 --derivatives autograd
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch  # noqa: E402
 from _common import markdown_table, run_header, seconds_to, write_results  # noqa: E402
 from equations import create  # noqa: E402
 from pinn_pac.cli import SOLVE_BUDGET  # noqa: E402
+from pinn_pac.derivatives import DERIVATIVE_METHODS  # noqa: E402
 from pinn_pac.evaluate import Evaluator  # noqa: E402
 from pinn_pac.runs import Settings, TransferSettings, solve, transfer  # noqa: E402
 from pinn_pac.train import Budget  # noqa: E402
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "results")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--derivatives", choices=DERIVATIVE_METHODS, default="compiled",
+                        help="pinn-pac's derivative path (%(default)s, the command line's default)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     source, target = create("burgers", nu=0.01 / math.pi), create("burgers", nu=0.02 / math.pi)
@@ -112,12 +116,13 @@ def main(argv: list[str] | None = None) -> None:
 
     runs["deepxde, source from scratch"] = deepxde_run(source.coefficients["nu"], source_eval, args.source_seconds, args.seed)
     print("deepxde source done", flush=True)
-    settings = Settings(seed=args.seed)
+    settings = Settings(seed=args.seed, derivative_method=args.derivatives)
     budget = Budget(adam_steps=SOLVE_BUDGET.adam_steps, lbfgs_iterations=100_000, max_seconds=args.source_seconds)
     source_run = solve(source, settings, budget, progress=False)
     runs["pinn-pac, source from scratch"] = source_run.history.as_dict()
     print("pinn-pac source done", flush=True)
-    matched = Settings(width=20, depth=3, dtype="float32", n_interior=2540, n_condition=120, seed=args.seed)
+    matched = Settings(width=20, depth=3, dtype="float32", n_interior=2540, n_condition=120, seed=args.seed,
+                       derivative_method=args.derivatives)
     matched_budget = Budget(adam_steps=15000, lbfgs_iterations=100_000, max_seconds=args.source_seconds)
     runs["pinn-pac, source from scratch, DeepXDE's network and points"] = solve(
         source, matched, matched_budget, progress=False).history.as_dict()
@@ -166,13 +171,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     notes = (f"Source nu = 0.01/pi, target nu = 0.02/pi; seed {args.seed}; {args.threads} torch threads; "
              f"relative L2 on the 256 x 100 reference grid. pinn-pac: 8x20 tanh, float64, 8,000 Sobol points, "
+             f"{args.derivatives} derivatives (compile time included in its seconds), "
              f"{SOLVE_BUDGET.adam_steps} Adam steps then L-BFGS; the PAC-Net source was pruned (30%) and "
              f"allocated for {allocate_seconds:.0f} s before calibration (not counted in the target's seconds). "
              "DeepXDE: its example as shipped (float32, 3x20, 2,540 points); pinn-pac was also run with "
              "DeepXDE's settings (3x20 tanh, float32, 2,540 Sobol points, 120 per condition, 15,000 Adam "
              "steps at lr 1e-3, then L-BFGS). Ratios: "
              + "; ".join(f"{k}: {'-' if v is None else f'{v:.1f}x'}" for k, v in ratios.items()) + ".")
-    name = "peers_deepxde_burgers" + (f"_seed{args.seed}" if args.seed else "")
+    # Results made before the compiled path existed used autograd and carry no suffix.
+    name = "peers_deepxde_burgers" + (f"_seed{args.seed}" if args.seed else "") + (
+        "" if args.derivatives == "autograd" else f"_{args.derivatives}")
     write_results(name, {"header": run_header(), "ratios": ratios, "rows": rows,
                          "allocate_seconds": allocate_seconds}, notes + "\n\n" + table, args.results)
     plot(rows, args.results / f"{name}.png")
