@@ -322,7 +322,7 @@ class PAC(TransferMethod):
 
     def prepare(self, context, budget, evaluator=None, **train_options) -> TrainResult | None:
         super().prepare(context, budget, evaluator)
-        network = copy.deepcopy(context.network)
+        network = copy.deepcopy(context.network).requires_grad_(True)  # Allocate trains it
         kept = prune(network, self.ratio, self.scope)
         skipped = not self.with_allocate or (budget.adam_steps == 0 and budget.lbfgs_iterations == 0)
         # Without Allocate, allocate's zero-step call still zeroes the freed weights.

@@ -228,6 +228,23 @@ def test_a_forgetting_method_says_so(tmp_path, capsys):
     assert "finetune forgets the source" in capsys.readouterr().out
 
 
+def test_warm_start_changes_only_where_later_targets_begin(tmp_path):
+    runs = {}
+    for warm_start in ("zero", "nearest"):
+        out = tmp_path / warm_start
+        assert main(["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi,nu=0.12/pi",
+                     "--warm-start", warm_start, *TINY, "--source-adam", "20", "--source-lbfgs", "0",
+                     "--allocate-lbfgs", "5", "--calibrate-lbfgs", "10", "--out", str(out)]) == 0
+        runs[warm_start] = json.loads((out / "results.json").read_text())
+        assert [r.rel_l2 for r in evaluate_run(out)] == [r["rel_l2"] for r in runs[warm_start]]
+    zero, nearest = runs["zero"], runs["nearest"]
+    assert nearest[0]["rel_l2"] == zero[0]["rel_l2"]  # the same source, the same first target
+    assert nearest[1]["start_rel_l2"] == zero[1]["start_rel_l2"] and nearest[1]["rel_l2"] == zero[1]["rel_l2"]
+    assert nearest[2]["start_rel_l2"] != zero[2]["start_rel_l2"]  # began from the first target's weights
+    with pytest.raises(SystemExit):
+        main(["transfer", "burgers", "--warm-start", "neighbour"])
+
+
 def test_speed_benchmark_quick_mode_times_every_derivative_path(tmp_path):
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
     done = subprocess.run([sys.executable, str(script), "--quick", "--threads", "1", "--results", str(tmp_path)],

@@ -147,6 +147,16 @@ def test_pac_trains_only_freed_weights_and_keeps_the_source_exact(context):
     assert torch.equal(outputs(adapted.source_view), allocated)
 
 
+def test_pac_allocate_retrains_the_kept_weights_of_a_frozen_source(context):
+    assert not any(p.requires_grad for p in context.network.parameters())
+    method = make_method("pac", ratio=0.5)
+    prepared = method.prepare(context, Budget(adam_steps=0, lbfgs_iterations=20), progress=False)
+    assert prepared.history.loss[-1] < prepared.history.loss[0]
+    moved = [changed(new[kept], old[kept]).any()
+             for new, old, kept in zip(method.pac.source.weights, context.network.weights, method.pac.kept)]
+    assert all(moved)
+
+
 def test_pac_without_allocate_only_zeroes_the_freed_weights(context):
     method = make_method("pac", ratio=0.5, with_allocate=False)
     method.prepare(context, Budget(adam_steps=0, lbfgs_iterations=20), progress=False)
