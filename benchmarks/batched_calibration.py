@@ -16,7 +16,7 @@ each target's relative L2 on the 256 x 100 grid are compared:
                same iteration budget otherwise). "Equal final error" is thereby built in; the
                question is the time it takes.
 
-    python benchmarks/batched_calibration.py    # about 20 minutes on 2 cores
+    python benchmarks/batched_calibration.py    # about 12 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adam", type=int, default=150, help="Adam steps per calibration")
     parser.add_argument("--lbfgs", type=int, default=200, help="L-BFGS iterations per calibration")
-    parser.add_argument("--source-steps", type=int, default=500, help="Adam steps, then as many L-BFGS")
+    parser.add_argument("--source-steps", type=int, default=1000, help="Adam steps, then as many L-BFGS")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> None:
                      "seconds": adapted.result.seconds, "iterations": adapted.result.steps,
                      "stopped_because": adapted.result.stopped_because})
     warm_seconds = time.perf_counter() - started
+    to_equal_error = sum(independent["sequential_seconds_to_final_error"])
     results["warm start"] = {"seconds": warm_seconds, "ratio": warm_seconds / independent["sequential_seconds"],
+                             "sequential_seconds_to_final_error": to_equal_error,
+                             "ratio_at_equal_error": sum(w["seconds"] for w in warm) / to_equal_error,
                              "targets": warm}
     print("warm start", warm_seconds, [w["stopped_because"] for w in warm], flush=True)
     write(args, settings, source_error, results)
@@ -116,10 +119,14 @@ def write(args, settings: Settings, source_error: float, results: dict) -> None:
                      f"{max(a / b for a, b in zip(r['stacked_rel_l2'], r['sequential_rel_l2'])):.2f}"])
     independent, warm = results["L-BFGS"], results["warm start"]
     errors = [t["rel_l2"] for t in warm["targets"]]
-    rows.append([f"warm start, L-BFGS up to {args.lbfgs} iterations", f"{independent['sequential_seconds']:.1f}",
-                 f"{warm['seconds']:.1f}", f"{warm['ratio']:.2f}",
-                 f"{statistics.median(independent['sequential_rel_l2']):.2e}", f"{statistics.median(errors):.2e}",
-                 f"{max(a / b for a, b in zip(errors, independent['sequential_rel_l2'])):.2f}"])
+    for label, sequential, ratio in (
+        (f"warm start, L-BFGS up to {args.lbfgs} iterations", independent["sequential_seconds"], warm["ratio"]),
+        ("warm start against each sequential run's time to its own final error",
+         warm["sequential_seconds_to_final_error"], warm["ratio_at_equal_error"]),
+    ):
+        rows.append([label, f"{sequential:.1f}", f"{sequential * ratio:.1f}", f"{ratio:.2f}",
+                     f"{statistics.median(independent['sequential_rel_l2']):.2e}", f"{statistics.median(errors):.2e}",
+                     f"{max(a / b for a, b in zip(errors, independent['sequential_rel_l2'])):.2f}"])
     table = markdown_table(
         ["8 targets", "sequential s", "this way s", "this way / sequential", "median rel L2, sequential",
          "median rel L2, this way", "largest ratio of a target's error to its sequential error"], rows)
@@ -135,7 +142,9 @@ def write(args, settings: Settings, source_error: float, results: dict) -> None:
              f"tanh, float64, {settings.n_interior} points per target, {settings.derivative_method} derivatives "
              f"(stacked networks have no compiled path), {args.threads} torch threads, seed {settings.seed}; ratio 0.3, "
              "lambda 0. Sequential runs measure the reference error every 25 steps (the stacked runs do not); "
-             "warm-started runs stop at their target's sequential L-BFGS error.")
+             "warm-started runs stop at their target's sequential L-BFGS error. A sequential run that ends above "
+             "the error it started from reaches its own final error at once, so the fair ratio is the second "
+             "warm-start row: each side's seconds until the target is at the sequential final error.")
     write_results("batched_calibration", {"header": run_header(), "source_rel_l2": source_error,
                                           "factors": FACTORS, "results": results},
                   notes + "\n\n" + table + "\n\nPer target (L-BFGS):\n\n" + per_target, args.results)
