@@ -30,7 +30,7 @@ from equations import Equation
 
 from .evaluate import Evaluator
 from .model import MLP, Layers, TanhNetwork
-from .pac import PACNetwork, allocate, prune
+from .pac import AdaptedNetwork, PACNetwork, allocate, prune
 from .train import Budget, PhysicsLoss, TrainResult, train
 
 
@@ -331,6 +331,11 @@ class PAC(TransferMethod):
                           evaluator, **train_options)
         self.pac = PACNetwork(network, kept)
         self.calibrated: list[Equation] = []
+        # One loss and gradient through an adapted network, so that one-off work on the
+        # calibration path (compiling it, with compiled derivatives) is paid here, once per
+        # family, and not inside the first target's calibration time.
+        adapter = self.pac.zero_adapter()
+        context.loss_for(context.source)(AdaptedNetwork(self.pac, adapter)).backward()
         return result
 
     def source_model(self) -> TanhNetwork:
