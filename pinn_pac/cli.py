@@ -14,8 +14,8 @@ import equations
 from equations import Equation
 
 from .checkpoint import CheckpointError, atomic_write
-from .derivatives import DERIVATIVE_METHODS, CompileUnavailable
 from .coefficients import parse_assignments, parse_value
+from .derivatives import DERIVATIVE_METHODS, CompileUnavailable
 from .runs import (
     Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
     save_transfer, solve, transfer,

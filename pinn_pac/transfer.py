@@ -325,8 +325,9 @@ class PAC(TransferMethod):
         network = copy.deepcopy(context.network).requires_grad_(True)  # Allocate trains it
         kept = prune(network, self.ratio, self.scope)
         skipped = not self.with_allocate or (budget.adam_steps == 0 and budget.lbfgs_iterations == 0)
+        source_loss = context.loss_for(context.source)
         # Without Allocate, allocate's zero-step call still zeroes the freed weights.
-        result = allocate(network, kept, context.loss_for(context.source),
+        result = allocate(network, kept, source_loss,
                           Budget(adam_steps=0, lbfgs_iterations=0) if skipped else budget,
                           evaluator, **train_options)
         self.pac = PACNetwork(network, kept)
@@ -335,7 +336,7 @@ class PAC(TransferMethod):
         # calibration path (compiling it, with compiled derivatives) is paid here, once per
         # family, and not inside the first target's calibration time.
         adapter = self.pac.zero_adapter()
-        context.loss_for(context.source)(AdaptedNetwork(self.pac, adapter)).backward()
+        source_loss(AdaptedNetwork(self.pac, adapter)).backward()
         return result
 
     def source_model(self) -> TanhNetwork:
@@ -353,14 +354,12 @@ class PAC(TransferMethod):
         return Adapted(self.pac.target_view(key), self.pac.source_view(), freed, freed, result)
 
     def _start(self, target: Equation) -> str | None:
-        """The calibrated target to start from, or None for the source's zeros."""
-        if self.warm_start == "zero" or not self.calibrated:
+        """The calibrated target to start from, or None for the source's zeros (also on a tie)."""
+        if self.warm_start == "zero":
             return None
         source = self.context.source
-        nearest = min(self.calibrated, key=lambda done: coefficient_distance(target, done, source))
-        if coefficient_distance(target, nearest, source) < coefficient_distance(target, source, source):
-            return nearest.describe()
-        return None
+        nearest = min([source, *self.calibrated], key=lambda known: coefficient_distance(target, known, source))
+        return None if nearest is source else nearest.describe()
 
 
 def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:
