@@ -42,7 +42,7 @@ FACTORS = (0.8, 1.25, 0.7, 0.6, 1.5, 0.5, 1.75, 2.0)  # x 0.01/pi, nearest the s
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adam", type=int, default=150, help="Adam steps per calibration")
-    parser.add_argument("--lbfgs", type=int, default=200, help="L-BFGS iterations per calibration")
+    parser.add_argument("--iterations", type=int, default=200, help="L-BFGS iterations per calibration")
     parser.add_argument("--source-steps", type=int, default=1000, help="Adam steps, then as many L-BFGS")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -57,19 +57,19 @@ def main(argv: list[str] | None = None) -> None:
     network = build_network(source, settings)
     source_loss = physics_loss(source, settings)
     train(network, source_loss, network.parameters(),
-          Budget(adam_steps=args.source_steps, lbfgs_iterations=args.source_steps), progress=False)
+          Budget(adam_steps=args.source_steps, iterations=args.source_steps), progress=False)
     context = TransferContext(source, network.requires_grad_(False), targets,
                               loss_for=lambda equation, **_: source_loss, n_interior=settings.n_interior,
                               new_network=lambda equation: build_network(equation, settings))
     chain = make_method("pac", warm_start="nearest")
-    chain.prepare(context, Budget(adam_steps=0, lbfgs_iterations=100), progress=False)
+    chain.prepare(context, Budget(adam_steps=0, iterations=100), progress=False)
     pac = chain.pac  # the same allocated source serves every way of calibrating
     source_error = Evaluator(source)(pac.source_view()).rel_l2
     print(f"source allocated: rel L2 {source_error:.2e}", flush=True)
 
     results = {}
-    for optimizer, budget in (("Adam", Budget(adam_steps=args.adam, lbfgs_iterations=0, adam_lr=1e-3)),
-                              ("L-BFGS", Budget(adam_steps=0, lbfgs_iterations=args.lbfgs))):
+    for optimizer, budget in (("Adam", Budget(adam_steps=args.adam, iterations=0, adam_lr=1e-3)),
+                              ("L-BFGS", Budget(adam_steps=0, iterations=args.lbfgs))):
         keys = [f"{optimizer} sequential {k}" for k in range(len(targets))]
         started = time.perf_counter()
         histories = [pac.calibrate(key, loss, budget, 0.0, evaluator, progress=False).history.as_dict()
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     warm = []
     started = time.perf_counter()
     for target, loss, evaluator, goal in zip(targets, losses, evaluators, independent["sequential_rel_l2"]):
-        adapted = chain.adapt(target, Budget(adam_steps=0, lbfgs_iterations=args.lbfgs, target_error=goal),
+        adapted = chain.adapt(target, Budget(adam_steps=0, iterations=args.lbfgs, target_error=goal),
                               evaluator, loss=loss, progress=False)
         history = adapted.result.history
         warm.append({"start_rel_l2": history.rel_l2[0], "rel_l2": evaluator(adapted.network).rel_l2,

@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings(width=20, depth=6, seed=args.seed, n_interior=4000, n_condition=200)
-    budget = Budget(adam_steps=1000, lbfgs_iterations=5000, max_seconds=args.seconds)
+    budget = Budget(adam_steps=1000, iterations=5000, max_seconds=args.seconds)
     figures = RESULTS / "equations"
     rows, records = [], []
     for name in args.families.split(","):
@@ -47,7 +47,7 @@ def main() -> None:
     table = (
         f"Settings: {settings.depth}x{settings.width} (depth x width) tanh MLP, {settings.dtype}, seed {settings.seed}, "
         f"{settings.n_interior} Sobol interior points, {settings.n_condition} per condition; budget per "
-        f"family: {budget.adam_steps} Adam steps (lr {budget.adam_lr}) then up to {budget.lbfgs_iterations} "
+        f"family: {budget.adam_steps} Adam steps (lr {budget.adam_lr}) then up to {budget.iterations} "
         f"L-BFGS iterations, capped at {budget.max_seconds:.0f} s wall time. Errors are relative L2 on "
         f"each family's standard grid.\n\n"
         + markdown_table(["family", "coefficients", "rel L2", "max abs err", "steps", "seconds",

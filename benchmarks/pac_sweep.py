@@ -35,9 +35,9 @@ def main() -> None:
 
     settings = Settings(seed=args.seed)
     # Step budgets only (no wall-clock caps) so the sweep does not depend on machine load.
-    source_budget = Budget(adam_steps=1000, lbfgs_iterations=2000)
-    allocate_budget = Budget(adam_steps=0, lbfgs_iterations=400)
-    calibrate_budget = Budget(adam_steps=0, lbfgs_iterations=600)
+    source_budget = Budget(adam_steps=1000, iterations=2000)
+    allocate_budget = Budget(adam_steps=0, iterations=400)
+    calibrate_budget = Budget(adam_steps=0, iterations=600)
 
     source = create("burgers", nu=0.01 / math.pi)
     targets = [create("burgers", nu=0.02 / math.pi), create("burgers", nu=0.005 / math.pi)]
@@ -81,8 +81,8 @@ def main() -> None:
     )
     table = (f"Source nu=0.01/pi trained to rel L2 {trained_error:.2e}; seed {args.seed}, float64, "
              f"{settings.depth}x{settings.width} (depth x width) tanh, {settings.n_interior} points; budgets (steps): "
-             f"source {source_budget.adam_steps} Adam + {source_budget.lbfgs_iterations} L-BFGS, allocate "
-             f"{allocate_budget.lbfgs_iterations} L-BFGS, calibrate {calibrate_budget.lbfgs_iterations} "
+             f"source {source_budget.adam_steps} Adam + {source_budget.iterations} L-BFGS, allocate "
+             f"{allocate_budget.iterations} L-BFGS, calibrate {calibrate_budget.iterations} "
              f"L-BFGS per target.\n\n" + table)
     write_results("pac_sweep", {"header": run_header(), "source_rel_l2_trained": trained_error,
                                 "settings": settings.__dict__, "rows": rows}, table)

@@ -52,17 +52,17 @@ def configuration(quick: bool) -> dict:
     if quick:
         return {
             "settings": Settings(width=8, depth=2, n_interior=128, n_condition=32),
-            "source": Budget(adam_steps=30, lbfgs_iterations=20),
-            "allocate": Budget(adam_steps=0, lbfgs_iterations=5),
-            "calibrate": Budget(adam_steps=0, lbfgs_iterations=10),
+            "source": Budget(adam_steps=30, iterations=20),
+            "allocate": Budget(adam_steps=0, iterations=5),
+            "calibrate": Budget(adam_steps=0, iterations=10),
             "families": {"burgers": (PAIRS["burgers"][0], {"near": PAIRS["burgers"][1]["near"]})},
             "seeds": [0], "few_points": 32, "ratios": (0.3, 0.7), "penalties": (1e-4,),
         }
     return {
         "settings": Settings(width=20, depth=4, n_interior=2000, n_condition=128),
-        "source": Budget(adam_steps=1000, lbfgs_iterations=2000, max_seconds=90),
-        "allocate": Budget(adam_steps=0, lbfgs_iterations=300, max_seconds=30),
-        "calibrate": Budget(adam_steps=0, lbfgs_iterations=500, max_seconds=30),
+        "source": Budget(adam_steps=1000, iterations=2000, max_seconds=90),
+        "allocate": Budget(adam_steps=0, iterations=300, max_seconds=30),
+        "calibrate": Budget(adam_steps=0, iterations=500, max_seconds=30),
         "families": PAIRS, "seeds": [0, 1, 2], "few_points": FEW_POINTS,
         "ratios": RATIOS, "penalties": PENALTIES,
     }
@@ -70,7 +70,7 @@ def configuration(quick: bool) -> dict:
 
 def describe(budget: Budget) -> str:
     cap = f", cap {budget.max_seconds:g} s" if budget.max_seconds else ""
-    return f"{budget.adam_steps} Adam + {budget.lbfgs_iterations} L-BFGS{cap}"
+    return f"{budget.adam_steps} Adam + {budget.iterations} L-BFGS{cap}"
 
 
 def rows_of(run: TransferRun, family: str, pair_of: dict[str, str], seed: int, variant: str) -> list[dict]:
@@ -119,7 +119,7 @@ def run_job(job: tuple[str, int, bool]) -> dict:
             add(f"ablation ratio={ratio:g}", replace(base, ratio=ratio), ("pac",))
         for penalty in config["penalties"]:
             add(f"ablation lambda={penalty:g}", replace(base, penalty=penalty), ("pac",))
-        no_allocate = replace(base, allocate=Budget(adam_steps=0, lbfgs_iterations=0))
+        no_allocate = replace(base, allocate=Budget(adam_steps=0, iterations=0))
         add("ablation no allocate", no_allocate, ("pac",))
     print(f"{family} seed {seed}: source rel L2 {source_run.record.rel_l2:.2e}, "
           f"{time.perf_counter() - started:.0f} s", flush=True)

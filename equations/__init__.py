@@ -5,7 +5,9 @@ Register a new family by adding its class to `FAMILIES`.
 
 from __future__ import annotations
 
-from .base import Coefficient, CoefficientError, Condition, DirichletCondition, Equation, PeriodicCondition
+from .base import (
+    Coefficient, CoefficientError, Condition, DirichletCondition, Equation, ExactForm, PeriodicCondition,
+)
 from .allen_cahn import AllenCahn
 from .burgers import Burgers
 from .convection import Convection
@@ -60,6 +62,7 @@ __all__ = [
     "DirichletCondition",
     "PeriodicCondition",
     "Equation",
+    "ExactForm",
     "UnknownEquationError",
     "create",
     "family",

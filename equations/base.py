@@ -68,6 +68,22 @@ Condition = DirichletCondition | PeriodicCondition
 Grid = Mapping[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class ExactForm:
+    """A form of the solution that meets some conditions by construction:
+    u = offset(points) + factor(points) * N(points) for any function N (the network).
+
+    `offset` meets the imposed conditions' values and `factor` vanishes where they are
+    imposed; both map (N, n_inputs) points to (N, n_outputs) (or (N, 1), broadcast) and
+    must be smooth torch functions, since derivatives of u are taken through them.
+    `imposes` names the conditions that hold exactly and so leave the loss.
+    """
+
+    offset: Callable[[torch.Tensor], torch.Tensor]
+    factor: Callable[[torch.Tensor], torch.Tensor]
+    imposes: tuple[str, ...]
+
+
 class Equation(ABC):
     """A member of a parameterized family of differential equations.
 
@@ -123,6 +139,10 @@ class Equation(ABC):
     @abstractmethod
     def reference(self, grid: Grid) -> np.ndarray:
         """Reference solution on the tensor-product grid, indexed in the order of `inputs`."""
+
+    def exact_form(self) -> ExactForm | None:
+        """The solution's form with conditions built in, where the family declares one."""
+        return None
 
     def describe(self) -> str:
         """The equation and its coefficients, e.g. 'burgers(nu=0.00318)'."""

@@ -16,6 +16,8 @@ from equations import Equation
 from .checkpoint import CheckpointError, atomic_write
 from .coefficients import parse_assignments, parse_value
 from .derivatives import DERIVATIVE_METHODS, CompileUnavailable
+from .optim import OPTIMIZERS
+from .posing import CONDITION_MODES
 from .runs import (
     Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
     save_transfer, solve, transfer,
@@ -41,6 +43,18 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
                        help="how u_x, u_xx, ... are computed: 'compiled' is the fastest measured "
                             "(needs a C++ compiler; compiles for seconds first), 'autograd' works "
                             "everywhere (%(default)s)")
+    group.add_argument("--conditions", choices=CONDITION_MODES, default=defaults.conditions,
+                       help="'exact': initial and boundary values built into the solution where the family "
+                            "declares how (the rest stay soft); 'soft': every condition is a loss term (%(default)s)")
+    group.add_argument("--rad-every", type=int, default=defaults.rad_every,
+                       help="redraw the interior points by RAD every this many quasi-Newton iterations, "
+                            "0 for fixed points (%(default)s)")
+    group.add_argument("--rad-candidates", type=int, default=defaults.rad_candidates,
+                       help="uniform candidates RAD draws from (%(default)s)")
+    group.add_argument("--optimizer", choices=OPTIMIZERS, default="ssbroyden",
+                       help="quasi-Newton method of every phase after Adam: dense self-scaled Broyden, "
+                            "self-scaled BFGS, BFGS, or L-BFGS for networks too large for a dense matrix "
+                            "(%(default)s)")
     group.add_argument("--threads", type=int, default=None, help="torch CPU threads (torch's default)")
     group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -49,7 +63,9 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
 def _add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Budget, what: str) -> None:
     group = parser.add_argument_group(f"{what} budget")
     group.add_argument(f"--{prefix}adam", type=int, default=budget.adam_steps, help="Adam steps (%(default)s)")
-    group.add_argument(f"--{prefix}lbfgs", type=int, default=budget.lbfgs_iterations, help="L-BFGS iterations (%(default)s)")
+    group.add_argument(f"--{prefix}adam-lr", type=float, default=budget.adam_lr, help="Adam learning rate (%(default)s)")
+    group.add_argument(f"--{prefix}iterations", type=int, default=budget.iterations,
+                       help="quasi-Newton iterations (%(default)s)")
     group.add_argument(f"--{prefix}seconds", type=float, default=budget.max_seconds,
                        help="wall-clock cap, 0 for none (%(default)s)")
     group.add_argument(f"--{prefix}target-error", type=float, default=budget.target_error,
@@ -59,13 +75,14 @@ def _add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Bu
 def _budget(args: argparse.Namespace, prefix: str) -> Budget:
     key = prefix.replace("-", "_")
     return Budget(
-        adam_steps=getattr(args, f"{key}adam"), lbfgs_iterations=getattr(args, f"{key}lbfgs"),
+        adam_steps=getattr(args, f"{key}adam"), iterations=getattr(args, f"{key}iterations"),
+        optimizer=args.optimizer, adam_lr=getattr(args, f"{key}adam_lr"),
         max_seconds=getattr(args, f"{key}seconds") or None,
         target_error=getattr(args, f"{key}target_error"),
     )
 
 
-SOLVE_BUDGET = Budget(adam_steps=1000, lbfgs_iterations=8000, max_seconds=540)
+SOLVE_BUDGET = Budget(adam_steps=1000, iterations=8000, max_seconds=540)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,7 +162,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
-        derivative_method=args.derivatives,
+        derivative_method=args.derivatives, conditions=args.conditions, rad_every=args.rad_every,
+        rad_candidates=args.rad_candidates,
     )
 
 

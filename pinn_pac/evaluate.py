@@ -9,6 +9,8 @@ import torch
 
 from equations import Equation
 
+from .posing import Posing
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -17,10 +19,16 @@ class Metrics:
 
 
 class Evaluator:
-    """Holds an equation's reference on a grid (the standard grid unless one is given)."""
+    """Holds an equation's reference on a grid (the standard grid unless one is given).
 
-    def __init__(self, equation: Equation, grid: dict[str, np.ndarray] | None = None) -> None:
+    `conditions` must be what the network was trained with: with "exact" its output is put
+    through the equation's exact form (see `posing`).
+    """
+
+    def __init__(self, equation: Equation, grid: dict[str, np.ndarray] | None = None,
+                 conditions: str = "exact") -> None:
         self.equation = equation
+        self.posing = Posing(equation, conditions)
         self.grid = dict(grid) if grid is not None else equation.standard_grid()
         axes = [np.asarray(self.grid[name], dtype=np.float64) for name in equation.inputs]
         self.shape = tuple(axis.size for axis in axes)
@@ -33,7 +41,7 @@ class Evaluator:
         parameter = next(iter(network.buffers()), None)
         dtype = parameter.dtype if parameter is not None else torch.float64
         with torch.no_grad():
-            values = network(torch.tensor(self.points, dtype=dtype)).double().numpy()
+            values = self.posing.predict(network, torch.tensor(self.points, dtype=dtype)).double().numpy()
         return values.reshape(self.reference.shape)
 
     def __call__(self, network: torch.nn.Module) -> Metrics:

@@ -24,6 +24,7 @@ from .evaluate import Evaluator
 from .model import MLP
 from .pac import PRUNE_SCOPES, PACNetwork
 from .plots import plot_histories, plot_solution
+from .posing import CONDITION_MODES
 from .sampling import sample_points
 from .train import Budget, History, PhysicsLoss, train
 from .transfer import METHODS, PAC, Adapted, TransferContext, TransferMethod, make_method
@@ -44,10 +45,21 @@ class Settings:
     sampler: str = "sobol"
     derivative_method: str = "autograd"
     threads: int | None = None
+    #: "exact": initial/boundary values built into the solution where the family declares
+    #: how (see `posing`); "soft": every condition is a loss term.
+    conditions: str = "exact"
+    #: Redraw the interior points by RAD every this many quasi-Newton iterations (0: fixed points).
+    rad_every: int = 500
+    rad_candidates: int = 50_000
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.conditions not in CONDITION_MODES:
+            raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {self.conditions!r}")
+        if self.rad_every < 0 or (self.rad_every and self.rad_candidates < self.n_interior):
+            raise ValueError(f"RAD needs every >= 0 and at least as many candidates ({self.rad_candidates}) "
+                             f"as interior points ({self.n_interior})")
         if self.derivative_method not in DERIVATIVE_METHODS:
             raise ValueError(f"derivative method must be one of {', '.join(DERIVATIVE_METHODS)}, "
                              f"got {self.derivative_method!r}")
@@ -73,9 +85,9 @@ class TransferSettings:
     alpha: float = 1e-4
     rank: int = 4
     members: int = 5
-    source: Budget = field(default_factory=lambda: Budget(adam_steps=1000, lbfgs_iterations=2000, max_seconds=270))
-    allocate: Budget = field(default_factory=lambda: Budget(adam_steps=0, lbfgs_iterations=400, max_seconds=45))
-    calibrate: Budget = field(default_factory=lambda: Budget(adam_steps=0, lbfgs_iterations=1200, max_seconds=120))
+    source: Budget = field(default_factory=lambda: Budget(adam_steps=1000, iterations=2000, max_seconds=270))
+    allocate: Budget = field(default_factory=lambda: Budget(adam_steps=0, iterations=400, max_seconds=45))
+    calibrate: Budget = field(default_factory=lambda: Budget(adam_steps=0, iterations=1200, max_seconds=120))
 
     def __post_init__(self) -> None:
         if not 0.0 < self.ratio < 1.0:
@@ -149,7 +161,13 @@ def physics_loss(
         equation, n_interior or settings.n_interior, settings.n_condition, settings.seed + seed_offset,
         settings.torch_dtype, settings.sampler,
     )
-    return PhysicsLoss(equation, points, settings.derivative_method)
+    return PhysicsLoss(equation, points, settings.derivative_method, settings.conditions,
+                       settings.rad_every, settings.rad_candidates, settings.seed + seed_offset)
+
+
+def evaluator_for(equation: Equation, settings: Settings) -> Evaluator:
+    """The reference of `equation` on its standard grid, for networks trained with `settings`."""
+    return Evaluator(equation, conditions=settings.conditions)
 
 
 def _apply_threads(settings: Settings) -> None:
@@ -172,7 +190,7 @@ def solve(equation: Equation, settings: Settings, budget: Budget, progress: bool
     """Train one PINN from scratch on `equation` and measure it against the reference."""
     _apply_threads(settings)
     network = build_network(equation, settings)
-    evaluator = Evaluator(equation)
+    evaluator = evaluator_for(equation, settings)
     result = train(
         network, physics_loss(equation, settings), network.parameters(), budget, evaluator,
         progress=progress, label=f"solve {coefficient_key(equation)}",
@@ -226,15 +244,17 @@ def transfer(
     evaluators = {coefficient_key(source): source_run.evaluator}
     for target in targets:
         if coefficient_key(target) not in evaluators:
-            evaluators[coefficient_key(target)] = Evaluator(target)
+            evaluators[coefficient_key(target)] = evaluator_for(target, settings)
     context = TransferContext(
         source, source_run.network, targets,
         loss_for=lambda equation, **points: physics_loss(equation, settings, **points),
         new_network=lambda equation: build_network(equation, settings),
         n_interior=settings.n_interior, progress=progress,
     )
-    target_losses = {coefficient_key(t): physics_loss(t, settings, n_interior=target_points) for t in targets}
-    return [_transfer_with(method, context, source_run, evaluators, target_losses, settings, transfer_settings)
+    # Each method gets its own target losses: RAD moves their points during training.
+    return [_transfer_with(method, context, source_run, evaluators,
+                           {coefficient_key(t): physics_loss(t, settings, n_interior=target_points) for t in targets},
+                           settings, transfer_settings)
             for method in methods]
 
 
@@ -395,13 +415,19 @@ class LoadedRun:
     models: list[tuple[str, Equation, torch.nn.Module, int]]  # role, equation, network, trainable
 
 
+def saved_settings(payload: dict[str, Any]) -> Settings:
+    """A checkpoint's settings; runs saved before exact conditions and RAD existed were soft
+    and on fixed points."""
+    return Settings(**{"conditions": "soft", "rad_every": 0, **payload["settings"]})
+
+
 def load_run(run_dir: Path) -> LoadedRun:
     """Rebuild every model of a saved run; a foreign or mismatched checkpoint is refused."""
     payload = load_checkpoint(run_dir)
     try:
         kind = payload["kind"]
         source = equations.create(payload["equation"], **payload["coefficients"])
-        settings = Settings(**payload["settings"])
+        settings = saved_settings(payload)
         network = build_network(source, settings)
         network.load_state_dict(payload["network"], strict=True)
         if kind == "solve":
@@ -445,7 +471,7 @@ def evaluate_run(run_dir: Path) -> list[Record]:
     loaded = load_run(run_dir)
     records = []
     for role, equation, network, trainable in loaded.models:
-        metrics = Evaluator(equation)(network)
+        metrics = evaluator_for(equation, saved_settings(loaded.metadata))(network)
         records.append(Record(equation.name, equation.coefficients, role, metrics.rel_l2,
                               metrics.max_abs_err, trainable, None, "reloaded"))
     return records

@@ -85,3 +85,20 @@ def sample_points(
                 condition, torch.tensor(points, dtype=dtype), partner=torch.tensor(partner, dtype=dtype)
             ))
     return TrainingPoints(torch.tensor(interior, dtype=dtype), conditions)
+
+
+def uniform_interior(equation: Equation, n: int, rng: np.random.Generator, dtype: torch.dtype) -> torch.Tensor:
+    """`n` uniformly random points in the domain box."""
+    lower = np.array([equation.domain[name][0] for name in equation.inputs])
+    upper = np.array([equation.domain[name][1] for name in equation.inputs])
+    return torch.tensor(lower + (upper - lower) * rng.random((n, len(equation.inputs))), dtype=dtype)
+
+
+def rad_choice(residual: torch.Tensor, n: int, rng: np.random.Generator, k: float = 1.0, c: float = 1.0) -> np.ndarray:
+    """Indices of `n` of the candidates, drawn without replacement with probability
+    p ~ |r|^k / mean(|r|^k) + c: residual-based adaptive distribution (RAD; Wu, Zhu, Tan,
+    Kartha, Lu 2023, CMAME 403). `residual` holds one row per candidate."""
+    weight = residual.detach().abs().sum(dim=1).double().numpy() ** k
+    mean = weight.mean()
+    p = (weight / mean if mean > 0 and np.isfinite(mean) else np.zeros_like(weight)) + c
+    return rng.choice(len(p), size=n, replace=False, p=p / p.sum())

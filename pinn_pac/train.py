@@ -1,24 +1,31 @@
-"""The optimisation loop: Adam, then L-BFGS with a strong-Wolfe line search, in one call.
+"""The optimisation loop: Adam, then a quasi-Newton phase, in one call.
 
-It records loss and reference-error history, shows a progress bar, stops early at a target
-error or loss or at a wall-clock cap, and raises `TrainingDiverged` on a non-finite loss.
+The quasi-Newton phase is a dense self-scaled Broyden (the default), SSBFGS or BFGS with a
+strong-Wolfe line search, or L-BFGS (see `optim`). The loop records loss and reference-error
+history, shows a progress bar, redraws the interior points by RAD every so many quasi-Newton
+iterations when the loss asks for it, stops early at a target error or loss or at a
+wall-clock cap, and raises `TrainingDiverged` on a non-finite loss.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from equations import Equation
 
-from .derivatives import Derivative, compute_fields, parse_derivatives
+from .derivatives import Derivative, parse_derivatives
 from .evaluate import Evaluator
-from .sampling import ConditionPoints, TrainingPoints
+from .optim import DENSE_METHODS, OPTIMIZERS, DenseQuasiNewton, dense_fits
+from .posing import Posing
+from .sampling import ConditionPoints, TrainingPoints, rad_choice, uniform_interior
 
 
 class TrainingDiverged(RuntimeError):
@@ -27,18 +34,21 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class Budget:
-    """How long one training phase may run."""
+    """How long one training phase may run, and with which quasi-Newton method."""
 
     adam_steps: int = 1000
-    lbfgs_iterations: int = 1000
+    iterations: int = 1000
+    optimizer: str = "ssbroyden"
     adam_lr: float = 1e-3
     max_seconds: float | None = None
     target_error: float | None = None
     target_loss: float | None = None
 
     def __post_init__(self) -> None:
-        if self.adam_steps < 0 or self.lbfgs_iterations < 0:
-            raise ValueError("adam_steps and lbfgs_iterations must be >= 0")
+        if self.adam_steps < 0 or self.iterations < 0:
+            raise ValueError("adam_steps and iterations must be >= 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
         if not self.adam_lr > 0:
             raise ValueError("adam_lr must be > 0")
         if self.max_seconds is not None and not self.max_seconds > 0:
@@ -53,9 +63,12 @@ class History:
     seconds: list[float] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     rel_l2: list[float] = field(default_factory=list)
+    #: The quasi-Newton method that ran ("" when that phase did not run).
+    optimizer: str = ""
 
-    def as_dict(self) -> dict[str, list]:
-        return {"step": self.step, "seconds": self.seconds, "loss": self.loss, "rel_l2": self.rel_l2}
+    def as_dict(self) -> dict[str, list | str]:
+        return {"step": self.step, "seconds": self.seconds, "loss": self.loss, "rel_l2": self.rel_l2,
+                "optimizer": self.optimizer}
 
 
 @dataclass
@@ -67,16 +80,33 @@ class TrainResult:
 
 
 class PhysicsLoss:
-    """Mean squared residual plus the mean squared mismatch of each condition."""
+    """Mean squared residual plus the mean squared mismatch of each condition left soft.
+
+    With conditions "exact" (and a family that declares an exact form) u is posed so that
+    the imposed conditions hold by construction and leave the loss (see `posing`). With
+    `resample_every` > 0 the training loop redraws the interior points by RAD every that
+    many quasi-Newton iterations, from `candidates` uniform points (seeded by `seed`).
+    """
 
     def __init__(
         self,
         equation: Equation,
         points: TrainingPoints,
         derivative_method: str = "autograd",
+        conditions: str = "exact",
+        resample_every: int = 0,
+        candidates: int = 50_000,
+        seed: int = 0,
     ) -> None:
+        if resample_every < 0 or (resample_every and candidates < len(points.interior)):
+            raise ValueError(
+                f"RAD needs resample_every >= 0 and at least as many candidates as points "
+                f"({len(points.interior)}), got every {resample_every}, {candidates} candidates"
+            )
         self.equation = equation
-        self.points = points
+        self.posing = Posing(equation, conditions)
+        soft = {c.name for c in self.posing.soft_conditions()}
+        self.points = TrainingPoints(points.interior, [c for c in points.conditions if c.condition.name in soft])
         self.derivatives = parse_derivatives(equation.derivatives, equation.inputs, equation.outputs)
         self.derivative_method = derivative_method
         self.condition_derivatives = [
@@ -84,14 +114,13 @@ class PhysicsLoss:
                 tuple(f for f in c.condition.fields if f not in equation.outputs),
                 equation.inputs, equation.outputs,
             )
-            for c in points.conditions
+            for c in self.points.conditions
         ]
+        self.resample_every, self.candidates = resample_every, candidates
+        self._rng = np.random.default_rng([seed, 1])  # a stream apart from the initial points'
 
-    def _fields(self, network, points, derivatives) -> dict[str, torch.Tensor]:
-        return compute_fields(
-            network, points, derivatives, self.equation.outputs, self.derivative_method,
-            self.equation.inputs,
-        )
+    def _fields(self, network, points, derivatives, method: str | None = None) -> dict[str, torch.Tensor]:
+        return self.posing.fields(network, points, derivatives, method or self.derivative_method)
 
     def condition_mismatch(
         self, network: torch.nn.Module, condition: ConditionPoints, derivatives: list[Derivative],
@@ -104,6 +133,19 @@ class PhysicsLoss:
             return value - condition.values
         there = self._fields(network, condition.partner, derivatives)
         return value - torch.cat([there[n] for n in names], dim=1)
+
+    def resample(self, network: torch.nn.Module) -> None:
+        """Redraw the interior points by RAD from fresh uniform candidates."""
+        dtype = self.points.interior.dtype
+        candidates = uniform_interior(self.equation, self.candidates, self._rng, dtype)
+        # The eager forward-mode path: no compile for the candidates' point count.
+        method = "forward" if self.derivative_method == "compiled" else self.derivative_method
+        residual = torch.cat([
+            self.equation.residual(self._fields(network, chunk, self.derivatives, method)).detach()
+            for chunk in candidates.split(10_000)
+        ])
+        chosen = rad_choice(residual, len(self.points.interior), self._rng)
+        self.points = TrainingPoints(candidates[torch.from_numpy(chosen)], self.points.conditions)
 
     def __call__(self, network: torch.nn.Module) -> torch.Tensor:
         fields = self._fields(network, self.points.interior, self.derivatives)
@@ -155,15 +197,17 @@ def train(
     progress: bool = True,
     label: str = "train",
 ) -> TrainResult:
-    """Minimise loss_fn(network) (+ penalty()) over `parameters`: Adam, then L-BFGS.
+    """Minimise loss_fn(network) (+ penalty()) over `parameters`: Adam, then the quasi-Newton
+    phase `budget.optimizer` (L-BFGS, with a one-line notice, where a dense matrix would not fit).
 
     The reference error is recorded every `eval_every` steps (when an evaluator is given)
-    and is what `budget.target_error` is checked against.
+    and is what `budget.target_error` is checked against. A loss with `resample_every` > 0
+    (a `PhysicsLoss` with RAD) has its points redrawn every that many quasi-Newton iterations.
     """
     parameters = list(parameters)
     history = History()
     start = time.perf_counter()
-    total = budget.adam_steps + budget.lbfgs_iterations
+    total = budget.adam_steps + budget.iterations
     bar = tqdm(total=total, desc=label, disable=not progress, leave=False, mininterval=1.0)
 
     def objective() -> torch.Tensor:
@@ -175,7 +219,7 @@ def train(
         if not math.isfinite(loss):
             raise TrainingDiverged(
                 f"{label}: the loss became {loss} at step {step}; "
-                "try a smaller learning rate, float64 or a smaller coefficient step"
+                "try float64 or a smaller coefficient step"
             )
         elapsed = time.perf_counter() - start
         error = evaluator(network).rel_l2 if evaluator is not None else math.nan
@@ -192,16 +236,31 @@ def train(
             return "time limit reached"
         return None
 
+    every = getattr(loss_fn, "resample_every", 0)
+    resample = (lambda: loss_fn.resample(network)) if every else None
     step = 0
     stopped = record(0, float(objective().detach()))
     try:
         if budget.adam_steps and stopped is None and parameters:
             stopped, step = _run_adam(objective, parameters, budget, record, bar, eval_every)
-        if budget.lbfgs_iterations and stopped is None and parameters:
-            stopped, step = _run_lbfgs(objective, parameters, budget, record, bar, eval_every, step)
+        if budget.iterations and stopped is None and parameters:
+            history.optimizer = _quasi_newton_method(budget.optimizer, parameters, label)
+            run = _run_dense if history.optimizer in DENSE_METHODS else _run_lbfgs
+            stopped, step = run(objective, parameters, budget.iterations, history.optimizer, record, bar,
+                                eval_every, step, resample, every)
     finally:
         bar.close()
     return TrainResult(history, time.perf_counter() - start, step, stopped or "budget used")
+
+
+def _quasi_newton_method(requested: str, parameters: list[torch.nn.Parameter], label: str) -> str:
+    """`requested`, or L-BFGS where its dense matrix would not fit (said in one line)."""
+    n = sum(p.numel() for p in parameters)
+    if requested in DENSE_METHODS and not dense_fits(n):
+        print(f"pinn-pac: {label}: {n} parameters need a {8 * n * n / 2**30:.1f} GiB dense matrix; "
+              f"using L-BFGS instead of {requested}", file=sys.stderr)
+        return "lbfgs"
+    return requested
 
 
 def _run_adam(objective, parameters, budget, record, bar, eval_every):
@@ -221,6 +280,24 @@ def _run_adam(objective, parameters, budget, record, bar, eval_every):
     return None, budget.adam_steps
 
 
+def _run_dense(objective, parameters, iterations, method, record, bar, eval_every, step, resample, every):
+    """`iterations` of a dense quasi-Newton method; RAD every `every` iterations keeps H."""
+    optimizer = DenseQuasiNewton(parameters, objective, method)
+    for done in range(1, iterations + 1):
+        loss = optimizer.step()
+        bar.update()
+        if optimizer.stalled:
+            return record(step + done, loss) or f"{method} stalled", step + done
+        if resample is not None and done % every == 0 and done < iterations:
+            resample()
+            loss = optimizer.refresh()
+        if done % eval_every == 0 or done == iterations:
+            stopped = record(step + done, loss)
+            if stopped:
+                return stopped, step + done
+    return None, step + iterations
+
+
 def _new_lbfgs(parameters, chunk):
     # Tolerances at zero: in float32 torch's defaults stop L-BFGS long before the budget.
     # A stall (no decrease over a chunk of iterations) is handled by the caller instead.
@@ -230,10 +307,10 @@ def _new_lbfgs(parameters, chunk):
     )
 
 
-def _run_lbfgs(objective, parameters, budget, record, bar, eval_every, step):
+def _run_lbfgs(objective, parameters, iterations, method, record, bar, eval_every, step, resample, every):
     """L-BFGS in chunks of `eval_every` iterations. On a stall (a chunk that does not lower
     the loss) the curvature history is dropped and L-BFGS restarts; a second stall in a
-    row ends the phase."""
+    row ends the phase. After a RAD redraw the history is dropped too."""
     optimizer = _new_lbfgs(parameters, eval_every)
 
     def closure() -> torch.Tensor:
@@ -242,14 +319,19 @@ def _run_lbfgs(objective, parameters, budget, record, bar, eval_every, step):
         loss.backward()
         return loss
 
-    done, best, restarted = 0, math.inf, False
-    while done < budget.lbfgs_iterations:
+    done, best, restarted, redrawn = 0, math.inf, False, 0
+    while done < iterations:
         before = optimizer.state[parameters[0]].get("n_iter", 0)
-        optimizer.param_groups[0]["max_iter"] = min(eval_every, budget.lbfgs_iterations - done)
+        optimizer.param_groups[0]["max_iter"] = min(eval_every, iterations - done,
+                                                     (redrawn + 1) * every - done if every else iterations)
         optimizer.step(closure)
         advanced = optimizer.state[parameters[0]]["n_iter"] - before
         done += advanced
         bar.update(advanced)
+        if resample is not None and done >= (redrawn + 1) * every and done < iterations:
+            resample()
+            redrawn, best = done // every, math.inf
+            optimizer = _new_lbfgs(parameters, eval_every)
         loss = float(objective().detach())
         stopped = record(step + done, loss)
         if stopped:

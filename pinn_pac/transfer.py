@@ -324,11 +324,11 @@ class PAC(TransferMethod):
         super().prepare(context, budget, evaluator)
         network = copy.deepcopy(context.network).requires_grad_(True)  # Allocate trains it
         kept = prune(network, self.ratio, self.scope)
-        skipped = not self.with_allocate or (budget.adam_steps == 0 and budget.lbfgs_iterations == 0)
+        skipped = not self.with_allocate or (budget.adam_steps == 0 and budget.iterations == 0)
         source_loss = context.loss_for(context.source)
         # Without Allocate, allocate's zero-step call still zeroes the freed weights.
         result = allocate(network, kept, source_loss,
-                          Budget(adam_steps=0, lbfgs_iterations=0) if skipped else budget,
+                          Budget(adam_steps=0, iterations=0) if skipped else budget,
                           evaluator, **train_options)
         self.pac = PACNetwork(network, kept)
         self.calibrated: list[Equation] = []

@@ -109,7 +109,7 @@ def test_sampling_is_seeded_and_inside_the_domain(burgers):
 
 
 def test_solve_is_reproducible_and_lowers_the_error(burgers, tiny_settings):
-    budget = Budget(adam_steps=60, lbfgs_iterations=40)
+    budget = Budget(adam_steps=60, iterations=40)
     first = solve(burgers, tiny_settings, budget, progress=False)
     second = solve(burgers, tiny_settings, budget, progress=False)
     assert first.record.rel_l2 == second.record.rel_l2
@@ -120,7 +120,7 @@ def test_solve_is_reproducible_and_lowers_the_error(burgers, tiny_settings):
 def test_early_stop_on_target_loss(burgers, tiny_settings):
     network = build_network(burgers, tiny_settings)
     result = train(network, physics_loss(burgers, tiny_settings), network.parameters(),
-                   Budget(adam_steps=500, lbfgs_iterations=0, target_loss=0.5), progress=False)
+                   Budget(adam_steps=500, iterations=0, target_loss=0.5), progress=False)
     assert result.stopped_because == "target loss reached"
     assert result.steps < 500 and result.history.loss[-1] <= 0.5
 
@@ -128,7 +128,7 @@ def test_early_stop_on_target_loss(burgers, tiny_settings):
 def test_early_stop_on_target_error(burgers, tiny_settings):
     network = build_network(burgers, tiny_settings)
     result = train(network, physics_loss(burgers, tiny_settings), network.parameters(),
-                   Budget(adam_steps=500, lbfgs_iterations=0, target_error=0.9), Evaluator(burgers),
+                   Budget(adam_steps=500, iterations=0, target_error=0.9), Evaluator(burgers),
                    progress=False)
     assert result.stopped_because == "target error reached"
     assert result.history.rel_l2[-1] <= 0.9
@@ -136,7 +136,7 @@ def test_early_stop_on_target_error(burgers, tiny_settings):
 
 def test_float32_training_runs_in_float32(burgers):
     settings = Settings(width=8, depth=2, n_interior=64, n_condition=16, dtype="float32")
-    run = solve(burgers, settings, Budget(adam_steps=10, lbfgs_iterations=10), progress=False)
+    run = solve(burgers, settings, Budget(adam_steps=10, iterations=10), progress=False)
     assert run.network.weights[0].dtype == torch.float32
     assert math.isfinite(run.record.rel_l2)
 
@@ -152,5 +152,5 @@ def test_divergence_is_reported(burgers, tiny_settings):
         return value * float("nan") if calls["n"] > 5 else value
 
     with pytest.raises(TrainingDiverged, match="loss became nan"):
-        train(network, exploding, network.parameters(), Budget(adam_steps=50, lbfgs_iterations=0), progress=False)
+        train(network, exploding, network.parameters(), Budget(adam_steps=50, iterations=0), progress=False)
 

@@ -199,7 +199,7 @@ def test_allen_cahn_reference_is_converged():
 @pytest.mark.parametrize("name", FAMILIES)
 def test_a_short_pinn_run_lowers_the_loss(name):
     settings = Settings(width=16, depth=2, n_interior=256, n_condition=32)
-    run = solve(create(name), settings, Budget(adam_steps=100, lbfgs_iterations=50), progress=False)
+    run = solve(create(name), settings, Budget(adam_steps=100, iterations=50), progress=False)
     assert run.history.loss[-1] < 0.8 * run.history.loss[0]
     assert math.isfinite(run.record.rel_l2)
 
@@ -215,5 +215,5 @@ def test_the_readme_example_family_works_once_registered(monkeypatch):
     check_conditions(equation)
     assert _stencil_residual(equation, 2e-3) < 1e-3
     run = solve(equation, Settings(width=16, depth=2, n_interior=128, n_condition=8),
-                Budget(adam_steps=100, lbfgs_iterations=50), progress=False)
+                Budget(adam_steps=100, iterations=50), progress=False)
     assert run.record.rel_l2 < 0.05

@@ -11,7 +11,7 @@ from pinn_pac.pac import PACNetwork, allocate, prune
 from pinn_pac.runs import physics_loss
 from pinn_pac.train import Budget
 
-SHORT = Budget(adam_steps=20, lbfgs_iterations=10)
+SHORT = Budget(adam_steps=20, iterations=10)
 
 
 @pytest.mark.parametrize("scope", ["global", "layer"])

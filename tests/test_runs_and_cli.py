@@ -25,8 +25,8 @@ TINY = [*TINY_DEFAULTS, "--derivatives", "autograd"]
 def transfer_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "transfer"
     code = main(["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi,nu=0.03/pi",
-                 "--ratio", "0.5", *TINY_DEFAULTS, "--source-adam", "60", "--source-lbfgs", "40",
-                 "--allocate-lbfgs", "20", "--calibrate-lbfgs", "20", "--out", str(out)])
+                 "--ratio", "0.5", *TINY_DEFAULTS, "--source-adam", "60", "--source-iterations", "40",
+                 "--allocate-iterations", "20", "--calibrate-iterations", "20", "--out", str(out)])
     assert code == 0
     return out
 
@@ -68,7 +68,7 @@ def test_evaluate_command_prints_the_table(transfer_run, capsys):
 
 def test_solve_command(tmp_path, capsys):
     out = tmp_path / "solve"
-    assert main(["solve", "burgers", "--nu", "0.05/pi", *TINY, "--adam", "30", "--lbfgs", "10", "--out", str(out)]) == 0
+    assert main(["solve", "burgers", "--nu", "0.05/pi", *TINY, "--adam", "30", "--iterations", "10", "--out", str(out)]) == 0
     record = json.loads((out / "results.json").read_text())[0]
     assert record["coefficients"]["nu"] == pytest.approx(0.05 / math.pi)
     assert "rel L2" in capsys.readouterr().out
@@ -106,8 +106,8 @@ def test_reference_grid_option_and_systems(tmp_path):
 
 def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     out = tmp_path / "convection"
-    assert main(["transfer", "convection", *TINY, "--source-adam", "20", "--source-lbfgs", "5",
-                 "--allocate-lbfgs", "5", "--calibrate-lbfgs", "5", "--out", str(out)]) == 0
+    assert main(["transfer", "convection", *TINY, "--source-adam", "20", "--source-iterations", "5",
+                 "--allocate-iterations", "5", "--calibrate-iterations", "5", "--out", str(out)]) == 0
     records = json.loads((out / "results.json").read_text())
     assert [r["coefficients"]["beta"] for r in records] == [10.0, 5.0, 15.0]
 
@@ -194,8 +194,8 @@ def test_transfer_benchmark_quick_mode_runs_every_method(tmp_path):
 def all_methods_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "all"
     code = main(["transfer", "burgers", "--method", "all", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi",
-                 *TINY, "--source-adam", "40", "--source-lbfgs", "20", "--allocate-lbfgs", "5",
-                 "--calibrate-lbfgs", "10", "--out", str(out)])
+                 *TINY, "--source-adam", "40", "--source-iterations", "20", "--allocate-iterations", "5",
+                 "--calibrate-iterations", "10", "--out", str(out)])
     assert code == 0
     return out
 
@@ -223,7 +223,7 @@ def test_every_methods_checkpoint_reloads_to_the_same_errors(all_methods_run, me
 
 def test_a_forgetting_method_says_so(tmp_path, capsys):
     assert main(["transfer", "burgers", "--method", "finetune", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi",
-                 *TINY, "--source-adam", "20", "--source-lbfgs", "0", "--calibrate-lbfgs", "5",
+                 *TINY, "--source-adam", "20", "--source-iterations", "0", "--calibrate-iterations", "5",
                  "--out", str(tmp_path / "ft")]) == 0
     assert "finetune forgets the source" in capsys.readouterr().out
 
@@ -233,8 +233,8 @@ def test_warm_start_changes_only_where_later_targets_begin(tmp_path):
     for warm_start in ("zero", "nearest"):
         out = tmp_path / warm_start
         assert main(["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi,nu=0.12/pi",
-                     "--warm-start", warm_start, *TINY, "--source-adam", "20", "--source-lbfgs", "0",
-                     "--allocate-lbfgs", "5", "--calibrate-lbfgs", "10", "--out", str(out)]) == 0
+                     "--warm-start", warm_start, *TINY, "--source-adam", "20", "--source-iterations", "0",
+                     "--allocate-iterations", "5", "--calibrate-iterations", "10", "--out", str(out)]) == 0
         runs[warm_start] = json.loads((out / "results.json").read_text())
         assert [r.rel_l2 for r in evaluate_run(out)] == [r["rel_l2"] for r in runs[warm_start]]
     zero, nearest = runs["zero"], runs["nearest"]

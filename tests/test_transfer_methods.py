@@ -12,7 +12,7 @@ from pinn_pac.runs import Settings, TransferSettings, build_network, physics_los
 from pinn_pac.train import Budget, train
 from pinn_pac.transfer import METHODS, AtCoefficient, CoefficientRange, TransferContext, make_method
 
-STEPS = Budget(adam_steps=10, lbfgs_iterations=10)
+STEPS = Budget(adam_steps=10, iterations=10)
 SETTINGS = Settings(width=8, depth=2, seed=0, n_interior=128, n_condition=32)
 
 
@@ -40,7 +40,7 @@ def context(trained_source):
 def run_method(name, context, **options):
     method = make_method(name, **options)
     before = copy.deepcopy(context.network.state_dict())
-    method.prepare(context, Budget(adam_steps=0, lbfgs_iterations=5), progress=False)
+    method.prepare(context, Budget(adam_steps=0, iterations=5), progress=False)
     adapted = method.adapt(context.targets[0], STEPS, Evaluator(context.targets[0]), progress=False)
     for key, value in context.network.state_dict().items():  # no method touches the source
         assert torch.equal(value, before[key]), key
@@ -150,7 +150,7 @@ def test_pac_trains_only_freed_weights_and_keeps_the_source_exact(context):
 def test_pac_allocate_retrains_the_kept_weights_of_a_frozen_source(context):
     assert not any(p.requires_grad for p in context.network.parameters())
     method = make_method("pac", ratio=0.5)
-    prepared = method.prepare(context, Budget(adam_steps=0, lbfgs_iterations=20), progress=False)
+    prepared = method.prepare(context, Budget(adam_steps=0, iterations=20), progress=False)
     assert prepared.history.loss[-1] < prepared.history.loss[0]
     moved = [changed(new[kept], old[kept]).any()
              for new, old, kept in zip(method.pac.source.weights, context.network.weights, method.pac.kept)]
@@ -159,7 +159,7 @@ def test_pac_allocate_retrains_the_kept_weights_of_a_frozen_source(context):
 
 def test_pac_without_allocate_only_zeroes_the_freed_weights(context):
     method = make_method("pac", ratio=0.5, with_allocate=False)
-    method.prepare(context, Budget(adam_steps=0, lbfgs_iterations=20), progress=False)
+    method.prepare(context, Budget(adam_steps=0, iterations=20), progress=False)
     for new, old, kept in zip(method.pac.source.weights, context.network.weights, method.pac.kept):
         assert torch.equal(new[kept], old[kept]) and torch.all(new[~kept] == 0)
 
@@ -169,12 +169,12 @@ def test_pac_warm_start_begins_at_the_nearest_calibrated_target(context, warm_st
     """Untrained (zero-step) calibrations keep their starting point, which shows where they began:
     at the calibrated neighbour when it is nearer than the source, else at the source's zeros."""
     method = make_method("pac", ratio=0.5, warm_start=warm_start)
-    method.prepare(context, Budget(adam_steps=0, lbfgs_iterations=5), progress=False)
+    method.prepare(context, Budget(adam_steps=0, iterations=5), progress=False)
     source = context.source
     nu = source.coefficients["nu"]
     first, near_first, near_source = (source.with_coefficients(nu=f * nu) for f in (3.0, 2.8, 1.5))
     method.adapt(first, STEPS, progress=False)
-    no_steps = Budget(adam_steps=0, lbfgs_iterations=0)
+    no_steps = Budget(adam_steps=0, iterations=0)
     method.adapt(near_first, no_steps, progress=False)
     method.adapt(near_source, no_steps, progress=False)
     calibrated = method.pac.target_adapter(first.describe())

@@ -117,21 +117,21 @@ def main(argv: list[str] | None = None) -> None:
     runs["deepxde, source from scratch"] = deepxde_run(source.coefficients["nu"], source_eval, args.source_seconds, args.seed)
     print("deepxde source done", flush=True)
     settings = Settings(seed=args.seed, derivative_method=args.derivatives)
-    budget = Budget(adam_steps=SOLVE_BUDGET.adam_steps, lbfgs_iterations=100_000, max_seconds=args.source_seconds)
+    budget = Budget(adam_steps=SOLVE_BUDGET.adam_steps, iterations=100_000, max_seconds=args.source_seconds)
     source_run = solve(source, settings, budget, progress=False)
     runs["pinn-pac, source from scratch"] = source_run.history.as_dict()
     print("pinn-pac source done", flush=True)
     matched = Settings(width=20, depth=3, dtype="float32", n_interior=2540, n_condition=120, seed=args.seed,
                        derivative_method=args.derivatives)
-    matched_budget = Budget(adam_steps=15000, lbfgs_iterations=100_000, max_seconds=args.source_seconds)
+    matched_budget = Budget(adam_steps=15000, iterations=100_000, max_seconds=args.source_seconds)
     runs["pinn-pac, source from scratch, DeepXDE's network and points"] = solve(
         source, matched, matched_budget, progress=False).history.as_dict()
     print("pinn-pac matched source done", flush=True)
     runs["deepxde, target from scratch"] = deepxde_run(target.coefficients["nu"], target_eval, args.target_seconds, args.seed)
     print("deepxde target done", flush=True)
     transfer_settings = TransferSettings(
-        allocate=Budget(adam_steps=0, lbfgs_iterations=400, max_seconds=args.allocate_seconds),
-        calibrate=Budget(adam_steps=0, lbfgs_iterations=100_000, max_seconds=args.target_seconds))
+        allocate=Budget(adam_steps=0, iterations=400, max_seconds=args.allocate_seconds),
+        calibrate=Budget(adam_steps=0, iterations=100_000, max_seconds=args.target_seconds))
     pac, finetune = transfer(source, [target], settings, transfer_settings, ("pac", "finetune"),
                              progress=False, source_run=source_run)
     key = next(k for k in pac.histories if k.startswith("pac nu="))

@@ -1,0 +1,134 @@
+"""How a network's output becomes the solution: as it is, or through the equation's exact form.
+
+With conditions "exact" and a family that declares an `ExactForm`, u = g + d * N where N is
+the network (any network: a plain MLP, a PAC-Net adapted view, a LoRA or parametric one).
+The imposed initial and boundary values then hold by construction and leave the loss
+(Lagaris, Likas, Fotiadis 1998; Sukumar, Srivastava 2022). Derivatives of u follow by the
+product rule from those of N, computed by any derivative path (autograd, forward, compiled),
+and those of g and d, computed once per point set by autograd.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+
+from equations import Condition, Equation
+
+from .derivatives import Derivative, compute_fields
+
+CONDITION_MODES = ("exact", "soft")
+_CACHED_POINT_SETS = 16
+
+Key = tuple[int, tuple[int, ...]]  # output index, input indices of a derivative
+
+
+class Posing:
+    """The solution u of `equation` from a network's output, and u's derivatives.
+
+    `conditions="exact"` uses the equation's exact form where it declares one (otherwise,
+    and with "soft", u is the network's output and every condition stays in the loss).
+    """
+
+    def __init__(self, equation: Equation, conditions: str = "exact") -> None:
+        if conditions not in CONDITION_MODES:
+            raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {conditions!r}")
+        self.equation = equation
+        self.form = equation.exact_form() if conditions == "exact" else None
+        self._form_values: OrderedDict[int, tuple[torch.Tensor, dict]] = OrderedDict()
+
+    @property
+    def conditions(self) -> str:
+        """What is applied: "exact" when a form is in use, else "soft"."""
+        return "soft" if self.form is None else "exact"
+
+    def soft_conditions(self) -> list[Condition]:
+        """The conditions that stay in the loss: those the form does not impose."""
+        imposed = () if self.form is None else self.form.imposes
+        return [c for c in self.equation.conditions() if c.name not in imposed]
+
+    def predict(self, network: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
+        """u at `points`, (N, n_outputs)."""
+        values = network(points)
+        if self.form is None:
+            return values
+        return self.form.offset(points) + self.form.factor(points) * values
+
+    def fields(
+        self, network: torch.nn.Module, points: torch.Tensor, derivatives: list[Derivative], method: str,
+    ) -> dict[str, torch.Tensor]:
+        """Inputs, outputs and `derivatives` of u at `points` by name, each (N, 1)."""
+        inputs, outputs = self.equation.inputs, self.equation.outputs
+        if self.form is None:
+            return compute_fields(network, points, derivatives, outputs, method, inputs)
+        needed = {key for d in derivatives for key in _product_rule_keys(d)}
+        inner = [Derivative(_name(key, inputs, outputs), *key) for key in sorted(needed)]
+        net = compute_fields(network, points, inner, outputs, method, inputs)
+        n = {(k, ()): net[name] for k, name in enumerate(outputs)}
+        n.update({key: net[_name(key, inputs, outputs)] for key in needed})
+        g, d = self._offset_and_factor(points, needed | {(k, ()) for k in range(len(outputs))})
+
+        fields = {name: points[:, k : k + 1] for k, name in enumerate(inputs)}
+        for k, name in enumerate(outputs):
+            fields[name] = g[k, ()] + d[k, ()] * n[k, ()]
+        for derivative in derivatives:
+            k, wrt = derivative.output, derivative.wrt
+            value = g[k, wrt] + d[k, wrt] * n[k, ()] + d[k, ()] * n[k, wrt]
+            if len(wrt) == 2:
+                i, j = wrt
+                value = value + d[k, (i,)] * n[k, (j,)] + d[k, (j,)] * n[k, (i,)]
+            fields[derivative.name] = value
+        return fields
+
+    def _offset_and_factor(self, points: torch.Tensor, keys: set[Key]) -> tuple[dict, dict]:
+        """g and d and their derivatives at `points` (cached for the last few point sets)."""
+        cached = self._form_values.get(id(points))
+        if cached is not None and cached[0] is points and keys <= cached[1][0].keys():
+            return cached[1]
+        tracked = points.detach().requires_grad_(True)
+        shape = (points.shape[0], len(self.equation.outputs))
+        values = (
+            _derivatives_of(self.form.offset(tracked).broadcast_to(shape), tracked, keys),
+            _derivatives_of(self.form.factor(tracked).broadcast_to(shape), tracked, keys),
+        )
+        self._form_values[id(points)] = (points, values)
+        while len(self._form_values) > _CACHED_POINT_SETS:
+            self._form_values.popitem(last=False)
+        return values
+
+
+def _product_rule_keys(derivative: Derivative) -> list[Key]:
+    """The derivatives of N that u's `derivative` needs: itself and its first-order parts."""
+    k, wrt = derivative.output, derivative.wrt
+    return [(k, wrt), *((k, (i,)) for i in set(wrt))] if len(wrt) == 2 else [(k, wrt)]
+
+
+def _name(key: Key, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> str:
+    k, wrt = key
+    return f"{outputs[k]}_{''.join(inputs[i] for i in wrt)}"
+
+
+def _derivatives_of(values: torch.Tensor, points: torch.Tensor, keys: set[Key]) -> dict[Key, torch.Tensor]:
+    """Each (output, wrt) derivative of `values` (N, n_outputs) at `points`, detached, (N, 1)."""
+    result: dict[Key, torch.Tensor] = {}
+    firsts: dict[int, torch.Tensor] = {}
+    for k, wrt in sorted(keys, key=lambda key: len(key[1])):
+        column = values[:, k : k + 1]
+        if not wrt:
+            result[k, wrt] = column.detach()
+            continue
+        if k not in firsts:
+            firsts[k] = _gradient(column, points)
+        first = firsts[k][:, wrt[0] : wrt[0] + 1]
+        value = first if len(wrt) == 1 else _gradient(first, points)[:, wrt[1] : wrt[1] + 1]
+        result[k, wrt] = value.detach()
+    return result
+
+
+def _gradient(column: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """d column / d points, (N, n_inputs); zero where the column does not depend on them."""
+    if not column.requires_grad:
+        return torch.zeros_like(points)
+    (gradient,) = torch.autograd.grad(column.sum(), points, create_graph=True, allow_unused=True)
+    return torch.zeros_like(points) if gradient is None else gradient

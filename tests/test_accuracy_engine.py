@@ -1,0 +1,190 @@
+"""Exact forms, the dense quasi-Newton methods and RAD resampling."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from equations import create
+from pinn_pac.derivatives import parse_derivatives
+from pinn_pac.optim import DENSE_METHODS, DenseQuasiNewton, strong_wolfe
+from pinn_pac.posing import Posing
+from pinn_pac.runs import Settings, build_network, physics_loss
+from pinn_pac.sampling import rad_choice
+from pinn_pac.train import Budget, train
+
+SETTINGS = Settings(width=8, depth=2, seed=0, n_interior=128, n_condition=32)
+
+
+def random_points(n: int, seed: int) -> torch.Tensor:
+    """Points in Burgers' box x in [-1, 1], t in [0, 1]."""
+    points = torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.stack([2 * points[:, 0] - 1, points[:, 1]], dim=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_burgers_exact_form_meets_its_conditions_for_random_networks(seed):
+    burgers = create("burgers")
+    network = build_network(burgers, Settings(width=16, depth=3, seed=seed))
+    posing = Posing(burgers, "exact")
+    points = random_points(200, seed + 10)
+    initial = points.clone()
+    initial[:, 1] = 0.0
+    left, right = points.clone(), points.clone()
+    left[:, 0], right[:, 0] = -1.0, 1.0
+    with torch.no_grad():
+        assert torch.allclose(posing.predict(network, initial), -torch.sin(math.pi * initial[:, :1]), rtol=0, atol=1e-12)
+        assert posing.predict(network, left).abs().max() <= 1e-12
+        assert posing.predict(network, right).abs().max() <= 1e-12
+        assert posing.predict(network, points).abs().max() > 1e-3  # the network does matter inside
+    assert posing.soft_conditions() == []
+    assert [c.name for c in Posing(burgers, "soft").soft_conditions()] == ["initial", "boundary"]
+
+
+@pytest.mark.parametrize("method", ["autograd", "forward", "compiled"])
+def test_exact_form_derivatives_match_autograd_through_the_posed_solution(method):
+    """The product rule on any derivative path equals nested autograd of u = g + d N."""
+    burgers = create("burgers")
+    network = build_network(burgers, Settings(width=12, depth=2, seed=3))
+    posing = Posing(burgers, "exact")
+    derivatives = parse_derivatives(("u_t", "u_x", "u_xx", "u_xt"), burgers.inputs, burgers.outputs)
+    points = random_points(50, 4)
+    if method != "autograd":  # mixed derivatives are autograd-only; the residual's set is pure
+        derivatives = derivatives[:3]
+    fields = posing.fields(network, points, derivatives, method)
+
+    tracked = points.clone().requires_grad_(True)
+    u = posing.predict(network, tracked)
+    (first,) = torch.autograd.grad(u.sum(), tracked, create_graph=True)
+    (second_x,) = torch.autograd.grad(first[:, 0].sum(), tracked, create_graph=True)
+    expected = {"u": u, "u_x": first[:, :1], "u_t": first[:, 1:], "u_xx": second_x[:, :1], "u_xt": second_x[:, 1:]}
+    for d in ["u", *(d.name for d in derivatives)]:
+        assert torch.allclose(fields[d], expected[d], rtol=1e-10, atol=1e-12), d
+
+
+def test_exact_conditions_leave_the_loss_and_soft_ones_stay():
+    burgers = create("burgers")
+    exact = physics_loss(burgers, SETTINGS)
+    soft = physics_loss(burgers, Settings(**{**vars(SETTINGS), "conditions": "soft"}))
+    assert exact.points.conditions == [] and len(soft.points.conditions) == 2
+    network = build_network(burgers, SETTINGS)
+    residual_only = exact.equation.residual(exact._fields(network, exact.points.interior, exact.derivatives))
+    assert float(exact(network).detach()) == pytest.approx(float(residual_only.detach().square().mean()), rel=1e-14)
+
+
+def quadratic(n: int = 6, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    q = torch.randn(n, n, generator=generator, dtype=torch.float64)
+    a = q @ q.T + 0.5 * torch.eye(n, dtype=torch.float64)
+    b = torch.randn(n, generator=generator, dtype=torch.float64)
+    x = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+    return a, b, x, (lambda: 0.5 * x @ a @ x - b @ x)
+
+
+def test_bfgs_update_matches_the_closed_form_on_a_quadratic():
+    a, b, x, objective = quadratic()
+    optimizer = DenseQuasiNewton([x], objective, "bfgs")
+    x0, g0 = optimizer.x.clone(), optimizer.gradient.clone()
+    optimizer.step()
+    s, y = optimizer.x - x0, optimizer.gradient - g0
+    assert torch.allclose(y, a @ s, atol=1e-12)  # the quadratic's exact curvature pair
+    # H0 = (s.y / y.y) I, then (I - rho s y') H0 (I - rho y s') + rho s s' (Nocedal, Wright eq. 6.17).
+    rho, identity = 1 / float(s @ y), torch.eye(len(s), dtype=torch.float64)
+    h0 = float(s @ y) / float(y @ y) * identity
+    expected = (identity - rho * torch.outer(s, y)) @ h0 @ (identity - rho * torch.outer(y, s)) + rho * torch.outer(s, s)
+    assert torch.allclose(optimizer.inverse_hessian, expected, rtol=1e-12, atol=1e-14)
+    assert torch.allclose(optimizer.inverse_hessian @ y, s, atol=1e-12)  # the secant equation
+
+
+@pytest.mark.parametrize("method", DENSE_METHODS)
+def test_each_dense_method_minimises_a_quadratic(method):
+    a, b, x, objective = quadratic(8, 1)
+    optimizer = DenseQuasiNewton([x], objective, method)
+    start = optimizer.loss
+    for _ in range(40):
+        optimizer.step()
+    solution = torch.linalg.solve(a, b)
+    minimum = float(-0.5 * b @ solution)
+    assert optimizer.loss < start
+    assert optimizer.loss - minimum <= 1e-10 * abs(minimum)
+    assert torch.allclose(x.detach(), solution, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", [*DENSE_METHODS, "lbfgs"])
+def test_each_optimizer_lowers_a_small_pinn_loss(method):
+    burgers = create("burgers", nu=0.05 / math.pi)
+    settings = Settings(**{**vars(SETTINGS), "rad_every": 0})
+    network = build_network(burgers, settings)
+    loss = physics_loss(burgers, settings)
+    before = float(loss(network).detach())
+    result = train(network, loss, network.parameters(), Budget(adam_steps=0, iterations=30, optimizer=method),
+                   progress=False)
+    assert result.history.optimizer == method
+    assert float(loss(network).detach()) < 0.5 * before
+
+
+def test_strong_wolfe_step_meets_both_conditions():
+    def rosenbrock(z: torch.Tensor) -> tuple[float, torch.Tensor]:
+        z = z.clone().requires_grad_(True)
+        value = (1 - z[0]) ** 2 + 100 * (z[1] - z[0] ** 2) ** 2
+        (gradient,) = torch.autograd.grad(value, z)
+        return float(value), gradient
+
+    x = torch.tensor([-1.2, 1.0], dtype=torch.float64)
+    f0, g0 = rosenbrock(x)
+    direction = -g0
+    result = strong_wolfe(lambda t: rosenbrock(x + t * direction), f0, g0, direction, step=1.0)
+    slope0 = float(g0 @ direction)
+    assert result.step > 0
+    assert result.loss <= f0 + 1e-4 * result.step * slope0
+    assert abs(float(result.gradient @ direction)) <= 0.9 * abs(slope0)
+
+
+def test_a_non_finite_trial_loss_shortens_the_step():
+    calls = []
+
+    def evaluate(t: float) -> tuple[float, torch.Tensor]:
+        calls.append(t)
+        if t > 0.5:
+            return math.inf, torch.full((1,), math.nan, dtype=torch.float64)
+        return (t - 0.3) ** 2, torch.tensor([2 * (t - 0.3)], dtype=torch.float64)
+
+    result = strong_wolfe(evaluate, 0.09, torch.tensor([-0.6], dtype=torch.float64),
+                          torch.tensor([1.0], dtype=torch.float64), step=1.0)
+    assert 0 < result.step <= 0.5 and result.loss < 0.09 and calls[0] == 1.0
+
+
+def test_rad_prefers_large_residuals_and_is_seeded():
+    residual = torch.cat([torch.full((500, 1), 100.0), torch.zeros(500, 1)])
+    chosen = rad_choice(residual, 200, np.random.default_rng(0))
+    # p ~ |r| / mean|r| + 1 is 3 on the large half and 1 on the other: about 3 in 4 draws.
+    assert len(set(chosen)) == 200 and 0.6 < (chosen < 500).mean() < 0.8
+    assert (rad_choice(residual, 200, np.random.default_rng(1), c=0.0) < 500).all()
+    assert np.array_equal(chosen, rad_choice(residual, 200, np.random.default_rng(0)))
+
+
+def test_rad_resampling_is_fixed_by_the_seed_and_moves_points():
+    burgers = create("burgers")
+    settings = Settings(**{**vars(SETTINGS), "rad_candidates": 1000})
+    network = build_network(burgers, settings)
+    first, second, other = (physics_loss(burgers, s) for s in
+                            (settings, settings, Settings(**{**vars(settings), "seed": 1})))
+    before = first.points.interior.clone()
+    for loss in (first, second, other):
+        loss.resample(network)
+    assert torch.equal(first.points.interior, second.points.interior)
+    assert not torch.equal(first.points.interior, before)
+    assert not torch.equal(first.points.interior, other.points.interior)
+
+
+def test_training_with_rad_is_reproducible():
+    burgers = create("burgers", nu=0.05 / math.pi)
+    settings = Settings(**{**vars(SETTINGS), "rad_every": 10, "rad_candidates": 512})
+    results = []
+    for _ in range(2):
+        network = build_network(burgers, settings)
+        train(network, physics_loss(burgers, settings), network.parameters(), Budget(adam_steps=5, iterations=25),
+              progress=False)
+        results.append(torch.cat([p.detach().flatten() for p in network.parameters()]))
+    assert torch.equal(results[0], results[1])
