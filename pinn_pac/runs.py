@@ -37,7 +37,7 @@ class Settings:
     """Network, points and numerics shared by every model in a run."""
 
     width: int = 20
-    depth: int = 8
+    depth: int = 4
     dtype: str = "float64"
     seed: int = 0
     n_interior: int = 8000
@@ -85,9 +85,11 @@ class TransferSettings:
     alpha: float = 1e-4
     rank: int = 4
     members: int = 5
-    source: Budget = field(default_factory=lambda: Budget(adam_steps=1000, iterations=2000, max_seconds=270))
-    allocate: Budget = field(default_factory=lambda: Budget(adam_steps=0, iterations=400, max_seconds=45))
-    calibrate: Budget = field(default_factory=lambda: Budget(adam_steps=0, iterations=1200, max_seconds=120))
+    # Measured on Burgers (benchmarks/defaults.py): about 4 minutes on 2 cores for a source
+    # and two targets. Budgets count steps, not seconds, so that runs repeat bit for bit.
+    source: Budget = field(default_factory=lambda: Budget(adam_steps=1000, iterations=2500, adam_lr=5e-3))
+    allocate: Budget = field(default_factory=lambda: Budget(adam_steps=0, iterations=800))
+    calibrate: Budget = field(default_factory=lambda: Budget(adam_steps=0, iterations=2500))
 
     def __post_init__(self) -> None:
         if not 0.0 < self.ratio < 1.0:
@@ -135,6 +137,8 @@ class Record:
     source_rel_l2_after: float | None = None
     #: The source's error after every target, where the method keeps it apart (source only).
     rel_l2_after_calibration: float | None = None
+    #: The quasi-Newton method that ran after Adam (see `optim`), if any.
+    optimizer: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -199,6 +203,7 @@ def solve(equation: Equation, settings: Settings, budget: Budget, progress: bool
     record = Record(
         equation.name, equation.coefficients, "source", metrics.rel_l2, metrics.max_abs_err,
         sum(p.numel() for p in network.parameters()), result.seconds, result.stopped_because,
+        optimizer=result.history.optimizer or None,
     )
     return SolveRun(equation, settings, budget, network, record, result.history, evaluator)
 
@@ -290,6 +295,7 @@ def _transfer_with(
             model.trainable, model.result.seconds, model.result.stopped_because, method.name,
             stored_params=model.stored, start_rel_l2=model.result.history.rel_l2[0],
             source_rel_l2_after=evaluators[key](model.source_view).rel_l2,
+            optimizer=model.result.history.optimizer or None,
         ))
 
     source_model = method.source_model()
@@ -298,6 +304,7 @@ def _transfer_with(
         method.source_count(), source_run.record.seconds + (prepared.seconds if prepared else 0.0),
         (prepared or source_run.record).stopped_because, method.name,
         rel_l2_after_calibration=evaluators[key](source_model).rel_l2 if method.keeps_source else None,
+        optimizer=(prepared.history if prepared else source_run.history).optimizer or None,
     )
     return TransferRun(
         source, context.targets, settings, transfer_settings, method,
