@@ -35,7 +35,8 @@ def run_job(job: str, seed: int, out: Path) -> dict:
         shutil.rmtree(out)
     command = [sys.executable, "-m", "pinn_pac.cli", *COMMANDS[job], "--seed", str(seed), "--quiet", "--out", str(out)]
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    # From the repository root: in this folder the script equations.py would shadow the package.
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
     wall = time.perf_counter() - started
     records = json.loads((out / "results.json").read_text())
     histories = json.loads((out / "history.json").read_text())

@@ -140,6 +140,12 @@ class Equation(ABC):
     def reference(self, grid: Grid) -> np.ndarray:
         """Reference solution on the tensor-product grid, indexed in the order of `inputs`."""
 
+    @property
+    def residual_scale(self) -> float:
+        """A constant the residual is multiplied by in the loss, where its terms are orders
+        of magnitude larger than the solution (1 unless a family says otherwise)."""
+        return 1.0
+
     def exact_form(self) -> ExactForm | None:
         """The solution's form with conditions built in, where the family declares one."""
         return None

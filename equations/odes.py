@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
-from .base import Coefficient, DirichletCondition, Equation, Grid
+from .base import Coefficient, DirichletCondition, Equation, ExactForm, Grid
 
 
 class _ODE(Equation):
@@ -34,6 +34,12 @@ def _start_at_rest(position: float) -> list[DirichletCondition]:
             DirichletCondition("initial velocity", on="t", at=(0.0,), value=_constant(0.0), fields=("u_t",))]
 
 
+def _at_rest_form(position: float) -> ExactForm:
+    """u = position + t^2 N: u(0) = position and u'(0) = 0 for any N."""
+    return ExactForm(offset=_constant(position), factor=lambda p: p[:, :1].square(),
+                     imposes=("initial value", "initial velocity"))
+
+
 class Oscillator(_ODE):
     """Damped harmonic oscillator u'' + 2 zeta omega u' + omega^2 u = 0, u(0) = 1, u'(0) = 0,
     underdamped (0 < zeta < 1); exact reference."""
@@ -50,9 +56,18 @@ class Oscillator(_ODE):
     def conditions(self) -> list[DirichletCondition]:
         return _start_at_rest(1.0)
 
+    def exact_form(self) -> ExactForm:
+        return _at_rest_form(1.0)
+
     def residual(self, fields: Mapping[str, torch.Tensor]) -> torch.Tensor:
         zeta, omega = self.coefficients["zeta"], self.coefficients["omega"]
         return fields["u_tt"] + 2 * zeta * omega * fields["u_t"] + omega**2 * fields["u"]
+
+    @property
+    def residual_scale(self) -> float:
+        """1 / omega^2: the residual is about omega^2 times the state, which would otherwise
+        make u = 0 the loss's easiest minimum."""
+        return 1.0 / self.coefficients["omega"] ** 2
 
     def reference(self, grid: Grid) -> np.ndarray:
         zeta, omega = self.coefficients["zeta"], self.coefficients["omega"]
@@ -74,6 +89,9 @@ class VanDerPol(_ODE):
 
     def conditions(self) -> list[DirichletCondition]:
         return _start_at_rest(2.0)
+
+    def exact_form(self) -> ExactForm:
+        return _at_rest_form(2.0)
 
     def residual(self, fields: Mapping[str, torch.Tensor]) -> torch.Tensor:
         u, u_t = fields["u"], fields["u_t"]
@@ -112,6 +130,10 @@ class LotkaVolterra(_ODE):
 
     def conditions(self) -> list[DirichletCondition]:
         return [DirichletCondition("initial", on="t", at=(0.0,), value=_constant(1.0, 1.0), fields=("u", "v"))]
+
+    def exact_form(self) -> ExactForm:
+        """u = 1 + t N_u, v = 1 + t N_v."""
+        return ExactForm(offset=_constant(1.0, 1.0), factor=lambda p: p[:, :1], imposes=("initial",))
 
     def residual(self, fields: Mapping[str, torch.Tensor]) -> torch.Tensor:
         a, b, g, d = (self.coefficients[n] for n in ("alpha", "beta", "gamma", "delta"))

@@ -80,7 +80,8 @@ class TrainResult:
 
 
 class PhysicsLoss:
-    """Mean squared residual plus the mean squared mismatch of each condition left soft.
+    """Mean squared residual (times the equation's `residual_scale`) plus the mean squared
+    mismatch of each condition left soft.
 
     With conditions "exact" (and a family that declares an exact form) u is posed so that
     the imposed conditions hold by construction and leave the loss (see `posing`). With
@@ -149,7 +150,7 @@ class PhysicsLoss:
 
     def __call__(self, network: torch.nn.Module) -> torch.Tensor:
         fields = self._fields(network, self.points.interior, self.derivatives)
-        loss = self.equation.residual(fields).square().mean()
+        loss = (self.equation.residual(fields) * self.equation.residual_scale).square().mean()
         for condition, derivatives in zip(self.points.conditions, self.condition_derivatives):
             loss = loss + self.condition_mismatch(network, condition, derivatives).square().mean()
         return loss
@@ -177,7 +178,8 @@ class StackedPhysicsLoss:
         parts = {name: value.chunk(count) for name, value in
                  first._fields(network, self.interior, first.derivatives).items()}
         total = sum(
-            loss.equation.residual({name: chunks[k] for name, chunks in parts.items()}).square().mean()
+            (loss.equation.residual({name: chunks[k] for name, chunks in parts.items()})
+             * loss.equation.residual_scale).square().mean()
             for k, loss in enumerate(self.losses)
         )
         for condition, derivatives in zip(self.conditions, first.condition_derivatives):

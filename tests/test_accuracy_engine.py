@@ -188,3 +188,27 @@ def test_training_with_rad_is_reproducible():
               progress=False)
         results.append(torch.cat([p.detach().flatten() for p in network.parameters()]))
     assert torch.equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("name", ["oscillator", "van-der-pol", "lotka-volterra"])
+def test_ode_exact_forms_meet_their_initial_conditions_for_random_networks(name):
+    equation = create(name)
+    posing = Posing(equation, "exact")
+    assert posing.soft_conditions() == []
+    derivatives = parse_derivatives(("u_t",), equation.inputs, equation.outputs)
+    zero = torch.zeros(5, 1, dtype=torch.float64)
+    for seed in range(3):
+        network = build_network(equation, Settings(width=16, depth=3, seed=seed))
+        fields = posing.fields(network, zero, derivatives, "autograd")
+        for condition in equation.conditions():
+            value = torch.cat([fields[f] for f in condition.fields], dim=1)
+            assert torch.allclose(value, condition.value(zero), rtol=0, atol=1e-12), condition.name
+
+
+def test_the_oscillator_loss_is_scaled_by_one_over_omega_squared():
+    oscillator = create("oscillator", omega=10.0)
+    loss = physics_loss(oscillator, Settings(**{**vars(SETTINGS), "rad_every": 0}))
+    network = build_network(oscillator, SETTINGS)
+    fields = loss._fields(network, loss.points.interior, loss.derivatives)
+    raw = oscillator.residual(fields).detach().square().mean()
+    assert float(loss(network).detach()) == pytest.approx(float(raw) / 10.0**4, rel=1e-12)
