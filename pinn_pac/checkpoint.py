@@ -20,6 +20,16 @@ FORMAT = "pinn-pac-checkpoint"
 FORMAT_VERSION = 1
 
 
+def _file_mode() -> int:
+    """0666 less the process's umask: what open() would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, from another program or does not fit."""
 
@@ -46,6 +56,7 @@ def atomic_write(path: Path, write) -> None:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, _FILE_MODE)  # mkstemp makes files owner-only
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

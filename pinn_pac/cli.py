@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +26,10 @@ from .runs import (
 )
 from .train import Budget, TrainingDiverged
 from .transfer import METHODS, PAC
+
+#: Most points `pinn-pac reference --grid` writes (80 MB of float64 per output).
+MAX_GRID_POINTS = 10_000_000
+
 
 class UsageError(ValueError):
     """Bad command-line input."""
@@ -169,10 +175,19 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run_dir(args: argparse.Namespace, equation: Equation) -> Path:
-    """Where the run goes; refused before any training if it already holds a run."""
+    """Where the run goes, created and checked writable before any training; refused if it
+    is a file or already holds a run."""
     out = args.out or Path("runs") / f"{args.command}-{equation.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a directory for the run")
     if (out / "checkpoint.pt").exists() or (out / "comparison.json").exists():
         raise UsageError(f"{out} already holds a run; choose another --out or remove it first")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write the run to {out}: {error.strerror or error}") from None
     return out
 
 
@@ -196,8 +211,9 @@ def format_table(records: list[Record]) -> str:
 
 def _solve(args: argparse.Namespace, extra: list[str]) -> None:
     equation = _equation_with_flags(args.equation, extra)
+    settings, budget = _settings(args), _budget(args, "")
     out = _run_dir(args, equation)
-    run = solve(equation, _settings(args), _budget(args, ""), progress=not args.quiet)
+    run = solve(equation, settings, budget, progress=not args.quiet)
     save_solve(run, out)
     print(format_table([run.record]))
     print(f"stopped: {run.record.stopped_because}; run saved to {out}")
@@ -207,7 +223,10 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)} (use --source and --targets)")
     family = equations.family(args.equation)
-    source = family(**(parse_assignments(args.source)[0] if args.source.strip() else {}))
+    groups = parse_assignments(args.source) if args.source.strip() else [{}]
+    if len(groups) > 1:
+        raise UsageError(f"--source takes one set of coefficients, got {len(groups)}: {args.source!r}")
+    source = family(**groups[0])
     targets_text = family.example_targets if args.targets is None else args.targets
     targets = [source.with_coefficients(**t) for t in parse_assignments(targets_text)]
     transfer_settings = TransferSettings(
@@ -217,10 +236,11 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
         calibrate=_budget(args, "calibrate-"),
     )
     methods = tuple(METHODS) if args.method == "all" else (args.method,)
-    out = _run_dir(args, source)
     if args.target_points is not None and args.target_points < 1:
         raise UsageError(f"--target-points must be >= 1, got {args.target_points}")
-    runs = transfer(source, targets, _settings(args), transfer_settings, methods, progress=not args.quiet,
+    settings = _settings(args)
+    out = _run_dir(args, source)
+    runs = transfer(source, targets, settings, transfer_settings, methods, progress=not args.quiet,
                     target_points=args.target_points)
     if args.method == "all":
         save_comparison(runs, out)
@@ -247,6 +267,8 @@ def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
     if len(counts) != len(equation.inputs) or min(counts) < 2:
         axes = ",".join(equation.inputs)
         raise UsageError(f"--grid needs {len(equation.inputs)} whole numbers >= 2 ({axes}), got {sizes!r}")
+    if math.prod(counts) > MAX_GRID_POINTS:
+        raise UsageError(f"--grid {sizes} has {math.prod(counts):,} points; at most {MAX_GRID_POINTS:,} are written")
     return {name: np.linspace(grid[name][0], grid[name][-1], n) for name, n in zip(equation.inputs, counts)}
 
 

@@ -18,6 +18,10 @@ _BINARY = {
     ast.Div: operator.truediv, ast.Pow: operator.pow,
 }
 _UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+#: Longest expression read, and largest power exponent: "2**1000**1000" would otherwise
+#: compute an integer of 10^3000 digits before it could be refused.
+MAX_EXPRESSION_LENGTH = 200
+MAX_EXPONENT = 1000.0
 
 
 class ExpressionError(ValueError):
@@ -26,6 +30,8 @@ class ExpressionError(ValueError):
 
 def parse_value(text: str) -> float:
     """The number an expression such as "0.01/pi" stands for."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(f"{text[:40]!r}... is longer than {MAX_EXPRESSION_LENGTH} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
         value = float(_evaluate(tree.body))
@@ -45,7 +51,10 @@ def _evaluate(node: ast.AST) -> float:
     if isinstance(node, ast.Name) and node.id in CONSTANTS:
         return CONSTANTS[node.id]
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        return _BINARY[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+        left, right = float(_evaluate(node.left)), float(_evaluate(node.right))
+        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+            raise ExpressionError(f"exponent {right:g} is larger than {MAX_EXPONENT:g}")
+        return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_evaluate(node.operand))
     raise ExpressionError(f"{ast.unparse(node)!r} is not allowed")

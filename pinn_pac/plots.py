@@ -1,23 +1,27 @@
-"""Figures: prediction, reference and error maps; loss and error curves."""
+"""Figures: prediction, reference and error maps; loss and error curves.
+
+Figures are made with matplotlib's object interface (`Figure`), not pyplot: writing them
+needs no GUI backend, and importing pinn-pac leaves the user's backend (a notebook's) alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .checkpoint import atomic_write  # noqa: E402
-from .train import History  # noqa: E402
+from .checkpoint import atomic_write
+from .train import History
 
 
-def save_figure(figure, path: Path) -> None:
-    """Write a figure as PNG atomically and close it."""
+def save_figure(figure: Figure, path: Path) -> None:
+    """Write a figure as PNG atomically and close it where pyplot manages it."""
     atomic_write(Path(path), lambda f: figure.savefig(f, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(figure)
+    if getattr(figure, "number", None) is not None:  # made by pyplot: release it there
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
 
 
 def plot_solution(
@@ -31,7 +35,8 @@ def plot_solution(
     """Prediction, reference and absolute error over two inputs (or along one)."""
     error = np.abs(prediction - reference)
     if len(inputs) == 1:
-        figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+        figure = Figure(figsize=(7, 5))
+        top, bottom = figure.subplots(2, 1, sharex=True)
         axis = grid[inputs[0]]
         top.plot(axis, reference, "k-", lw=2, label="reference")
         top.plot(axis, prediction, "r--", lw=1.5, label="PINN")
@@ -44,7 +49,8 @@ def plot_solution(
         return
     first, second = (grid[name] for name in inputs[:2])
     extent = (second[0], second[-1], first[0], first[-1])
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    figure = Figure(figsize=(15, 4))
+    axes = figure.subplots(1, 3)
     low, high = float(reference.min()), float(reference.max())
     panels = [("PINN", prediction, "RdBu_r", (low, high)), ("reference", reference, "RdBu_r", (low, high)),
               ("|PINN - reference|", error, "magma", (0.0, float(error.max()) or 1.0))]
@@ -60,7 +66,8 @@ def plot_solution(
 
 def plot_histories(histories: dict[str, History], path: Path) -> None:
     """Loss and relative L2 error against wall seconds, one line per model."""
-    figure, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(12, 4))
+    figure = Figure(figsize=(12, 4))
+    loss_ax, error_ax = figure.subplots(1, 2)
     for label, history in histories.items():
         loss_ax.semilogy(history.seconds, history.loss, label=label)
         error_ax.semilogy(history.seconds, history.rel_l2, label=label)

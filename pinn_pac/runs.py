@@ -55,6 +55,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.conditions not in CONDITION_MODES:
             raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {self.conditions!r}")
         if self.rad_every < 0 or (self.rad_every and self.rad_candidates < self.n_interior):
@@ -244,12 +246,11 @@ def transfer(
     for method in methods:
         method.check(source, targets)
     _apply_threads(settings)
+    # Every target's reference first: one it cannot serve is refused before any training.
+    target_evaluators = {coefficient_key(t): evaluator_for(t, settings) for t in targets}
     if source_run is None:
         source_run = solve(source, settings, transfer_settings.source, progress=progress)
-    evaluators = {coefficient_key(source): source_run.evaluator}
-    for target in targets:
-        if coefficient_key(target) not in evaluators:
-            evaluators[coefficient_key(target)] = evaluator_for(target, settings)
+    evaluators = {**target_evaluators, coefficient_key(source): source_run.evaluator}
     context = TransferContext(
         source, source_run.network, targets,
         loss_for=lambda equation, **points: physics_loss(equation, settings, **points),

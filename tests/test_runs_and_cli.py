@@ -2,8 +2,11 @@
 
 import json
 import math
+import os
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,11 +135,45 @@ def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     (["solve", "burgers", "--dtype", "float32", "--width", "0"], "width and depth must be positive"),
     (["evaluate", "/nonexistent/run"], "no checkpoint at"),
     (["solve", "burgers", "--seconds", "-5"], "a time cap must be > 0 seconds"),
+    (["solve", "burgers", "--nu", "2**1000**1000"], "cannot read '2**1000**1000'"),
+    (["solve", "burgers", "--nu", "1+" * 150 + "1"], "longer than 200 characters"),
+    (["solve", "burgers", "--threads", "0"], "threads must be >= 1"),
+    (["solve", "burgers", "--rad-every", "100", "--rad-candidates", "10"], "at least as many candidates"),
+    (["reference", "burgers", "--grid", "100000000,100000", "--out", "/tmp/never.npz"], "at most 10,000,000"),
+    (["transfer", "burgers", "--source", "nu=0.1;nu=0.2"], "--source takes one set of coefficients, got 2"),
 ])
 def test_bad_input_gets_a_one_line_error(argv, message, capsys):
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
     assert message in error and len(error.splitlines()) == 1, error
+
+
+def test_bad_out_and_unservable_targets_are_refused_before_training(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    for out, message in [(afile, "is a file"), (afile / "run", "cannot write the run to")]:
+        assert main(["solve", "burgers", *TINY, "--out", str(out)]) == 2
+        error = capsys.readouterr().err.strip()
+        assert message in error and len(error.splitlines()) == 1, error
+    assert afile.read_text() == "keep me"
+    started = time.perf_counter()
+    out = tmp_path / "run"
+    assert main(["transfer", "burgers", "--targets", "nu=1e-4", *TINY, "--out", str(out)]) == 2
+    assert "only supported for nu >= 0.0003" in capsys.readouterr().err
+    assert time.perf_counter() - started < 5 and not any(out.iterdir())  # no source was trained
+
+
+def test_files_are_written_with_the_usual_permissions(transfer_run):
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in transfer_run.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+
+
+def test_importing_pinn_pac_leaves_the_matplotlib_backend_alone():
+    code = "import matplotlib; matplotlib.use('svg'); import pinn_pac.runs, pinn_pac.plots; print(matplotlib.get_backend())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "svg", done.stderr[-2000:]
 
 
 def test_corrupt_checkpoint_gets_a_one_line_error(tmp_path, capsys):
