@@ -24,9 +24,9 @@ OPTIMIZERS = (*DENSE_METHODS, "lbfgs")
 DENSE_MEMORY_LIMIT = 2 * 1024**3
 
 
-def dense_fits(n_parameters: int, limit: int = DENSE_MEMORY_LIMIT) -> bool:
-    """Whether an n x n float64 matrix fits the memory limit."""
-    return 8 * n_parameters**2 <= limit
+def dense_fits(n_parameters: int, limit: int | None = None) -> bool:
+    """Whether an n x n float64 matrix fits `limit` bytes (`DENSE_MEMORY_LIMIT` by default)."""
+    return 8 * n_parameters**2 <= (DENSE_MEMORY_LIMIT if limit is None else limit)
 
 
 class DenseQuasiNewton:

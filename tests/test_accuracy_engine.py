@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from equations import create
+from equations import FAMILIES, create
 from pinn_pac.derivatives import parse_derivatives
 from pinn_pac.optim import DENSE_METHODS, DenseQuasiNewton, strong_wolfe
 from pinn_pac.posing import Posing
@@ -190,19 +190,33 @@ def test_training_with_rad_is_reproducible():
     assert torch.equal(results[0], results[1])
 
 
-@pytest.mark.parametrize("name", ["oscillator", "van-der-pol", "lotka-volterra"])
-def test_ode_exact_forms_meet_their_initial_conditions_for_random_networks(name):
+FORMS = [name for name, family in FAMILIES.items() if family().exact_form() is not None]
+
+
+def test_the_families_with_an_exact_form():
+    assert FORMS == ["burgers", "diffusion", "allen-cahn", "oscillator", "van-der-pol", "lotka-volterra"]
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_every_exact_form_meets_its_imposed_conditions_for_random_networks(name):
+    """On each imposed condition's faces, at random points, for three random networks."""
     equation = create(name)
     posing = Posing(equation, "exact")
-    assert posing.soft_conditions() == []
-    derivatives = parse_derivatives(("u_t",), equation.inputs, equation.outputs)
-    zero = torch.zeros(5, 1, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(7)
+    lower = torch.tensor([equation.domain[n][0] for n in equation.inputs], dtype=torch.float64)
+    upper = torch.tensor([equation.domain[n][1] for n in equation.inputs], dtype=torch.float64)
     for seed in range(3):
         network = build_network(equation, Settings(width=16, depth=3, seed=seed))
-        fields = posing.fields(network, zero, derivatives, "autograd")
         for condition in equation.conditions():
-            value = torch.cat([fields[f] for f in condition.fields], dim=1)
-            assert torch.allclose(value, condition.value(zero), rtol=0, atol=1e-12), condition.name
+            assert condition.name in posing.form.imposes
+            derivatives = parse_derivatives(tuple(f for f in condition.fields if f not in equation.outputs),
+                                            equation.inputs, equation.outputs)
+            for at in condition.at:
+                points = lower + (upper - lower) * torch.rand(64, len(lower), generator=generator, dtype=torch.float64)
+                points[:, equation.inputs.index(condition.on)] = at
+                fields = posing.fields(network, points, derivatives, "autograd")
+                value = torch.cat([fields[f] for f in condition.fields], dim=1)
+                assert torch.allclose(value, condition.value(points), rtol=0, atol=1e-12), (condition.name, at)
 
 
 def test_the_oscillator_loss_is_scaled_by_one_over_omega_squared():
@@ -212,3 +226,16 @@ def test_the_oscillator_loss_is_scaled_by_one_over_omega_squared():
     fields = loss._fields(network, loss.points.interior, loss.derivatives)
     raw = oscillator.residual(fields).detach().square().mean()
     assert float(loss(network).detach()) == pytest.approx(float(raw) / 10.0**4, rel=1e-12)
+
+
+def test_a_matrix_too_large_for_memory_falls_back_to_lbfgs_with_one_line(monkeypatch, capsys):
+    import pinn_pac.optim
+
+    burgers = create("burgers", nu=0.05 / math.pi)
+    network = build_network(burgers, SETTINGS)
+    monkeypatch.setattr(pinn_pac.optim, "DENSE_MEMORY_LIMIT", 8 * 10**2)  # room for 10 parameters
+    result = train(network, physics_loss(burgers, SETTINGS), network.parameters(),
+                   Budget(adam_steps=0, iterations=5), progress=False, label="fit")
+    notice = capsys.readouterr().err.strip()
+    assert result.history.optimizer == "lbfgs"
+    assert len(notice.splitlines()) == 1 and "using L-BFGS instead of ssbroyden" in notice

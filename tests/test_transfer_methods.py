@@ -3,6 +3,7 @@
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -197,3 +198,21 @@ def test_transfer_settings_check_every_method_option():
         TransferSettings(alpha=-1.0)
     with pytest.raises(ValueError, match="members"):
         TransferSettings(members=1)
+
+
+@pytest.mark.parametrize("conditions", ["exact", "soft"])
+@pytest.mark.parametrize("name", [n for n, m in METHODS.items() if m.keeps_source])
+def test_the_posed_source_stays_bit_exact_under_every_method_that_keeps_it(context, name, conditions):
+    """What a user evaluates (the network through the exact form, or not) is unchanged by
+    calibrating two targets, whatever the conditions."""
+    settings = Settings(**{**vars(SETTINGS), "conditions": conditions})
+    context.loss_for = lambda equation, **points: physics_loss(equation, settings, **points)
+    method = make_method(name)
+    method.prepare(context, Budget(adam_steps=0, iterations=5), progress=False)
+    evaluator = Evaluator(context.source, conditions=conditions)
+    before = evaluator.predict(method.source_model())
+    for target in (context.targets[0], context.source.with_coefficients(nu=0.02 / math.pi)):
+        adapted = method.adapt(target, STEPS, loss=context.loss_for(target), progress=False)
+        assert adapted.result.history.optimizer == STEPS.optimizer
+        assert np.array_equal(evaluator.predict(adapted.source_view), before)
+    assert np.array_equal(evaluator.predict(method.source_model()), before)
