@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--jobs", default="solve,transfer")
+    parser.add_argument("--render", action="store_true", help="only redraw the figure from defaults.json")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(RESULTS / "defaults.json")
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = []
     for job in args.jobs.split(","):
@@ -101,19 +104,33 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def plot(runs: list[dict], path: Path) -> None:
+    """Error against seconds: one panel per command, a colour per phase, a line style per seed."""
     from pinn_pac.plots import save_figure
 
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4))
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    styles = ["-", "--", ":", "-."]
     for ax, job in zip(axes, COMMANDS):
-        for run in (r for r in runs if r["job"] == job):
+        mine = [r for r in runs if r["job"] == job]
+        labels = list(mine[0]["histories"])
+        colors = dict(zip(labels, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+        for k, run in enumerate(mine):
             for label, history in run["histories"].items():
-                ax.semilogy(history["seconds"], history["rel_l2"], label=f"seed {run['seed']}: {label}", lw=1)
+                ax.semilogy(history["seconds"], history["rel_l2"], color=colors[label], ls=styles[k % len(styles)],
+                            lw=1, label=f"{label}, seed {run['seed']}")
         ax.set(xlabel="seconds from the phase's first step", ylabel="relative L2 error", title=f"pinn-pac {job} burgers")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6, ncol=2 if job == "transfer" else 1)
     save_figure(figure, path)
+
+
+def render(path: Path) -> None:
+    """Redraw the figure from the saved JSON."""
+    saved = json.loads(path.read_text())
+    runs = [{"job": r["job"], "seed": r["seed"], "histories": saved["histories"][f"{r['job']} seed {r['seed']}"]}
+            for r in saved["rows"]]
+    plot(runs, path.with_suffix(".png"))
 
 
 if __name__ == "__main__":

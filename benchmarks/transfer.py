@@ -1,7 +1,7 @@
 """Every transfer method on the same work: families, near and far targets, several seeds.
 
 For each family and seed one source network is trained; every method then moves it to a
-near and a far target with the same budget (the same L-BFGS iterations and the same
+near and a far target with the same budget (the same quasi-Newton iterations and the same
 wall-clock cap). Burgers also runs a few-target-points variant (every target trains on 200
 points) and a PAC-Net ablation (prune ratio, lambda, Allocate on or off). Errors are relative
 L2 against each family's reference on its standard grid. Jobs (family x seed) run in two
@@ -70,7 +70,7 @@ def configuration(quick: bool) -> dict:
 
 def describe(budget: Budget) -> str:
     cap = f", cap {budget.max_seconds:g} s" if budget.max_seconds else ""
-    return f"{budget.adam_steps} Adam + {budget.iterations} L-BFGS{cap}"
+    return f"{budget.adam_steps} Adam + {budget.iterations} {budget.optimizer}{cap}"
 
 
 def rows_of(run: TransferRun, family: str, pair_of: dict[str, str], seed: int, variant: str) -> list[dict]:
