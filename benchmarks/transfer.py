@@ -60,7 +60,7 @@ def configuration(quick: bool) -> dict:
         }
     return {
         "settings": Settings(width=20, depth=4, n_interior=2000, n_condition=128),
-        "source": Budget(adam_steps=1000, iterations=2000, max_seconds=90),
+        "source": Budget(adam_steps=1000, iterations=2000, adam_lr=5e-3, max_seconds=90),
         "allocate": Budget(adam_steps=0, iterations=300, max_seconds=30),
         "calibrate": Budget(adam_steps=0, iterations=500, max_seconds=30),
         "families": PAIRS, "seeds": [0, 1, 2], "few_points": FEW_POINTS,
@@ -272,7 +272,9 @@ def render(data: dict, directory: Path, rerendered: bool = False) -> None:
     sections = [
         f"Relative L2 against each family's reference on its standard grid; median over seeds {seeds} "
         f"with [min, max]. Network {settings['depth']}x{settings['width']} tanh (depth x width), "
-        f"{settings['dtype']}, {settings['n_interior']} interior points. Budgets: source "
+        f"{settings['dtype']}, {settings['n_interior']} interior points, "
+        f"{settings.get('conditions', 'soft')} conditions where the family declares an exact form, "
+        f"RAD every {settings.get('rad_every', 0)} iterations (0: fixed points). Budgets: source "
         f"{describe(budgets['source'])}; preparation (pac Allocate, parametric range training) "
         f"{describe(budgets['allocate'])}; every method per target {describe(budgets['calibrate'])}. "
         "'seconds' and 's to 1e-2' count the per-target training only; every job ran in its own "

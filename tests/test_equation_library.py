@@ -11,7 +11,8 @@ from scipy.integrate import solve_ivp
 
 import equations
 from equations import CoefficientError, DirichletCondition, PeriodicCondition, create
-from pinn_pac.runs import Settings, solve
+from pinn_pac.posing import Posing
+from pinn_pac.runs import Settings, build_network, solve
 from pinn_pac.train import Budget
 
 FAMILIES = sorted(equations.FAMILIES)
@@ -213,6 +214,12 @@ def test_the_readme_example_family_works_once_registered(monkeypatch):
     monkeypatch.setitem(equations.FAMILIES, "logistic", namespace["Logistic"])
     equation = create("logistic", r=2.5)
     check_conditions(equation)
+    posing = Posing(equation, "exact")  # its exact form holds u(0) = 0.1 for any network
+    assert posing.soft_conditions() == []
+    network = build_network(equation, Settings(width=16, depth=2))
+    with torch.no_grad():
+        start = posing.predict(network, torch.zeros(3, 1, dtype=torch.float64))
+    assert torch.allclose(start, torch.full((3, 1), 0.1, dtype=torch.float64), rtol=0, atol=1e-15)
     assert _stencil_residual(equation, 2e-3) < 1e-3
     run = solve(equation, Settings(width=16, depth=2, n_interior=128, n_condition=8),
                 Budget(adam_steps=100, iterations=50), progress=False)
