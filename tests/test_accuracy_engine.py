@@ -8,7 +8,7 @@ import torch
 
 from equations import FAMILIES, create
 from pinn_pac.derivatives import parse_derivatives
-from pinn_pac.optim import DENSE_METHODS, DenseQuasiNewton, strong_wolfe
+from pinn_pac.optim import DENSE_METHODS, OPTIMIZERS, DenseQuasiNewton, strong_wolfe
 from pinn_pac.posing import Posing
 from pinn_pac.runs import Settings, build_network, physics_loss
 from pinn_pac.sampling import rad_choice
@@ -239,3 +239,13 @@ def test_a_matrix_too_large_for_memory_falls_back_to_lbfgs_with_one_line(monkeyp
     notice = capsys.readouterr().err.strip()
     assert result.history.optimizer == "lbfgs"
     assert len(notice.splitlines()) == 1 and "using L-BFGS instead of ssbroyden" in notice
+
+
+@pytest.mark.parametrize("method", OPTIMIZERS)
+def test_each_optimizer_through_the_training_loop_minimises_a_quadratic(method):
+    a, b, x, objective = quadratic(8, 2)
+    result = train(torch.nn.Module(), lambda _: objective(), [x], Budget(adam_steps=0, iterations=60, optimizer=method),
+                   progress=False)
+    minimum = float(-0.5 * b @ torch.linalg.solve(a, b))
+    assert result.history.optimizer == method
+    assert result.history.loss[-1] - minimum <= 1e-8 * abs(minimum) < result.history.loss[0] - minimum
