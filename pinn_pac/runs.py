@@ -27,7 +27,7 @@ from .plots import plot_histories, plot_solution
 from .posing import CONDITION_MODES
 from .sampling import sample_points
 from .train import Budget, History, PhysicsLoss, train
-from .transfer import METHODS, PAC, Adapted, TransferContext, TransferMethod, make_method
+from .transfer import METHODS, PAC, Adapted, TransferContext, TransferMethod, coefficient_key, make_method
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -146,10 +146,6 @@ class Record:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
-def coefficient_key(equation: Equation) -> str:
-    return ",".join(f"{name}={value:.6g}" for name, value in equation.coefficients.items())
-
-
 def build_network(equation: Equation, settings: Settings) -> MLP:
     """A freshly initialised MLP for `equation`, seeded by `settings.seed`."""
     dtype = settings.torch_dtype
@@ -242,6 +238,10 @@ def transfer(
     for target in targets:
         if not target.same_family(source):
             raise ValueError(f"target {target.describe()} is not in the family of {source.describe()}")
+    keys = [coefficient_key(t) for t in targets]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"targets must differ in their first 6 significant digits; repeated: {'; '.join(repeated)}")
     methods = [transfer_settings.method(name, settings.seed) for name in methods]  # bad names fail early
     for method in methods:
         method.check(source, targets)
@@ -360,7 +360,7 @@ def save_transfer(run: TransferRun, run_dir: Path) -> None:
     if isinstance(method, PAC):
         payload.update(
             network=method.pac.source.state_dict(), masks=method.pac.kept,
-            targets=[{"coefficients": t.coefficients, "adapter": method.pac.adapters[t.describe()]}
+            targets=[{"coefficients": t.coefficients, "adapter": method.pac.adapters[coefficient_key(t)]}
                      for t in run.targets],
         )
     else:

@@ -64,6 +64,11 @@ class Adapted:
     result: TrainResult
 
 
+def coefficient_key(equation: Equation) -> str:
+    """The one key of a coefficient set, in runs, checkpoints and adapters: "nu=0.0063662"."""
+    return ",".join(f"{name}={value:.6g}" for name, value in equation.coefficients.items())
+
+
 def count(parameters) -> int:
     return sum(p.numel() for p in parameters)
 
@@ -346,7 +351,7 @@ class PAC(TransferMethod):
         return self.pac.source_count  # the kept weights and the biases; freed weights are the targets'
 
     def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:
-        key = target.describe()
+        key = coefficient_key(target)
         result = self.pac.calibrate(key, self._loss(target, loss), budget, self.penalty, evaluator,
                                     start=self._start(target), **train_options)
         self.calibrated.append(target)
@@ -359,7 +364,7 @@ class PAC(TransferMethod):
             return None
         source = self.context.source
         nearest = min([source, *self.calibrated], key=lambda known: coefficient_distance(target, known, source))
-        return None if nearest is source else nearest.describe()
+        return None if nearest is source else coefficient_key(nearest)
 
 
 def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:

@@ -141,6 +141,7 @@ def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     (["solve", "burgers", "--rad-every", "100", "--rad-candidates", "10"], "at least as many candidates"),
     (["reference", "burgers", "--grid", "100000000,100000", "--out", "/tmp/never.npz"], "at most 10,000,000"),
     (["transfer", "burgers", "--source", "nu=0.1;nu=0.2"], "--source takes one set of coefficients, got 2"),
+    (["transfer", "burgers", "--targets", "nu=0.1;nu=0.1000000001"], "repeated: nu=0.1"),
 ])
 def test_bad_input_gets_a_one_line_error(argv, message, capsys):
     assert main(argv) == 2

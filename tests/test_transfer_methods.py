@@ -11,7 +11,7 @@ from pinn_pac.evaluate import Evaluator
 from pinn_pac.model import MLP
 from pinn_pac.runs import Settings, TransferSettings, build_network, physics_loss
 from pinn_pac.train import Budget, train
-from pinn_pac.transfer import METHODS, AtCoefficient, CoefficientRange, TransferContext, make_method
+from pinn_pac.transfer import METHODS, AtCoefficient, CoefficientRange, TransferContext, coefficient_key, make_method
 
 STEPS = Budget(adam_steps=10, iterations=10)
 SETTINGS = Settings(width=8, depth=2, seed=0, n_interior=128, n_condition=32)
@@ -178,12 +178,12 @@ def test_pac_warm_start_begins_at_the_nearest_calibrated_target(context, warm_st
     no_steps = Budget(adam_steps=0, iterations=0)
     method.adapt(near_first, no_steps, progress=False)
     method.adapt(near_source, no_steps, progress=False)
-    calibrated = method.pac.target_adapter(first.describe())
+    calibrated = method.pac.target_adapter(coefficient_key(first))
     assert any(values.abs().max() > 0 for values in calibrated)
-    started = method.pac.target_adapter(near_first.describe())
+    started = method.pac.target_adapter(coefficient_key(near_first))
     for values, expected in zip(started, calibrated):
         assert torch.equal(values, expected if warm_start == "nearest" else torch.zeros_like(values))
-    assert all(torch.all(v == 0) for v in method.pac.target_adapter(near_source.describe()))
+    assert all(torch.all(v == 0) for v in method.pac.target_adapter(coefficient_key(near_source)))
 
 
 def test_pac_refuses_an_unknown_warm_start():
