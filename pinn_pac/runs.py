@@ -462,7 +462,11 @@ def load_run(run_dir: Path) -> LoadedRun:
 
 
 def _load_pac_models(payload, source, network, settings) -> list[tuple[str, Equation, torch.nn.Module, int]]:
-    pac = PACNetwork(network, payload["masks"])
+    masks = payload["masks"]
+    if not (isinstance(masks, list) and all(isinstance(m, torch.Tensor) for m in masks)
+            and [m.shape for m in masks] == [w.shape for w in network.weights]):
+        raise ValueError("the masks do not fit the network")
+    pac = PACNetwork(network, masks)
     models = [("source", source, pac.source_view(), pac.source_count)]
     for target in payload["targets"]:
         equation = equations.create(payload["equation"], **target["coefficients"])

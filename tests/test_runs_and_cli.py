@@ -194,6 +194,13 @@ def test_foreign_and_mismatched_checkpoints_are_refused(tmp_path, transfer_run):
     save_checkpoint(bad / "checkpoint.pt", {k: v for k, v in payload.items() if k not in ("format", "format_version")})
     with pytest.raises(CheckpointError, match="does not describe"):
         evaluate_run(bad)
+    for masks in ([m[:-1] for m in load_checkpoint(transfer_run)["masks"]], "all"):  # tampered masks
+        payload = load_checkpoint(transfer_run)
+        payload["masks"] = masks
+        tampered = tmp_path / f"masks-{type(masks).__name__}"
+        save_checkpoint(tampered / "checkpoint.pt", {k: v for k, v in payload.items() if k not in ("format", "format_version")})
+        with pytest.raises(CheckpointError, match="the masks do not fit the network"):
+            evaluate_run(tampered)
 
 
 def test_an_existing_run_is_never_overwritten(transfer_run, capsys):
