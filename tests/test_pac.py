@@ -46,10 +46,13 @@ def test_prune_rejects_unknown_scope(tiny_network):
 def test_allocate_holds_freed_weights_at_exactly_zero_and_trains_kept(tiny_network, tiny_loss):
     kept = prune(tiny_network, 0.5)
     before = [w.detach().clone() for w in tiny_network.weights]
-    allocate(tiny_network, kept, tiny_loss, SHORT, progress=False)
+    result = allocate(tiny_network, kept, tiny_loss, SHORT, progress=False)
     for w, w0, m in zip(tiny_network.weights, before, kept):
         assert torch.all(w.detach()[~m] == 0)
         assert not torch.equal(w.detach()[m], w0[m])
+    # Training saw the freed weights at zero: its last loss is the loss of the zeroed network
+    # (were the mask ignored, the freed weights would have moved and the zeroing changed the loss).
+    assert result.history.loss[-1] == pytest.approx(float(tiny_loss(tiny_network).detach()), rel=1e-12)
 
 
 @pytest.fixture
