@@ -94,8 +94,9 @@ class DenseQuasiNewton:
             self.reset()
             return
         if self.fresh:  # scale the identity to the curvature seen (Nocedal, Wright eq. 6.20)
-            self.inverse_hessian.mul_(sy / float(y @ y))
-            hy, yhy = self.inverse_hessian @ y, yhy * sy / float(y @ y)
+            yy = float(y @ y)
+            self.inverse_hessian.mul_(sy / yy)
+            hy, yhy = hy * (sy / yy), yhy * sy / yy  # H was the identity: no second product
             self.fresh = False
         phi, tau = self._scaling(rho * yhy, -step * rho * float(s @ g))
         v = rho * s - hy / yhy

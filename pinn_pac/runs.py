@@ -25,8 +25,8 @@ from .model import MLP
 from .pac import PRUNE_SCOPES, PACNetwork
 from .plots import plot_histories, plot_solution
 from .posing import CONDITION_MODES
-from .sampling import sample_points
-from .train import Budget, History, PhysicsLoss, train
+from .sampling import domain_box, sample_points
+from .train import Budget, History, PhysicsLoss, check_rad, train
 from .transfer import METHODS, PAC, Adapted, TransferContext, TransferMethod, coefficient_key, make_method
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -59,9 +59,7 @@ class Settings:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.conditions not in CONDITION_MODES:
             raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {self.conditions!r}")
-        if self.rad_every < 0 or (self.rad_every and self.rad_candidates < self.n_interior):
-            raise ValueError(f"RAD needs every >= 0 and at least as many candidates ({self.rad_candidates}) "
-                             f"as interior points ({self.n_interior})")
+        check_rad(self.rad_every, self.rad_candidates, self.n_interior)
         if self.derivative_method not in DERIVATIVE_METHODS:
             raise ValueError(f"derivative method must be one of {', '.join(DERIVATIVE_METHODS)}, "
                              f"got {self.derivative_method!r}")
@@ -149,8 +147,7 @@ class Record:
 def build_network(equation: Equation, settings: Settings) -> MLP:
     """A freshly initialised MLP for `equation`, seeded by `settings.seed`."""
     dtype = settings.torch_dtype
-    lower = torch.tensor([equation.domain[n][0] for n in equation.inputs], dtype=dtype)
-    upper = torch.tensor([equation.domain[n][1] for n in equation.inputs], dtype=dtype)
+    lower, upper = (torch.tensor(bound, dtype=dtype) for bound in domain_box(equation))
     generator = torch.Generator().manual_seed(settings.seed)
     return MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator)
 
@@ -481,9 +478,10 @@ def _load_pac_models(payload, source, network, settings) -> list[tuple[str, Equa
 def evaluate_run(run_dir: Path) -> list[Record]:
     """Reload a run and measure every model against its reference again."""
     loaded = load_run(run_dir)
+    settings = saved_settings(loaded.metadata)
     records = []
     for role, equation, network, trainable in loaded.models:
-        metrics = evaluator_for(equation, saved_settings(loaded.metadata))(network)
+        metrics = evaluator_for(equation, settings)(network)
         records.append(Record(equation.name, equation.coefficients, role, metrics.rel_l2,
                               metrics.max_abs_err, trainable, None, "reloaded"))
     return records

@@ -31,6 +31,13 @@ class TrainingPoints:
     conditions: list[ConditionPoints]
 
 
+def domain_box(equation: Equation) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of the equation's inputs, in the order of `inputs`."""
+    lower = np.array([equation.domain[name][0] for name in equation.inputs], dtype=float)
+    upper = np.array([equation.domain[name][1] for name in equation.inputs], dtype=float)
+    return lower, upper
+
+
 def _unit_samples(dim: int, n: int, sampler: str, rng: np.random.Generator) -> np.ndarray:
     if sampler == "sobol":
         engine = qmc.Sobol(dim, scramble=True, seed=rng)
@@ -60,8 +67,7 @@ def sample_points(
     if n_interior < 1 or n_condition < 1:
         raise ValueError("n_interior and n_condition must be positive")
     rng = np.random.default_rng(seed)
-    lower = np.array([equation.domain[name][0] for name in equation.inputs])
-    upper = np.array([equation.domain[name][1] for name in equation.inputs])
+    lower, upper = domain_box(equation)
     dim = len(equation.inputs)
     interior = lower + (upper - lower) * _unit_samples(dim, n_interior, sampler, rng)
 
@@ -89,8 +95,7 @@ def sample_points(
 
 def uniform_interior(equation: Equation, n: int, rng: np.random.Generator, dtype: torch.dtype) -> torch.Tensor:
     """`n` uniformly random points in the domain box."""
-    lower = np.array([equation.domain[name][0] for name in equation.inputs])
-    upper = np.array([equation.domain[name][1] for name in equation.inputs])
+    lower, upper = domain_box(equation)
     return torch.tensor(lower + (upper - lower) * rng.random((n, len(equation.inputs))), dtype=dtype)
 
 

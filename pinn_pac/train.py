@@ -79,6 +79,14 @@ class TrainResult:
     stopped_because: str
 
 
+def check_rad(every: int, candidates: int, points: int) -> None:
+    """Refuse a RAD schedule that cannot run: a negative period, or fewer candidates than the
+    points it must choose."""
+    if every < 0 or (every and candidates < points):
+        raise ValueError(f"RAD needs every >= 0 and at least as many candidates ({candidates}) "
+                         f"as interior points ({points}), got every {every}")
+
+
 class PhysicsLoss:
     """Mean squared residual (times the equation's `residual_scale`) plus the mean squared
     mismatch of each condition left soft.
@@ -99,11 +107,7 @@ class PhysicsLoss:
         candidates: int = 50_000,
         seed: int = 0,
     ) -> None:
-        if resample_every < 0 or (resample_every and candidates < len(points.interior)):
-            raise ValueError(
-                f"RAD needs resample_every >= 0 and at least as many candidates as points "
-                f"({len(points.interior)}), got every {resample_every}, {candidates} candidates"
-            )
+        check_rad(resample_every, candidates, len(points.interior))
         self.equation = equation
         self.posing = Posing(equation, conditions)
         soft = {c.name for c in self.posing.soft_conditions()}
