@@ -76,12 +76,16 @@ class ExactForm:
     `offset` meets the imposed conditions' values and `factor` vanishes where they are
     imposed; both map (N, n_inputs) points to (N, n_outputs) (or (N, 1), broadcast) and
     must be smooth torch functions, since derivatives of u are taken through them.
-    `imposes` names the conditions that hold exactly and so leave the loss.
+    `imposes` names the conditions that hold exactly and so leave the loss. `periodic`
+    names the inputs in which N itself must be periodic (over the domain's length), for a
+    form that imposes a periodic condition: the learner then gives the network a periodic
+    embedding of those inputs, and offset and factor must be periodic in them too.
     """
 
     offset: Callable[[torch.Tensor], torch.Tensor]
     factor: Callable[[torch.Tensor], torch.Tensor]
     imposes: tuple[str, ...]
+    periodic: tuple[str, ...] = ()
 
 
 class Equation(ABC):

@@ -19,6 +19,7 @@ derivatives; otherwise they fall back to the autograd path.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -143,16 +144,14 @@ def _forward_mode(network: TanhNetwork, points, derivatives, outputs):
     """
     first = sorted({d.wrt[0] for d in derivatives})
     second = sorted({d.wrt[0] for d in derivatives if len(d.wrt) == 2})
-    scale = network.input_scale
     (weight, bias), *inner, (last_weight, last_bias) = network.affine_layers()
-
-    # First layer: the tangent of the scaled input along x_j is scale_j e_j, a constant,
-    # so z_j is column j of the weight (times scale_j) and z_jj is zero.
-    a = torch.tanh(torch.addmm(bias, (points - network.input_center) * scale, weight.T))
+    features = network.embed(points)
+    a = torch.tanh(torch.addmm(bias, features, weight.T))
     s = 1 - a * a
-    dz = {j: weight[:, j] * scale[j] for j in first}
+    dz, ddz = _first_layer_tangents(network, features, weight, first, second)
     da = {j: s * dz[j] for j in first}
-    dda = {j: -2 * a * s * dz[j] * dz[j] for j in second}
+    dda = {j: s * (ddz[j] - 2 * a * dz[j] * dz[j]) if j in ddz else -2 * a * s * dz[j] * dz[j]
+           for j in second}
     for weight, bias in inner:
         dz = {j: da[j] @ weight.T for j in first}
         ddz = {j: dda[j] @ weight.T for j in second}
@@ -169,3 +168,26 @@ def _forward_mode(network: TanhNetwork, points, derivatives, outputs):
         stream = first_out[d.wrt[0]] if len(d.wrt) == 1 else second_out[d.wrt[0]]
         fields[d.name] = stream[:, d.output : d.output + 1]
     return fields
+
+
+def _first_layer_tangents(network: TanhNetwork, features, weight, first, second):
+    """z_j and z_jj of the first layer z = W features + b, for each input j.
+
+    A plain input's feature is scale_j x_j, so z_j is column j of W times scale_j, a
+    constant, and z_jj is zero (left out). A periodic input's features are cos(pi h),
+    sin(pi h) with h = scale_j (x_j - center_j); with w = pi scale_j their derivatives are
+    w (-sin, cos) and -w^2 (cos, sin).
+    """
+    dz, ddz = {}, {}
+    for j in first:
+        column, scale = network.feature_column[j], network.input_scale[j]
+        if not network.periodic[j]:
+            dz[j] = weight[:, column] * scale
+            continue
+        w = math.pi * scale
+        cos, sin = features[:, column : column + 1], features[:, column + 1 : column + 2]
+        along_cos, along_sin = weight[:, column], weight[:, column + 1]
+        dz[j] = w * (cos * along_sin - sin * along_cos)
+        if j in second:
+            ddz[j] = -(w * w) * (cos * along_cos + sin * along_sin)
+    return dz, ddz

@@ -7,6 +7,8 @@ That is the seam the masks act on.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -14,19 +16,47 @@ Layers = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 class TanhNetwork(nn.Module):
-    """A tanh MLP whose inputs are mapped by (points - input_center) * input_scale."""
+    """A tanh MLP whose inputs are mapped by h = (points - input_center) * input_scale.
 
-    def __init__(self, input_center: torch.Tensor, input_scale: torch.Tensor) -> None:
+    Inputs flagged `periodic` enter as the two features cos(pi h), sin(pi h) instead of h,
+    so the network is periodic in them with the length of their box as period, for its
+    value and every derivative (a periodic embedding; Dong, Ni 2021).
+    """
+
+    def __init__(
+        self, input_center: torch.Tensor, input_scale: torch.Tensor, periodic: tuple[bool, ...] = (),
+    ) -> None:
         super().__init__()
         self.register_buffer("input_center", input_center)
         self.register_buffer("input_scale", input_scale)
+        self.periodic = tuple(periodic) or (False,) * input_center.numel()
+        if len(self.periodic) != input_center.numel():
+            raise ValueError(f"{len(self.periodic)} periodic flags for {input_center.numel()} inputs")
+        #: The first feature column of each input (a periodic input has two).
+        self.feature_column = [k + sum(self.periodic[:k]) for k in range(len(self.periodic))]
+
+    @property
+    def n_features(self) -> int:
+        """Columns the first layer sees: one per input, two per periodic input."""
+        return len(self.periodic) + sum(self.periodic)
+
+    def embed(self, points: torch.Tensor) -> torch.Tensor:
+        """The first layer's input: scaled points, periodic ones as (cos, sin) pairs."""
+        scaled = (points - self.input_center) * self.input_scale
+        if not any(self.periodic):
+            return scaled
+        columns = []
+        for k, periodic in enumerate(self.periodic):
+            column = scaled[:, k : k + 1]
+            columns += [torch.cos(math.pi * column), torch.sin(math.pi * column)] if periodic else [column]
+        return torch.cat(columns, dim=1)
 
     def affine_layers(self) -> Layers:
         """(weight, bias) of every layer, input to output, as used in the forward pass."""
         raise NotImplementedError
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
-        hidden = (points - self.input_center) * self.input_scale
+        hidden = self.embed(points)
         *inner, (last_weight, last_bias) = self.affine_layers()
         for weight, bias in inner:
             hidden = torch.tanh(torch.addmm(bias, hidden, weight.T))
@@ -37,7 +67,7 @@ class MLP(TanhNetwork):
     """A fully connected tanh network with Xavier-normal weights and zero biases.
 
     `depth` counts hidden layers, each `width` wide: a 4x50 network has depth 4, width 50.
-    Inputs are scaled from the box [lower, upper] to [-1, 1].
+    Inputs are scaled from the box [lower, upper] to [-1, 1]; see `TanhNetwork` for `periodic`.
     """
 
     def __init__(
@@ -48,12 +78,13 @@ class MLP(TanhNetwork):
         width: int,
         depth: int,
         generator: torch.Generator | None = None,
+        periodic: tuple[bool, ...] = (),
     ) -> None:
         if width < 1 or depth < 1:
             raise ValueError(f"width and depth must be positive, got {width}x{depth}")
-        super().__init__((upper + lower) / 2, 2.0 / (upper - lower))
+        super().__init__((upper + lower) / 2, 2.0 / (upper - lower), periodic)
         self.width, self.depth = width, depth
-        sizes = [lower.numel()] + [width] * depth + [n_outputs]
+        sizes = [self.n_features] + [width] * depth + [n_outputs]
         dtype = lower.dtype
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -72,7 +103,8 @@ class MLP(TanhNetwork):
         layers = [(w.detach(), b.detach()) for w, b in network.affine_layers()]
         half_width = 1.0 / network.input_scale
         mlp = cls(network.input_center - half_width, network.input_center + half_width,
-                  layers[-1][0].shape[0], layers[0][0].shape[0], len(layers) - 1)
+                  layers[-1][0].shape[0], layers[0][0].shape[0], len(layers) - 1,
+                  periodic=network.periodic)
         with torch.no_grad():
             for (weight, bias), target_weight, target_bias in zip(layers, mlp.weights, mlp.biases):
                 target_weight.copy_(weight)

@@ -52,7 +52,7 @@ class MaskedNetwork(TanhNetwork):
     """A view of `base` in which the freed weights are held at exactly zero."""
 
     def __init__(self, base: MLP, kept: list[torch.Tensor]) -> None:
-        super().__init__(base.input_center, base.input_scale)
+        super().__init__(base.input_center, base.input_scale, base.periodic)
         self.base = base
         self.kept = kept
 
@@ -91,7 +91,7 @@ class AdaptedNetwork(TanhNetwork):
     """The frozen source with its freed weights replaced by an adapter's values."""
 
     def __init__(self, pac: "PACNetwork", adapter: list[torch.Tensor]) -> None:
-        super().__init__(pac.source.input_center, pac.source.input_scale)
+        super().__init__(pac.source.input_center, pac.source.input_scale, pac.source.periodic)
         self.pac = pac
         self.adapter = adapter
 
@@ -113,7 +113,7 @@ class StackedAdaptedNetwork(TanhNetwork):
     """
 
     def __init__(self, pac: "PACNetwork", adapters: list[torch.Tensor]) -> None:
-        super().__init__(pac.source.input_center, pac.source.input_scale)
+        super().__init__(pac.source.input_center, pac.source.input_scale, pac.source.periodic)
         self.pac = pac
         self.adapters = adapters
         self.count = adapters[0].shape[0]
@@ -130,7 +130,7 @@ class StackedAdaptedNetwork(TanhNetwork):
         return layers
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
-        hidden = ((points - self.input_center) * self.input_scale).view(self.count, -1, points.shape[1])
+        hidden = self.embed(points).view(self.count, -1, self.n_features)
         *inner, (last_weight, last_bias) = self.affine_layers()
         for weight, bias in inner:
             hidden = torch.tanh(torch.baddbmm(bias, hidden, weight.transpose(1, 2)))

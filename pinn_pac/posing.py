@@ -3,7 +3,8 @@
 With conditions "exact" and a family that declares an `ExactForm`, u = g + d * N where N is
 the network (any network: a plain MLP, a PAC-Net adapted view, a LoRA or parametric one).
 The imposed initial and boundary values then hold by construction and leave the loss
-(Lagaris, Likas, Fotiadis 1998; Sukumar, Srivastava 2022). Derivatives of u follow by the
+(Lagaris, Likas, Fotiadis 1998; Sukumar, Srivastava 2022); a form that imposes periodicity
+needs a network periodic in those inputs (`periodic_inputs`, see `model.TanhNetwork`). Derivatives of u follow by the
 product rule from those of N, computed by any derivative path (autograd, forward, compiled),
 and those of g and d, computed once per point set by autograd.
 """
@@ -43,6 +44,19 @@ class Posing:
         """What is applied: "exact" when a form is in use, else "soft"."""
         return "soft" if self.form is None else "exact"
 
+    @property
+    def periodic_inputs(self) -> tuple[bool, ...]:
+        """For each input, whether the network must be periodic in it (the form says so)."""
+        periodic = () if self.form is None else self.form.periodic
+        return tuple(name in periodic for name in self.equation.inputs)
+
+    def check_network(self, network: torch.nn.Module) -> None:
+        """Refuse a network that is not periodic where the form needs it to be."""
+        if any(self.periodic_inputs) and getattr(network, "periodic", None) != self.periodic_inputs:
+            names = [n for n, p in zip(self.equation.inputs, self.periodic_inputs) if p]
+            raise ValueError(f"the exact form of {self.equation.name} needs a network periodic in "
+                             f"{', '.join(names)} (build it with runs.build_network or MLP(periodic=...))")
+
     def soft_conditions(self) -> list[Condition]:
         """The conditions that stay in the loss: those the form does not impose."""
         imposed = () if self.form is None else self.form.imposes
@@ -50,6 +64,7 @@ class Posing:
 
     def predict(self, network: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
         """u at `points`, (N, n_outputs)."""
+        self.check_network(network)
         values = network(points)
         if self.form is None:
             return values
@@ -60,6 +75,7 @@ class Posing:
     ) -> dict[str, torch.Tensor]:
         """Inputs, outputs and `derivatives` of u at `points` by name, each (N, 1)."""
         inputs, outputs = self.equation.inputs, self.equation.outputs
+        self.check_network(network)
         if self.form is None:
             return compute_fields(network, points, derivatives, outputs, method, inputs)
         needed = {key for d in derivatives for key in _product_rule_keys(d)}

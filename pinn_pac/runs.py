@@ -24,7 +24,7 @@ from .evaluate import Evaluator
 from .model import MLP
 from .pac import PRUNE_SCOPES, PACNetwork
 from .plots import plot_histories, plot_solution
-from .posing import CONDITION_MODES
+from .posing import CONDITION_MODES, Posing
 from .sampling import domain_box, sample_points
 from .train import Budget, History, PhysicsLoss, check_rad, train
 from .transfer import METHODS, PAC, Adapted, TransferContext, TransferMethod, coefficient_key, make_method
@@ -145,11 +145,13 @@ class Record:
 
 
 def build_network(equation: Equation, settings: Settings) -> MLP:
-    """A freshly initialised MLP for `equation`, seeded by `settings.seed`."""
+    """A freshly initialised MLP for `equation`, seeded by `settings.seed`, periodic in the
+    inputs where the posing of its conditions needs it."""
     dtype = settings.torch_dtype
     lower, upper = (torch.tensor(bound, dtype=dtype) for bound in domain_box(equation))
     generator = torch.Generator().manual_seed(settings.seed)
-    return MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator)
+    periodic = Posing(equation, settings.conditions).periodic_inputs
+    return MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator, periodic)
 
 
 def physics_loss(

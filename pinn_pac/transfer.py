@@ -169,7 +169,7 @@ class LoRANetwork(TanhNetwork):
     """The frozen source with a rank-r update B A added to each weight matrix."""
 
     def __init__(self, source: MLP, rank: int, generator: torch.Generator) -> None:
-        super().__init__(source.input_center, source.input_scale)
+        super().__init__(source.input_center, source.input_scale, source.periodic)
         self.source = source
         self.down = nn.ParameterList()  # A: r x fan_in, small random
         self.up = nn.ParameterList()  # B: fan_out x r, zero, so training starts at the source
@@ -208,7 +208,7 @@ class AtCoefficient(TanhNetwork):
     constant coefficient input is folded into the first layer's bias."""
 
     def __init__(self, parametric: MLP, value: float) -> None:
-        super().__init__(parametric.input_center[:-1], parametric.input_scale[:-1])
+        super().__init__(parametric.input_center[:-1], parametric.input_scale[:-1], parametric.periodic[:-1])
         self.parametric = parametric
         self.scaled_value = float((value - parametric.input_center[-1]) * parametric.input_scale[-1])
 
@@ -280,7 +280,8 @@ class Parametric(TransferMethod):
         half = 1.0 / source.input_scale
         lower = torch.cat([source.input_center - half, torch.tensor([self.range.low], dtype=dtype)])
         upper = torch.cat([source.input_center + half, torch.tensor([self.range.high], dtype=dtype)])
-        widened = MLP(lower, upper, source.weights[-1].shape[0], source.width, source.depth)
+        widened = MLP(lower, upper, source.weights[-1].shape[0], source.width, source.depth,
+                      periodic=(*source.periodic, False))
         with torch.no_grad():
             for weight, bias, new_weight, new_bias in zip(source.weights, source.biases,
                                                           widened.weights, widened.biases):
