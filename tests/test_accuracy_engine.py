@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from equations import FAMILIES, create
+from equations import FAMILIES, PeriodicCondition, create
 from pinn_pac.derivatives import parse_derivatives
 from pinn_pac.optim import DENSE_METHODS, OPTIMIZERS, DenseQuasiNewton, strong_wolfe
 from pinn_pac.posing import Posing
@@ -193,30 +193,87 @@ def test_training_with_rad_is_reproducible():
 FORMS = [name for name, family in FAMILIES.items() if family().exact_form() is not None]
 
 
-def test_the_families_with_an_exact_form():
-    assert FORMS == ["burgers", "diffusion", "allen-cahn", "oscillator", "van-der-pol", "lotka-volterra"]
+def test_every_family_has_an_exact_form():
+    assert FORMS == list(FAMILIES)
+
+
+def _random_points(equation, n: int, generator: torch.Generator) -> torch.Tensor:
+    lower = torch.tensor([equation.domain[n][0] for n in equation.inputs], dtype=torch.float64)
+    upper = torch.tensor([equation.domain[n][1] for n in equation.inputs], dtype=torch.float64)
+    return lower + (upper - lower) * torch.rand(n, len(lower), generator=generator, dtype=torch.float64)
 
 
 @pytest.mark.parametrize("name", FORMS)
 def test_every_exact_form_meets_its_imposed_conditions_for_random_networks(name):
-    """On each imposed condition's faces, at random points, for three random networks."""
+    """On each imposed condition's faces, at random points, for three random networks;
+    periodic conditions in u, u_x and u_xx at both ends of the period."""
     equation = create(name)
     posing = Posing(equation, "exact")
     generator = torch.Generator().manual_seed(7)
-    lower = torch.tensor([equation.domain[n][0] for n in equation.inputs], dtype=torch.float64)
-    upper = torch.tensor([equation.domain[n][1] for n in equation.inputs], dtype=torch.float64)
     for seed in range(3):
         network = build_network(equation, Settings(width=16, depth=3, seed=seed))
         for condition in equation.conditions():
             assert condition.name in posing.form.imposes
+            column = equation.inputs.index(condition.on)
+            if isinstance(condition, PeriodicCondition):
+                names = ("u", f"u_{condition.on}", f"u_{condition.on}{condition.on}")
+                derivatives = parse_derivatives(names[1:], equation.inputs, equation.outputs)
+                low = _random_points(equation, 64, generator)
+                high = low.clone()
+                low[:, column], high[:, column] = equation.domain[condition.on]
+                at_low = posing.fields(network, low, derivatives, "autograd")
+                at_high = posing.fields(network, high, derivatives, "autograd")
+                for field in names:
+                    assert torch.allclose(at_low[field], at_high[field], rtol=0, atol=1e-12), field
+                assert at_low["u_xx"].abs().max() > 1e-3  # a real second derivative, not zero
+                continue
             derivatives = parse_derivatives(tuple(f for f in condition.fields if f not in equation.outputs),
                                             equation.inputs, equation.outputs)
             for at in condition.at:
-                points = lower + (upper - lower) * torch.rand(64, len(lower), generator=generator, dtype=torch.float64)
-                points[:, equation.inputs.index(condition.on)] = at
+                points = _random_points(equation, 64, generator)
+                points[:, column] = at
                 fields = posing.fields(network, points, derivatives, "autograd")
                 value = torch.cat([fields[f] for f in condition.fields], dim=1)
                 assert torch.allclose(value, condition.value(points), rtol=0, atol=1e-12), (condition.name, at)
+
+
+@pytest.mark.parametrize("method", ["forward", "compiled"])
+def test_the_periodic_embedding_matches_autograd_on_the_forward_paths(method):
+    """u_t, u_x and u_xx of a network periodic in x, through the exact form, on every path."""
+    equation = create("reaction-diffusion")
+    posing = Posing(equation, "exact")
+    network = build_network(equation, Settings(width=16, depth=3, seed=1))
+    assert network.periodic == (True, False) and network.weights[0].shape[1] == 3
+    points = _random_points(equation, 200, torch.Generator().manual_seed(3))
+    derivatives = parse_derivatives(("u_t", "u_x", "u_xx"), equation.inputs, equation.outputs)
+    expected = posing.fields(network, points, derivatives, "autograd")
+    got = posing.fields(network, points, derivatives, method)
+    for name in ("u", "u_t", "u_x", "u_xx"):
+        assert torch.allclose(got[name], expected[name], rtol=1e-10, atol=1e-12), name
+
+
+def test_a_network_without_the_periodic_embedding_is_refused_by_a_periodic_form():
+    equation = create("convection")
+    plain = build_network(equation, Settings(width=8, depth=2, conditions="soft"))
+    with pytest.raises(ValueError, match="periodic in x"):
+        Posing(equation, "exact").predict(plain, torch.zeros(3, 2, dtype=torch.float64))
+
+
+def test_helmholtz_offset_reads_only_the_boundary_values():
+    """Coons' patch of arbitrary boundary values: it asks for them only on the square's sides
+    and matches them there."""
+    from equations.helmholtz import coons_patch
+
+    def boundary(p):
+        assert bool(((p.abs() == 1).any(dim=1)).all()), "asked for a value inside the square"
+        return torch.exp(p[:, :1]) * torch.cos(3 * p[:, 1:2]) + p[:, :1] * p[:, 1:2] ** 3
+
+    points = _random_points(create("helmholtz"), 50, torch.Generator().manual_seed(5))
+    for column in (0, 1):
+        for side in (-1.0, 1.0):
+            on_side = points.clone()
+            on_side[:, column] = side
+            assert torch.allclose(coons_patch(boundary, on_side), boundary(on_side), rtol=0, atol=1e-14)
 
 
 def test_the_oscillator_loss_is_scaled_by_one_over_omega_squared():
@@ -249,3 +306,4 @@ def test_each_optimizer_through_the_training_loop_minimises_a_quadratic(method):
     minimum = float(-0.5 * b @ torch.linalg.solve(a, b))
     assert result.history.optimizer == method
     assert result.history.loss[-1] - minimum <= 1e-8 * abs(minimum) < result.history.loss[0] - minimum
+
