@@ -57,6 +57,12 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
                             "0 for fixed points (%(default)s)")
     group.add_argument("--rad-candidates", type=int, default=defaults.rad_candidates,
                        help="uniform candidates RAD draws from (%(default)s)")
+    group.add_argument("--balance", action="store_true",
+                       help="weight the loss terms left soft by their gradient norms during Adam, "
+                            "frozen afterwards (off)")
+    group.add_argument("--causal", type=float, default=defaults.causal,
+                       help="causal weighting of the residual in time with this epsilon, 0 for off "
+                            "(%(default)s)")
     group.add_argument("--optimizer", choices=OPTIMIZERS, default="ssbroyden",
                        help="quasi-Newton method of every phase after Adam: dense self-scaled Broyden, "
                             "self-scaled BFGS, BFGS, or L-BFGS for networks too large for a dense matrix "
@@ -170,7 +176,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
         derivative_method=args.derivatives, conditions=args.conditions, rad_every=args.rad_every,
-        rad_candidates=args.rad_candidates,
+        rad_candidates=args.rad_candidates, balance=args.balance, causal=args.causal,
     )
 
 

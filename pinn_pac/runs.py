@@ -6,6 +6,7 @@ The command line and the benchmarks call these; they call the library modules.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +52,10 @@ class Settings:
     #: Redraw the interior points by RAD every this many quasi-Newton iterations (0: fixed points).
     rad_every: int = 500
     rad_candidates: int = 50_000
+    #: Weight the soft loss terms by their gradient norms during Adam (see `weighting`).
+    balance: bool = False
+    #: Causal weighting of the residual in time with this epsilon (0: off; see `weighting`).
+    causal: float = 0.0
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -60,6 +65,8 @@ class Settings:
         if self.conditions not in CONDITION_MODES:
             raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {self.conditions!r}")
         check_rad(self.rad_every, self.rad_candidates, self.n_interior)
+        if not (math.isfinite(self.causal) and self.causal >= 0):
+            raise ValueError(f"the causal epsilon must be >= 0, got {self.causal}")
         if self.derivative_method not in DERIVATIVE_METHODS:
             raise ValueError(f"derivative method must be one of {', '.join(DERIVATIVE_METHODS)}, "
                              f"got {self.derivative_method!r}")
@@ -163,7 +170,8 @@ def physics_loss(
         settings.torch_dtype, settings.sampler,
     )
     return PhysicsLoss(equation, points, settings.derivative_method, settings.conditions,
-                       settings.rad_every, settings.rad_candidates, settings.seed + seed_offset)
+                       settings.rad_every, settings.rad_candidates, settings.seed + seed_offset,
+                       settings.balance, settings.causal)
 
 
 def evaluator_for(equation: Equation, settings: Settings) -> Evaluator:

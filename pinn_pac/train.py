@@ -26,6 +26,7 @@ from .evaluate import Evaluator
 from .optim import DENSE_METHODS, OPTIMIZERS, DenseQuasiNewton, dense_fits
 from .posing import Posing
 from .sampling import ConditionPoints, TrainingPoints, rad_choice, uniform_interior
+from .weighting import REWEIGHT_EVERY, balanced_weights, causal_weights, slab_means, time_slabs
 
 
 class TrainingDiverged(RuntimeError):
@@ -65,10 +66,12 @@ class History:
     rel_l2: list[float] = field(default_factory=list)
     #: The quasi-Newton method that ran ("" when that phase did not run).
     optimizer: str = ""
+    #: Each loss term (unweighted) at every recorded step, where the loss has several.
+    terms: dict[str, list[float]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, list | str]:
+    def as_dict(self) -> dict[str, list | str | dict]:
         return {"step": self.step, "seconds": self.seconds, "loss": self.loss, "rel_l2": self.rel_l2,
-                "optimizer": self.optimizer}
+                "optimizer": self.optimizer, **({"terms": self.terms} if self.terms else {})}
 
 
 @dataclass
@@ -89,12 +92,14 @@ def check_rad(every: int, candidates: int, points: int) -> None:
 
 class PhysicsLoss:
     """Mean squared residual (times the equation's `residual_scale`) plus the mean squared
-    mismatch of each condition left soft.
+    mismatch of each condition left soft, each term times its weight.
 
     With conditions "exact" (and a family that declares an exact form) u is posed so that
     the imposed conditions hold by construction and leave the loss (see `posing`). With
     `resample_every` > 0 the training loop redraws the interior points by RAD every that
     many quasi-Newton iterations, from `candidates` uniform points (seeded by `seed`).
+    `balance` weights the terms by their gradient norms during Adam (then frozen); `causal`
+    > 0 weights the residual causally in time with that epsilon (see `weighting`).
     """
 
     def __init__(
@@ -106,8 +111,11 @@ class PhysicsLoss:
         resample_every: int = 0,
         candidates: int = 50_000,
         seed: int = 0,
+        balance: bool = False,
+        causal: float = 0.0,
     ) -> None:
         check_rad(resample_every, candidates, len(points.interior))
+        check_weighting(equation, causal)
         self.equation = equation
         self.posing = Posing(equation, conditions)
         soft = {c.name for c in self.posing.soft_conditions()}
@@ -123,6 +131,12 @@ class PhysicsLoss:
         ]
         self.resample_every, self.candidates = resample_every, candidates
         self._rng = np.random.default_rng([seed, 1])  # a stream apart from the initial points'
+        self.weights = {name: 1.0 for name in ["residual", *(c.condition.name for c in self.points.conditions)]}
+        self.balance = balance and len(self.weights) > 1
+        self.causal = causal
+        self._slab_weights: torch.Tensor | None = None
+        #: How often (in steps) the training loop calls `reweight`; 0: never.
+        self.reweight_every = REWEIGHT_EVERY if self.balance or causal else 0
 
     def _fields(self, network, points, derivatives, method: str | None = None) -> dict[str, torch.Tensor]:
         return self.posing.fields(network, points, derivatives, method or self.derivative_method)
@@ -152,12 +166,57 @@ class PhysicsLoss:
         chosen = rad_choice(residual, len(self.points.interior), self._rng)
         self.points = TrainingPoints(candidates[torch.from_numpy(chosen)], self.points.conditions)
 
-    def __call__(self, network: torch.nn.Module) -> torch.Tensor:
+    def _squared_residual(self, network: torch.nn.Module) -> torch.Tensor:
         fields = self._fields(network, self.points.interior, self.derivatives)
-        loss = (self.equation.residual(fields) * self.equation.residual_scale).square().mean()
+        return (self.equation.residual(fields) * self.equation.residual_scale).square()
+
+    def _slab_means(self, squared: torch.Tensor) -> torch.Tensor:
+        column = self.equation.inputs.index("t")
+        slabs = time_slabs(self.points.interior[:, column], *self.equation.domain["t"])
+        return slab_means(squared.mean(dim=1), slabs)
+
+    def terms(self, network: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Each term of the loss, unweighted: the residual (causally weighted when asked)
+        and each soft condition's mean squared mismatch, by condition name."""
+        squared = self._squared_residual(network)
+        if self._slab_weights is None:
+            residual = squared.mean()
+        else:
+            residual = (self._slab_weights * self._slab_means(squared)).mean()
+        terms = {"residual": residual}
         for condition, derivatives in zip(self.points.conditions, self.condition_derivatives):
-            loss = loss + self.condition_mismatch(network, condition, derivatives).square().mean()
-        return loss
+            terms[condition.condition.name] = self.condition_mismatch(network, condition, derivatives).square().mean()
+        return terms
+
+    def term_values(self, network: torch.nn.Module) -> dict[str, float]:
+        """`terms` as numbers, for the history; empty when the residual is the only term."""
+        if len(self.weights) == 1:
+            return {}
+        return {name: float(value.detach()) for name, value in self.terms(network).items()}
+
+    def reweight(self, network: torch.nn.Module, balance: bool) -> bool:
+        """Renew the causal weights at the network's present residual and, with `balance`
+        (during Adam), the terms' weights from their gradient norms; say if any changed."""
+        changed = False
+        if self.causal:
+            means = self._slab_means(self._squared_residual(network).detach())
+            self._slab_weights, changed = causal_weights(means, self.causal), True
+        trainable = [p for p in network.parameters() if p.requires_grad]
+        if balance and self.balance and trainable:
+            self.weights, changed = balanced_weights(self.terms(network), trainable, self.weights), True
+        return changed
+
+    def __call__(self, network: torch.nn.Module) -> torch.Tensor:
+        return sum(self.weights[name] * value for name, value in self.terms(network).items())
+
+
+def check_weighting(equation: Equation, causal: float) -> None:
+    """Refuse causal weighting without a time input, or with a negative epsilon."""
+    if not (math.isfinite(causal) and causal >= 0):
+        raise ValueError(f"the causal epsilon must be >= 0, got {causal}")
+    if causal and "t" not in equation.inputs:
+        raise ValueError(f"causal weighting needs a time input t; {equation.name} has inputs "
+                         f"{', '.join(equation.inputs)}")
 
 
 class StackedPhysicsLoss:
@@ -166,6 +225,8 @@ class StackedPhysicsLoss:
     member k (see `pac.StackedAdaptedNetwork`). Every member needs the same point counts."""
 
     def __init__(self, losses: list[PhysicsLoss]) -> None:
+        if any(loss.reweight_every for loss in losses):
+            raise ValueError("stacked losses take no term weighting (balance or causal)")
         self.losses = losses
         self.interior = torch.cat([loss.points.interior for loss in losses])
         self.conditions = [
@@ -208,7 +269,9 @@ def train(
 
     The reference error is recorded every `eval_every` steps (when an evaluator is given)
     and is what `budget.target_error` is checked against. A loss with `resample_every` > 0
-    (a `PhysicsLoss` with RAD) has its points redrawn every that many quasi-Newton iterations.
+    (a `PhysicsLoss` with RAD) has its points redrawn every that many quasi-Newton iterations;
+    one with `reweight_every` > 0 has its term weights renewed every that many steps (see
+    `PhysicsLoss.reweight`). A loss with `term_values` has each term recorded in the history.
     """
     parameters = list(parameters)
     history = History()
@@ -233,6 +296,8 @@ def train(
         history.seconds.append(elapsed)
         history.loss.append(loss)
         history.rel_l2.append(error)
+        for name, value in term_values(network).items():
+            history.terms.setdefault(name, []).append(value)
         bar.set_postfix(loss=f"{loss:.2e}", rel_l2=f"{error:.2e}", refresh=False)
         if budget.target_error is not None and error <= budget.target_error:
             return "target error reached"
@@ -242,18 +307,28 @@ def train(
             return "time limit reached"
         return None
 
+    term_values = getattr(loss_fn, "term_values", lambda _: {})
     every = getattr(loss_fn, "resample_every", 0)
     resample = (lambda: loss_fn.resample(network)) if every else None
+    reweight_every = getattr(loss_fn, "reweight_every", 0)
+
+    def reweight(balance: bool) -> bool:
+        return loss_fn.reweight(network, balance)
+
     step = 0
+    if reweight_every:
+        reweight(True)
     stopped = record(0, float(objective().detach()))
     try:
         if budget.adam_steps and stopped is None and parameters:
-            stopped, step = _run_adam(objective, parameters, budget, record, bar, eval_every)
+            stopped, step = _run_adam(objective, parameters, budget, record, bar, eval_every,
+                                      reweight if reweight_every else None, reweight_every)
         if budget.iterations and stopped is None and parameters:
             history.optimizer = _quasi_newton_method(budget.optimizer, parameters, label)
             run = _run_dense if history.optimizer in DENSE_METHODS else _run_lbfgs
             stopped, step = run(objective, parameters, budget.iterations, history.optimizer, record, bar,
-                                eval_every, step, resample, every)
+                                eval_every, step, resample, every,
+                                (lambda: reweight(False)) if reweight_every else None, reweight_every)
     finally:
         bar.close()
     return TrainResult(history, time.perf_counter() - start, step, stopped or "budget used")
@@ -269,9 +344,12 @@ def _quasi_newton_method(requested: str, parameters: list[torch.nn.Parameter], l
     return requested
 
 
-def _run_adam(objective, parameters, budget, record, bar, eval_every):
+def _run_adam(objective, parameters, budget, record, bar, eval_every, reweight, reweight_every):
+    """Adam; the loss's weights (if any) renewed and balanced every `reweight_every` steps."""
     optimizer = torch.optim.Adam(parameters, lr=budget.adam_lr)
     for step in range(1, budget.adam_steps + 1):
+        if reweight is not None and step % reweight_every == 0:
+            reweight(True)
         optimizer.zero_grad(set_to_none=True)
         loss = objective()
         loss.backward()
@@ -286,16 +364,21 @@ def _run_adam(objective, parameters, budget, record, bar, eval_every):
     return None, budget.adam_steps
 
 
-def _run_dense(objective, parameters, iterations, method, record, bar, eval_every, step, resample, every):
-    """`iterations` of a dense quasi-Newton method; RAD every `every` iterations keeps H."""
+def _run_dense(objective, parameters, iterations, method, record, bar, eval_every, step, resample, every,
+               reweight, reweight_every):
+    """`iterations` of a dense quasi-Newton method; RAD every `every` iterations and causal
+    weights renewed every `reweight_every` (balance weights stay frozen) keep H."""
     optimizer = DenseQuasiNewton(parameters, objective, method)
     for done in range(1, iterations + 1):
         loss = optimizer.step()
         bar.update()
         if optimizer.stalled:
             return record(step + done, loss) or f"{method} stalled", step + done
-        if resample is not None and done % every == 0 and done < iterations:
+        redraw = resample is not None and done % every == 0 and done < iterations
+        if redraw:
             resample()
+        renewed = reweight is not None and done % reweight_every == 0 and done < iterations and reweight()
+        if redraw or renewed:
             loss = optimizer.refresh()
         if done % eval_every == 0 or done == iterations:
             stopped = record(step + done, loss)
@@ -313,10 +396,12 @@ def _new_lbfgs(parameters, chunk):
     )
 
 
-def _run_lbfgs(objective, parameters, iterations, method, record, bar, eval_every, step, resample, every):
+def _run_lbfgs(objective, parameters, iterations, method, record, bar, eval_every, step, resample, every,
+               reweight, reweight_every):
     """L-BFGS in chunks of `eval_every` iterations. On a stall (a chunk that does not lower
     the loss) the curvature history is dropped and L-BFGS restarts; a second stall in a
-    row ends the phase. After a RAD redraw the history is dropped too."""
+    row ends the phase. After a RAD redraw the history is dropped too, and causal weights
+    are renewed there (only there: L-BFGS keeps no history across a changed objective)."""
     optimizer = _new_lbfgs(parameters, eval_every)
 
     def closure() -> torch.Tensor:
@@ -336,6 +421,8 @@ def _run_lbfgs(objective, parameters, iterations, method, record, bar, eval_ever
         bar.update(advanced)
         if resample is not None and done >= (redrawn + 1) * every and done < iterations:
             resample()
+            if reweight is not None:
+                reweight()
             redrawn, best = done // every, math.inf
             optimizer = _new_lbfgs(parameters, eval_every)
         loss = float(objective().detach())

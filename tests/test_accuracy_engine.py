@@ -307,3 +307,54 @@ def test_each_optimizer_through_the_training_loop_minimises_a_quadratic(method):
     assert result.history.optimizer == method
     assert result.history.loss[-1] - minimum <= 1e-8 * abs(minimum) < result.history.loss[0] - minimum
 
+
+def test_causal_weights_wait_for_earlier_slabs():
+    from pinn_pac.weighting import causal_weights, slab_means, time_slabs
+
+    times = torch.tensor([0.0, 0.01, 0.5, 0.99, 1.0], dtype=torch.float64)
+    slabs = time_slabs(times, 0.0, 1.0)
+    assert slabs.tolist() == [0, 0, 16, 31, 31]
+    means = slab_means(torch.tensor([1.0, 3.0, 5.0, 2.0, 4.0], dtype=torch.float64), slabs)
+    assert means[0] == 2.0 and means[16] == 5.0 and means[31] == 3.0 and means[1] == 0.0
+    weights = causal_weights(means, epsilon=0.5)
+    assert weights[0] == 1.0
+    assert weights[1] == pytest.approx(math.exp(-0.5 * 2.0), rel=1e-15)
+    assert weights[31] == pytest.approx(math.exp(-0.5 * 7.0), rel=1e-15)
+
+
+def test_balanced_weights_equalise_the_gradient_norms():
+    from pinn_pac.weighting import SMOOTHING, balanced_weights
+
+    w = torch.nn.Parameter(torch.tensor([1.0, 1.0], dtype=torch.float64))
+    terms = {"residual": 3.0 * w[0], "initial": 0.5 * w[1]}  # gradient norms 3 and 0.5
+    weights = balanced_weights(terms, [w], {"residual": 1.0, "initial": 1.0})
+    assert weights["residual"] == pytest.approx(SMOOTHING + (1 - SMOOTHING) * 3.5 / 3.0, rel=1e-14)
+    assert weights["initial"] == pytest.approx(SMOOTHING + (1 - SMOOTHING) * 3.5 / 0.5, rel=1e-14)
+
+
+def test_soft_terms_are_balanced_during_adam_only_and_recorded():
+    burgers = create("burgers", nu=0.05 / math.pi)
+    settings = Settings(**{**vars(SETTINGS), "conditions": "soft", "balance": True, "rad_every": 0})
+    loss = physics_loss(burgers, settings)
+    network = build_network(burgers, settings)
+    result = train(network, loss, network.parameters(), Budget(adam_steps=200, iterations=20), progress=False)
+    weights_after_adam = dict(loss.weights)
+    assert set(result.history.terms) == {"residual", "initial", "boundary"}
+    assert all(len(v) == len(result.history.step) for v in result.history.terms.values())
+    assert weights_after_adam["initial"] != 1.0 and weights_after_adam["boundary"] != 1.0
+    loss.reweight(network, balance=False)  # what the quasi-Newton phase calls: no change
+    assert loss.weights == weights_after_adam
+
+
+def test_causal_training_is_reproducible_and_refused_without_time():
+    burgers = create("burgers", nu=0.05 / math.pi)
+    settings = Settings(**{**vars(SETTINGS), "causal": 1.0})
+    losses = []
+    for _ in range(2):
+        network = build_network(burgers, settings)
+        train(network, physics_loss(burgers, settings), network.parameters(), Budget(adam_steps=120, iterations=120),
+              progress=False)
+        losses.append(physics_loss(burgers, settings)(network))
+    assert torch.equal(losses[0], losses[1])
+    with pytest.raises(ValueError, match="time input"):
+        physics_loss(create("helmholtz"), settings)

@@ -140,6 +140,8 @@ def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     (["solve", "burgers", "--threads", "0"], "threads must be >= 1"),
     (["solve", "burgers", "--rad-every", "100", "--rad-candidates", "10"], "at least as many candidates"),
     (["reference", "burgers", "--grid", "100000000,100000", "--out", "/tmp/never.npz"], "at most 10,000,000"),
+    (["solve", "burgers", "--causal", "-1"], "causal epsilon must be >= 0"),
+    (["solve", "helmholtz", "--causal", "1", "--out", "/tmp/never"], "causal weighting needs a time input t"),
     (["transfer", "burgers", "--source", "nu=0.1;nu=0.2"], "--source takes one set of coefficients, got 2"),
     (["transfer", "burgers", "--targets", "nu=0.1;nu=0.1000000001"], "repeated: nu=0.1"),
 ])
