@@ -356,9 +356,9 @@ def save_transfer(run: TransferRun, run_dir: Path) -> None:
     keys = [coefficient_key(t) for t in run.targets]
     if isinstance(method, PAC):
         payload.update(
-            network=method.pac.source.state_dict(), masks=method.pac.kept,
-            targets=[{"coefficients": t.coefficients, "adapter": method.pac.adapters[coefficient_key(t)]}
-                     for t in run.targets],
+            network=method.pac.source.state_dict(), masks=list(method.pac.kept),
+            targets=[{"coefficients": t.coefficients, "adapter": method.pac.target_adapter(key)}
+                     for t, key in zip(run.targets, keys)],
         )
     else:
         payload.update(
@@ -442,7 +442,7 @@ def load_run(run_dir: Path) -> LoadedRun:
             raise ValueError(f"unknown run kind {kind!r}")
         method = payload.get("method", "pac")
         if method == "pac":
-            models = _load_pac_models(payload, source, network, settings)
+            models = _load_pac_models(payload, source, network)
         else:
             models = [("source", source, network, payload["source_trainable"])]
             for target in payload["targets"]:
@@ -458,7 +458,7 @@ def load_run(run_dir: Path) -> LoadedRun:
     return LoadedRun(kind, payload, models)
 
 
-def _load_pac_models(payload, source, network, settings) -> list[tuple[str, Equation, torch.nn.Module, int]]:
+def _load_pac_models(payload, source, network) -> list[tuple[str, Equation, torch.nn.Module, int]]:
     masks = payload["masks"]
     if not (isinstance(masks, list) and all(isinstance(m, torch.Tensor) for m in masks)
             and [m.shape for m in masks] == [w.shape for w in network.weights]):
@@ -467,10 +467,7 @@ def _load_pac_models(payload, source, network, settings) -> list[tuple[str, Equa
     models = [("source", source, pac.source_view(), pac.source_count)]
     for target in payload["targets"]:
         equation = equations.create(payload["equation"], **target["coefficients"])
-        adapter = [a.to(settings.torch_dtype) for a in target["adapter"]]
-        if [a.shape for a in adapter] != [i.shape for i in pac.freed_index]:
-            raise ValueError("an adapter does not fit the masks")
-        pac.adapters[coefficient_key(equation)] = adapter
+        pac.set_adapter(coefficient_key(equation), target["adapter"])
         models.append(("target", equation, pac.target_view(coefficient_key(equation)), pac.freed_count))
     return models
 
