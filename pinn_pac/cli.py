@@ -21,7 +21,7 @@ from .derivatives import DERIVATIVE_METHODS, CompileUnavailable
 from .optim import OPTIMIZERS
 from .posing import CONDITION_MODES
 from .runs import (
-    Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
+    DEVICES, Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
     save_transfer, solve, transfer,
 )
 from .train import Budget, TrainingDiverged
@@ -62,8 +62,15 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
                             "self-scaled BFGS, BFGS, or L-BFGS for networks too large for a dense matrix "
                             "(%(default)s)")
     group.add_argument("--threads", type=int, default=None, help="torch CPU threads (torch's default)")
+    _add_device_option(group)
     group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_device_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where networks train and evaluate: cpu, cuda, or auto (cuda where available) "
+                             "(%(default)s)")
 
 
 def _add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Budget, what: str) -> None:
@@ -141,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser = commands.add_parser("evaluate", help="reload a run directory and re-evaluate it",
                                           allow_abbrev=False)
     evaluate_parser.add_argument("run_dir", type=Path)
+    _add_device_option(evaluate_parser)
 
     reference_parser = commands.add_parser("reference", help="write the scipy reference as .npz arrays",
                                            allow_abbrev=False)
@@ -170,7 +178,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
         derivative_method=args.derivatives, conditions=args.conditions, rad_every=args.rad_every,
-        rad_candidates=args.rad_candidates,
+        rad_candidates=args.rad_candidates, device=args.device,
     )
 
 
@@ -252,7 +260,7 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    print(format_table(evaluate_run(args.run_dir)))
+    print(format_table(evaluate_run(args.run_dir, args.device)))
 
 
 def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:

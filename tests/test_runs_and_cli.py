@@ -63,6 +63,18 @@ def test_checkpoint_round_trip_reproduces_every_error(transfer_run):
     assert {"torch", "numpy", "scipy", "pinn_pac"} <= set(metadata["versions"])
 
 
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+COMMITTED_RUNS = sorted(path.parent for path in RESULTS.rglob("checkpoint.pt"))
+
+
+@pytest.mark.parametrize("run_dir", COMMITTED_RUNS, ids=[p.name for p in COMMITTED_RUNS])
+def test_every_committed_run_reloads_to_its_results_json_exactly(run_dir):
+    saved = json.loads((run_dir / "results.json").read_text())
+    reloaded = evaluate_run(run_dir)
+    assert [(r.role, r.rel_l2, r.max_abs_err, r.trainable_params) for r in reloaded] == [
+        (r["role"], r["rel_l2"], r["max_abs_err"], r["trainable_params"]) for r in saved]
+
+
 def test_evaluate_command_prints_the_table(transfer_run, capsys):
     assert main(["evaluate", str(transfer_run)]) == 0
     output = capsys.readouterr().out
