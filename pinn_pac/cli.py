@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -190,13 +191,21 @@ def _run_dir(args: argparse.Namespace, equation: Equation) -> Path:
         raise UsageError(f"--out {out} is a file; give a directory for the run")
     if (out / "checkpoint.pt").exists() or (out / "comparison.json").exists():
         raise UsageError(f"{out} already holds a run; choose another --out or remove it first")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as error:
-        raise UsageError(f"cannot write the run to {out}: {error.strerror or error}") from None
+    _check_writable(out, "the run")
     return out
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """Create `folder` if need be, then write and sync one byte there: refused in one line
+    where that fails (a folder not writable, a full disk), before any work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"\0")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise UsageError(f"cannot write {what} to {folder}: {error.strerror or error}") from None
 
 
 def format_table(records: list[Record]) -> str:
@@ -283,6 +292,7 @@ def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
 def _reference(args: argparse.Namespace, extra: list[str]) -> None:
     equation = _equation_with_flags(args.equation, extra)
     grid = _grid(equation, args.grid)
+    _check_writable(args.out.parent, "the reference")
     solution = equation.reference(grid)
     if len(equation.outputs) == 1:
         fields = {equation.outputs[0]: solution}
