@@ -25,7 +25,7 @@ class _ODE(Equation):
 
 
 def _constant(*values: float):
-    return lambda points: torch.tensor([values], dtype=points.dtype).expand(len(points), -1)
+    return lambda points: torch.tensor([values], dtype=points.dtype, device=points.device).expand(len(points), -1)
 
 
 def _start_at_rest(position: float) -> list[DirichletCondition]:

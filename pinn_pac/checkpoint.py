@@ -68,8 +68,21 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write a checkpoint dict (tensors, numbers, strings, lists, dicts) atomically."""
-    atomic_write(path, lambda f: torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, f))
+    """Write a checkpoint dict (tensors, numbers, strings, lists, dicts) atomically, every
+    tensor moved to the CPU."""
+    payload = _on_cpu({"format": FORMAT, "format_version": FORMAT_VERSION, **payload})
+    atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def _on_cpu(value: Any) -> Any:
+    """`value` with every tensor in it (through lists and dicts) on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -21,7 +22,7 @@ from .derivatives import DERIVATIVE_METHODS, CompileUnavailable
 from .optim import OPTIMIZERS
 from .posing import CONDITION_MODES
 from .runs import (
-    Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
+    DEVICES, Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
     save_transfer, solve, transfer,
 )
 from .train import Budget, TrainingDiverged
@@ -68,8 +69,15 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
                             "self-scaled BFGS, BFGS, or L-BFGS for networks too large for a dense matrix "
                             "(%(default)s)")
     group.add_argument("--threads", type=int, default=None, help="torch CPU threads (torch's default)")
+    _add_device_option(group)
     group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_device_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where networks train and evaluate: cpu, cuda, or auto (cuda where available) "
+                             "(%(default)s)")
 
 
 def _add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Budget, what: str) -> None:
@@ -147,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser = commands.add_parser("evaluate", help="reload a run directory and re-evaluate it",
                                           allow_abbrev=False)
     evaluate_parser.add_argument("run_dir", type=Path)
+    _add_device_option(evaluate_parser)
 
     reference_parser = commands.add_parser("reference", help="write the scipy reference as .npz arrays",
                                            allow_abbrev=False)
@@ -176,7 +185,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
         derivative_method=args.derivatives, conditions=args.conditions, rad_every=args.rad_every,
-        rad_candidates=args.rad_candidates, balance=args.balance, causal=args.causal,
+        rad_candidates=args.rad_candidates, balance=args.balance, causal=args.causal, device=args.device,
     )
 
 
@@ -188,13 +197,21 @@ def _run_dir(args: argparse.Namespace, equation: Equation) -> Path:
         raise UsageError(f"--out {out} is a file; give a directory for the run")
     if (out / "checkpoint.pt").exists() or (out / "comparison.json").exists():
         raise UsageError(f"{out} already holds a run; choose another --out or remove it first")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as error:
-        raise UsageError(f"cannot write the run to {out}: {error.strerror or error}") from None
+    _check_writable(out, "the run")
     return out
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """Create `folder` if need be, then write and sync one byte there: refused in one line
+    where that fails (a folder not writable, a full disk), before any work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"\0")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise UsageError(f"cannot write {what} to {folder}: {error.strerror or error}") from None
 
 
 def format_table(records: list[Record]) -> str:
@@ -258,7 +275,7 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    print(format_table(evaluate_run(args.run_dir)))
+    print(format_table(evaluate_run(args.run_dir, args.device)))
 
 
 def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
@@ -281,6 +298,7 @@ def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
 def _reference(args: argparse.Namespace, extra: list[str]) -> None:
     equation = _equation_with_flags(args.equation, extra)
     grid = _grid(equation, args.grid)
+    _check_writable(args.out.parent, "the reference")
     solution = equation.reference(grid)
     if len(equation.outputs) == 1:
         fields = {equation.outputs[0]: solution}

@@ -37,11 +37,13 @@ class Evaluator:
         self.reference = np.asarray(equation.reference(self.grid), dtype=np.float64)
 
     def predict(self, network: torch.nn.Module) -> np.ndarray:
-        """The network's output on the grid, shaped like the reference."""
-        parameter = next(iter(network.buffers()), None)
-        dtype = parameter.dtype if parameter is not None else torch.float64
+        """The network's output on the grid (computed on the network's device), shaped like
+        the reference."""
+        buffer = next(iter(network.buffers()), None)
+        dtype, device = (buffer.dtype, buffer.device) if buffer is not None else (torch.float64, "cpu")
         with torch.no_grad():
-            values = self.posing.predict(network, torch.tensor(self.points, dtype=dtype)).double().numpy()
+            points = torch.tensor(self.points, dtype=dtype, device=device)
+            values = self.posing.predict(network, points).double().cpu().numpy()
         return values.reshape(self.reference.shape)
 
     def __call__(self, network: torch.nn.Module) -> Metrics:

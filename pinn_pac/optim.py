@@ -43,7 +43,7 @@ class DenseQuasiNewton:
             raise ValueError(f"unknown dense quasi-Newton method {method!r}; use one of {', '.join(DENSE_METHODS)}")
         self.parameters, self.objective, self.method = parameters, objective, method
         self.n = sum(p.numel() for p in parameters)
-        self.inverse_hessian = torch.eye(self.n, dtype=torch.float64)
+        self.inverse_hessian = torch.eye(self.n, dtype=torch.float64, device=self.parameters[0].device)
         self.fresh = True  # H is the identity: scale the first step
         self.stalled = False  # set when even a step along -g lowers nothing
         self.x = self._flat([p.detach() for p in parameters])
@@ -54,7 +54,7 @@ class DenseQuasiNewton:
         return self.loss
 
     def reset(self) -> None:
-        self.inverse_hessian = torch.eye(self.n, dtype=torch.float64)
+        self.inverse_hessian = torch.eye(self.n, dtype=torch.float64, device=self.parameters[0].device)
         self.fresh = True
 
     def step(self) -> float:

@@ -11,7 +11,7 @@ predicts bit for bit the same after any number of calibrations.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -26,7 +26,7 @@ PRUNE_SCOPES = ("global", "layer")
 def _keep_largest(magnitudes: torch.Tensor, ratio: float) -> torch.Tensor:
     """True on all but the `ratio` fraction of smallest entries (ties broken by position)."""
     n_free = round(ratio * magnitudes.numel())
-    keep = torch.ones(magnitudes.numel(), dtype=torch.bool)
+    keep = torch.ones(magnitudes.numel(), dtype=torch.bool, device=magnitudes.device)
     keep[torch.argsort(magnitudes.flatten(), stable=True)[:n_free]] = False
     return keep.view_as(magnitudes)
 
@@ -120,7 +120,7 @@ class StackedAdaptedNetwork(TanhNetwork):
 
     def affine_layers(self) -> Layers:
         layers = []
-        targets = torch.arange(self.count)[:, None]
+        targets = torch.arange(self.count, device=self.input_center.device)[:, None]
         for weight, bias, index, values in zip(
             self.pac.source.weights, self.pac.source.biases, self.pac.freed_index, self.adapters
         ):
@@ -138,15 +138,61 @@ class StackedAdaptedNetwork(TanhNetwork):
         return output.reshape(points.shape[0], -1)
 
 
-class PACNetwork(nn.Module):
-    """An allocated source network, its masks, and one adapter per target."""
+class BufferList(nn.Module):
+    """Tensors held as buffers "0", "1", ...: `state_dict()` and `.to()` carry them."""
 
-    def __init__(self, source: MLP, kept: list[torch.Tensor]) -> None:
+    def __init__(self, tensors: Sequence[torch.Tensor]) -> None:
+        super().__init__()
+        for k, tensor in enumerate(tensors):
+            self.register_buffer(str(k), tensor)
+
+    def __len__(self) -> int:
+        return len(self._buffers)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter(self._buffers.values())
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return self._buffers[str(k)]
+
+
+def _module_name(key: str) -> str:
+    """A target key as a submodule name, which may not hold a ".": "nu=0.1" -> "nu=0:1"."""
+    return key.replace(".", ":")
+
+
+def _target_key(name: str) -> str:
+    return name.replace(":", ".")
+
+
+class PACNetwork(nn.Module):
+    """An allocated source network, its masks, and one adapter per target.
+
+    The source is a submodule, masks and freed-weight indices are buffers (`kept.0`,
+    `freed_index.0`, ...), and each adapter is a frozen `ParameterList` under `adapters`, so
+    `state_dict()`, `load_state_dict()` (into a fresh PACNetwork too) and `.to()` carry them all.
+    """
+
+    def __init__(self, source: MLP, kept: Sequence[torch.Tensor]) -> None:
         super().__init__()
         self.source = source.requires_grad_(False)
-        self.kept = [m.bool() for m in kept]
-        self.freed_index = [torch.nonzero(~m.flatten()).squeeze(1) for m in self.kept]
-        self.adapters: dict[str, list[torch.Tensor]] = {}
+        self._set_masks(kept)
+        self.adapters = nn.ModuleDict()
+        self.register_load_state_dict_pre_hook(PACNetwork._take_masks_and_adapter_slots)
+
+    def _set_masks(self, kept: Sequence[torch.Tensor]) -> None:
+        masks = [m.to(device=self.source.weights[0].device, dtype=torch.bool) for m in kept]
+        self.kept = BufferList(masks)
+        self.freed_index = BufferList([torch.nonzero(~m.flatten()).squeeze(1) for m in masks])
+
+    def _take_masks_and_adapter_slots(self, state_dict, prefix, *_) -> None:
+        """Before loading: the masks `state_dict` holds, and a slot for each of its adapters."""
+        masks = [state_dict.get(f"{prefix}kept.{k}") for k in range(len(self.kept))]
+        if all(isinstance(m, torch.Tensor) for m in masks):
+            self._set_masks(masks)
+        start = f"{prefix}adapters."
+        for name in dict.fromkeys(key[len(start):].split(".")[0] for key in state_dict if key.startswith(start)):
+            self.set_adapter(_target_key(name), self.zero_adapter())
 
     @property
     def source_count(self) -> int:
@@ -158,6 +204,11 @@ class PACNetwork(nn.Module):
         """Weights an adapter holds: the trainable parameters of each target."""
         return sum(index.numel() for index in self.freed_index)
 
+    @property
+    def target_keys(self) -> list[str]:
+        """The calibrated targets, in the order they were added."""
+        return [_target_key(name) for name in self.adapters]
+
     def source_view(self) -> MLP:
         """The allocated source network (frozen; unaffected by adapters)."""
         return self.source
@@ -167,15 +218,26 @@ class PACNetwork(nn.Module):
         return AdaptedNetwork(self, self.target_adapter(key))
 
     def target_adapter(self, key: str) -> list[torch.Tensor]:
-        """The freed weights calibrated for target `key`."""
-        if key not in self.adapters:
-            raise KeyError(f"no adapter {key!r}; have: {', '.join(self.adapters) or 'none'}")
-        return self.adapters[key]
+        """The freed weights calibrated for target `key`, one tensor per layer."""
+        name = _module_name(key)
+        if name not in self.adapters:
+            raise KeyError(f"no adapter {key!r}; have: {', '.join(self.target_keys) or 'none'}")
+        return list(self.adapters[name])
+
+    def set_adapter(self, key: str, values: Sequence[torch.Tensor]) -> None:
+        """Store `values` (freed weights, one tensor per layer) as target `key`'s adapter, frozen,
+        in the source's dtype and on its device."""
+        shapes = [tuple(v.shape) if isinstance(v, torch.Tensor) else None for v in values]
+        if shapes != [tuple(i.shape) for i in self.freed_index]:
+            raise ValueError("an adapter does not fit the masks")
+        like = self.source.weights[0]
+        self.adapters[_module_name(key)] = nn.ParameterList(
+            nn.Parameter(v.detach().to(like), requires_grad=False) for v in values)
 
     def zero_adapter(self) -> list[nn.Parameter]:
         """Fresh trainable freed weights, all starting at 0 (the source's value)."""
-        dtype = self.source.weights[0].dtype
-        return [nn.Parameter(torch.zeros(i.numel(), dtype=dtype)) for i in self.freed_index]
+        like = self.source.weights[0]
+        return [nn.Parameter(like.new_zeros(i.numel())) for i in self.freed_index]
 
     def calibrate(
         self,
@@ -200,7 +262,7 @@ class PACNetwork(nn.Module):
             AdaptedNetwork(self, adapter), loss_fn, adapter, budget, evaluator,
             penalty=_pull_to_zero(adapter, penalty_weight), **train_options,
         )
-        self.adapters[key] = [values.detach() for values in adapter]
+        self.set_adapter(key, adapter)
         return result
 
     def calibrate_stacked(
@@ -220,12 +282,12 @@ class PACNetwork(nn.Module):
         """
         if len(keys) != len(loss.losses):
             raise ValueError(f"{len(keys)} keys for {len(loss.losses)} stacked losses")
-        dtype = self.source.weights[0].dtype
-        adapters = [nn.Parameter(torch.zeros(len(keys), i.numel(), dtype=dtype)) for i in self.freed_index]
+        like = self.source.weights[0]
+        adapters = [nn.Parameter(like.new_zeros(len(keys), i.numel())) for i in self.freed_index]
         result = train(StackedAdaptedNetwork(self, adapters), loss, adapters, budget, None,
                        penalty=_pull_to_zero(adapters, penalty_weight), **train_options)
         for k, key in enumerate(keys):
-            self.adapters[key] = [values.detach()[k].clone() for values in adapters]
+            self.set_adapter(key, [values.detach()[k].clone() for values in adapters])
         return result
 
 

@@ -31,6 +31,19 @@ from .train import Budget, History, PhysicsLoss, check_rad, train
 from .transfer import METHODS, PAC, Adapted, TransferContext, TransferMethod, coefficient_key, make_method
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device "cpu", "cuda" or "auto" (cuda where torch sees a GPU, else cpu) names;
+    "cuda" without a GPU is refused."""
+    if name not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda: torch sees no CUDA GPU on this machine; use cpu or auto")
+    return torch.device(name)
 
 
 @dataclass
@@ -56,6 +69,9 @@ class Settings:
     balance: bool = False
     #: Causal weighting of the residual in time with this epsilon (0: off; see `weighting`).
     causal: float = 0.0
+    #: "cpu", "cuda" or "auto" (cuda where available): where every network and tensor lives
+    #: during training and evaluation; references, figures and files stay on the CPU.
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -70,10 +86,15 @@ class Settings:
         if self.derivative_method not in DERIVATIVE_METHODS:
             raise ValueError(f"derivative method must be one of {', '.join(DERIVATIVE_METHODS)}, "
                              f"got {self.derivative_method!r}")
+        resolve_device(self.device)
 
     @property
     def torch_dtype(self) -> torch.dtype:
         return DTYPES[self.dtype]
+
+    @property
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
 
 
 @dataclass
@@ -153,12 +174,15 @@ class Record:
 
 def build_network(equation: Equation, settings: Settings) -> MLP:
     """A freshly initialised MLP for `equation`, seeded by `settings.seed`, periodic in the
-    inputs where the posing of its conditions needs it."""
+    inputs where the posing of its conditions needs it: drawn on the CPU (the same weights on
+    every device), then moved to `settings.device`."""
     dtype = settings.torch_dtype
-    lower, upper = (torch.tensor(bound, dtype=dtype) for bound in domain_box(equation))
-    generator = torch.Generator().manual_seed(settings.seed)
     periodic = Posing(equation, settings.conditions).periodic_inputs
-    return MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator, periodic)
+    with torch.device("cpu"):
+        lower, upper = (torch.tensor(bound, dtype=dtype) for bound in domain_box(equation))
+        generator = torch.Generator().manual_seed(settings.seed)
+        network = MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator, periodic)
+    return network.to(settings.torch_device)
 
 
 def physics_loss(
@@ -167,7 +191,7 @@ def physics_loss(
     """The physics loss on the run's points; fewer interior points or other points if asked."""
     points = sample_points(
         equation, n_interior or settings.n_interior, settings.n_condition, settings.seed + seed_offset,
-        settings.torch_dtype, settings.sampler,
+        settings.torch_dtype, settings.sampler, settings.torch_device,
     )
     return PhysicsLoss(equation, points, settings.derivative_method, settings.conditions,
                        settings.rad_every, settings.rad_candidates, settings.seed + seed_offset,
@@ -366,16 +390,16 @@ def save_transfer(run: TransferRun, run_dir: Path) -> None:
     keys = [coefficient_key(t) for t in run.targets]
     if isinstance(method, PAC):
         payload.update(
-            network=method.pac.source.state_dict(), masks=method.pac.kept,
-            targets=[{"coefficients": t.coefficients, "adapter": method.pac.adapters[coefficient_key(t)]}
-                     for t in run.targets],
+            network=method.pac.source.state_dict(), masks=list(method.pac.kept),
+            targets=[{"coefficients": t.coefficients, "adapter": method.pac.target_adapter(key)}
+                     for t, key in zip(run.targets, keys)],
         )
     else:
         payload.update(
-            network=MLP.merged(method.source_model()).state_dict(),
+            network=_merged_state(method.source_model()),
             source_trainable=run.records[0].trainable_params,
             targets=[{"coefficients": t.coefficients, "trainable": run.adapted[k].trainable,
-                      "network": MLP.merged(run.adapted[k].network).state_dict()}
+                      "network": _merged_state(run.adapted[k].network)}
                      for t, k in zip(run.targets, keys)],
         )
     save_checkpoint(run_dir / "checkpoint.pt", payload)
@@ -387,6 +411,12 @@ def save_transfer(run: TransferRun, run_dir: Path) -> None:
         plot_model(run.evaluators[key], run.adapted[key].network, f"target {target.describe()}: {method.name}",
                    run_dir / f"solution_target_{key.replace(',', '_')}.png")
     plot_histories(run.histories, run_dir / "history.png")
+
+
+def _merged_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state of a plain MLP computing what `network` does, built on the CPU for a file."""
+    with torch.device("cpu"):
+        return MLP.merged(network).state_dict()
 
 
 def save_comparison(runs: list[TransferRun], run_dir: Path) -> None:
@@ -430,19 +460,21 @@ class LoadedRun:
     models: list[tuple[str, Equation, torch.nn.Module, int]]  # role, equation, network, trainable
 
 
-def saved_settings(payload: dict[str, Any]) -> Settings:
-    """A checkpoint's settings; runs saved before exact conditions and RAD existed were soft
-    and on fixed points."""
-    return Settings(**{"conditions": "soft", "rad_every": 0, **payload["settings"]})
+def saved_settings(payload: dict[str, Any], device: str = "cpu") -> Settings:
+    """A checkpoint's settings, on `device`; runs saved before exact conditions and RAD
+    existed were soft and on fixed points."""
+    return Settings(**{"conditions": "soft", "rad_every": 0, **payload["settings"], "device": device})
 
 
-def load_run(run_dir: Path) -> LoadedRun:
-    """Rebuild every model of a saved run; a foreign or mismatched checkpoint is refused."""
+def load_run(run_dir: Path, device: str = "cpu") -> LoadedRun:
+    """Rebuild every model of a saved run on `device`; a foreign or mismatched checkpoint is
+    refused."""
+    resolve_device(device)
     payload = load_checkpoint(run_dir)
     try:
         kind = payload["kind"]
         source = equations.create(payload["equation"], **payload["coefficients"])
-        settings = saved_settings(payload)
+        settings = saved_settings(payload, device)
         network = build_network(source, settings)
         network.load_state_dict(payload["network"], strict=True)
         if kind == "solve":
@@ -452,7 +484,7 @@ def load_run(run_dir: Path) -> LoadedRun:
             raise ValueError(f"unknown run kind {kind!r}")
         method = payload.get("method", "pac")
         if method == "pac":
-            models = _load_pac_models(payload, source, network, settings)
+            models = _load_pac_models(payload, source, network)
         else:
             models = [("source", source, network, payload["source_trainable"])]
             for target in payload["targets"]:
@@ -468,7 +500,7 @@ def load_run(run_dir: Path) -> LoadedRun:
     return LoadedRun(kind, payload, models)
 
 
-def _load_pac_models(payload, source, network, settings) -> list[tuple[str, Equation, torch.nn.Module, int]]:
+def _load_pac_models(payload, source, network) -> list[tuple[str, Equation, torch.nn.Module, int]]:
     masks = payload["masks"]
     if not (isinstance(masks, list) and all(isinstance(m, torch.Tensor) for m in masks)
             and [m.shape for m in masks] == [w.shape for w in network.weights]):
@@ -477,18 +509,15 @@ def _load_pac_models(payload, source, network, settings) -> list[tuple[str, Equa
     models = [("source", source, pac.source_view(), pac.source_count)]
     for target in payload["targets"]:
         equation = equations.create(payload["equation"], **target["coefficients"])
-        adapter = [a.to(settings.torch_dtype) for a in target["adapter"]]
-        if [a.shape for a in adapter] != [i.shape for i in pac.freed_index]:
-            raise ValueError("an adapter does not fit the masks")
-        pac.adapters[coefficient_key(equation)] = adapter
+        pac.set_adapter(coefficient_key(equation), target["adapter"])
         models.append(("target", equation, pac.target_view(coefficient_key(equation)), pac.freed_count))
     return models
 
 
-def evaluate_run(run_dir: Path) -> list[Record]:
-    """Reload a run and measure every model against its reference again."""
-    loaded = load_run(run_dir)
-    settings = saved_settings(loaded.metadata)
+def evaluate_run(run_dir: Path, device: str = "cpu") -> list[Record]:
+    """Reload a run on `device` and measure every model against its reference again."""
+    loaded = load_run(run_dir, device)
+    settings = saved_settings(loaded.metadata, device)
     records = []
     for role, equation, network, trainable in loaded.models:
         metrics = evaluator_for(equation, settings)(network)

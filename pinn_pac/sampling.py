@@ -24,11 +24,20 @@ class ConditionPoints:
     values: torch.Tensor | None = None
     partner: torch.Tensor | None = None
 
+    def to(self, device: torch.device | str) -> "ConditionPoints":
+        """These points (and values or partners) on `device`."""
+        moved = (None if t is None else t.to(device) for t in (self.points, self.values, self.partner))
+        return ConditionPoints(self.condition, *moved)
+
 
 @dataclass
 class TrainingPoints:
     interior: torch.Tensor
     conditions: list[ConditionPoints]
+
+    def to(self, device: torch.device | str) -> "TrainingPoints":
+        """These points on `device`."""
+        return TrainingPoints(self.interior.to(device), [c.to(device) for c in self.conditions])
 
 
 def domain_box(equation: Equation) -> tuple[np.ndarray, np.ndarray]:
@@ -58,11 +67,12 @@ def sample_points(
     seed: int,
     dtype: torch.dtype = torch.float64,
     sampler: str = "sobol",
+    device: torch.device | str = "cpu",
 ) -> TrainingPoints:
-    """Interior points in the domain box and `n_condition` points per condition.
+    """Interior points in the domain box and `n_condition` points per condition, on `device`.
 
-    The same seed gives the same points. Condition points are spread evenly over the
-    condition's faces (for example both ends of the x interval).
+    The same seed gives the same points, on any device. Condition points are spread evenly
+    over the condition's faces (for example both ends of the x interval).
     """
     if n_interior < 1 or n_condition < 1:
         raise ValueError("n_interior and n_condition must be positive")
@@ -72,38 +82,41 @@ def sample_points(
     interior = lower + (upper - lower) * _unit_samples(dim, n_interior, sampler, rng)
 
     conditions = []
-    for condition in equation.conditions():
-        axis = equation.inputs.index(condition.on)
-        if dim == 1:  # an ODE: a condition is a value at one instant
-            if not isinstance(condition, DirichletCondition):
-                raise ValueError(f"{condition.name}: a periodic condition needs a second input")
-            points = np.zeros((len(condition.at), 1))  # the instants are filled in below
-        else:
-            points = lower + (upper - lower) * _unit_samples(dim, n_condition, sampler, rng)
-        if isinstance(condition, DirichletCondition):
-            points[:, axis] = np.resize(np.array(condition.at, dtype=float), len(points))
-            tensor = torch.tensor(points, dtype=dtype)
-            conditions.append(ConditionPoints(condition, tensor, values=condition.value(tensor).detach()))
-        else:
-            partner = points.copy()
-            points[:, axis], partner[:, axis] = lower[axis], upper[axis]
-            conditions.append(ConditionPoints(
-                condition, torch.tensor(points, dtype=dtype), partner=torch.tensor(partner, dtype=dtype)
-            ))
-    return TrainingPoints(torch.tensor(interior, dtype=dtype), conditions)
+    with torch.device("cpu"):  # made on the CPU and moved: the same values on every device
+        for condition in equation.conditions():
+            axis = equation.inputs.index(condition.on)
+            if dim == 1:  # an ODE: a condition is a value at one instant
+                if not isinstance(condition, DirichletCondition):
+                    raise ValueError(f"{condition.name}: a periodic condition needs a second input")
+                points = np.zeros((len(condition.at), 1))  # the instants are filled in below
+            else:
+                points = lower + (upper - lower) * _unit_samples(dim, n_condition, sampler, rng)
+            if isinstance(condition, DirichletCondition):
+                points[:, axis] = np.resize(np.array(condition.at, dtype=float), len(points))
+                tensor = torch.tensor(points, dtype=dtype)
+                conditions.append(ConditionPoints(condition, tensor, values=condition.value(tensor).detach()))
+            else:
+                partner = points.copy()
+                points[:, axis], partner[:, axis] = lower[axis], upper[axis]
+                conditions.append(ConditionPoints(
+                    condition, torch.tensor(points, dtype=dtype), partner=torch.tensor(partner, dtype=dtype)
+                ))
+        on_cpu = TrainingPoints(torch.tensor(interior, dtype=dtype), conditions)
+    return on_cpu.to(device)
 
 
-def uniform_interior(equation: Equation, n: int, rng: np.random.Generator, dtype: torch.dtype) -> torch.Tensor:
-    """`n` uniformly random points in the domain box."""
+def uniform_interior(equation: Equation, n: int, rng: np.random.Generator, dtype: torch.dtype,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    """`n` uniformly random points in the domain box, on `device`."""
     lower, upper = domain_box(equation)
-    return torch.tensor(lower + (upper - lower) * rng.random((n, len(equation.inputs))), dtype=dtype)
+    return torch.tensor(lower + (upper - lower) * rng.random((n, len(equation.inputs))), dtype=dtype, device=device)
 
 
 def rad_choice(residual: torch.Tensor, n: int, rng: np.random.Generator, k: float = 1.0, c: float = 1.0) -> np.ndarray:
     """Indices of `n` of the candidates, drawn without replacement with probability
     p ~ |r|^k / mean(|r|^k) + c: residual-based adaptive distribution (RAD; Wu, Zhu, Tan,
     Kartha, Lu 2023, CMAME 403). `residual` holds one row per candidate."""
-    weight = residual.detach().abs().sum(dim=1).double().numpy() ** k
+    weight = residual.detach().abs().sum(dim=1).double().cpu().numpy() ** k
     mean = weight.mean()
     p = (weight / mean if mean > 0 and np.isfinite(mean) else np.zeros_like(weight)) + c
     return rng.choice(len(p), size=n, replace=False, p=p / p.sum())

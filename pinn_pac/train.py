@@ -156,7 +156,7 @@ class PhysicsLoss:
     def resample(self, network: torch.nn.Module) -> None:
         """Redraw the interior points by RAD from fresh uniform candidates."""
         dtype = self.points.interior.dtype
-        candidates = uniform_interior(self.equation, self.candidates, self._rng, dtype)
+        candidates = uniform_interior(self.equation, self.candidates, self._rng, dtype, self.points.interior.device)
         # The eager forward-mode path: no compile for the candidates' point count.
         method = "forward" if self.derivative_method == "compiled" else self.derivative_method
         residual = torch.cat([

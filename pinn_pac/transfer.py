@@ -176,9 +176,10 @@ class LoRANetwork(TanhNetwork):
         for weight in source.weights:
             fan_out, fan_in = weight.shape
             r = min(rank, fan_in, fan_out)
-            down = torch.randn(r, fan_in, generator=generator, dtype=weight.dtype) / fan_in ** 0.5
-            self.down.append(nn.Parameter(down))
-            self.up.append(nn.Parameter(torch.zeros(fan_out, r, dtype=weight.dtype)))
+            # Drawn on the CPU, so alike on every device.
+            down = torch.randn(r, fan_in, generator=generator, dtype=weight.dtype, device="cpu") / fan_in ** 0.5
+            self.down.append(nn.Parameter(down.to(weight.device)))
+            self.up.append(nn.Parameter(weight.new_zeros(fan_out, r)))
 
     def affine_layers(self) -> Layers:
         return [
@@ -275,20 +276,22 @@ class Parametric(TransferMethod):
                      **train_options)
 
     def _widen(self, source: MLP) -> MLP:
-        """The source network with one more input (the coefficient) whose weights are zero."""
-        dtype = source.input_center.dtype
-        half = 1.0 / source.input_scale
-        lower = torch.cat([source.input_center - half, torch.tensor([self.range.low], dtype=dtype)])
-        upper = torch.cat([source.input_center + half, torch.tensor([self.range.high], dtype=dtype)])
-        widened = MLP(lower, upper, source.weights[-1].shape[0], source.width, source.depth,
-                      periodic=(*source.periodic, False))
+        """The source network with one more input (the coefficient) whose weights are zero,
+        built on the CPU and moved to the source's device."""
+        center, dtype = source.input_center.cpu(), source.input_center.dtype
+        half = 1.0 / source.input_scale.cpu()
+        with torch.device("cpu"):
+            lower = torch.cat([center - half, torch.tensor([self.range.low], dtype=dtype)])
+            upper = torch.cat([center + half, torch.tensor([self.range.high], dtype=dtype)])
+            widened = MLP(lower, upper, source.weights[-1].shape[0], source.width, source.depth,
+                          periodic=(*source.periodic, False))
         with torch.no_grad():
             for weight, bias, new_weight, new_bias in zip(source.weights, source.biases,
                                                           widened.weights, widened.biases):
                 new_weight.zero_()
                 new_weight[:, :weight.shape[1]] = weight
                 new_bias.copy_(bias)
-        return widened
+        return widened.to(source.input_center.device)
 
     def _at(self, parametric: MLP, equation: Equation) -> AtCoefficient:
         return AtCoefficient(parametric, equation.coefficients[self.range.name])

@@ -46,7 +46,7 @@ def time_slabs(times: torch.Tensor, start: float, end: float) -> torch.Tensor:
 
 def slab_means(squared: torch.Tensor, slabs: torch.Tensor) -> torch.Tensor:
     """The mean of `squared` (N,) over each slab's points (zero for an empty slab)."""
-    sums = torch.zeros(CAUSAL_SLABS, dtype=squared.dtype).index_add(0, slabs, squared)
+    sums = torch.zeros(CAUSAL_SLABS, dtype=squared.dtype, device=squared.device).index_add(0, slabs, squared)
     counts = torch.bincount(slabs, minlength=CAUSAL_SLABS).clamp(min=1)
     return sums / counts
 

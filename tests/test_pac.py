@@ -64,7 +64,7 @@ def allocated(tiny_network, tiny_loss):
 
 def test_zero_adapter_reproduces_the_source_bit_for_bit(allocated):
     points = torch.rand(64, 2, dtype=torch.float64)
-    allocated.adapters["zero"] = [a.detach() for a in allocated.zero_adapter()]
+    allocated.set_adapter("zero", allocated.zero_adapter())
     assert torch.equal(allocated.target_view("zero")(points), allocated.source_view()(points))
 
 
@@ -81,7 +81,7 @@ def test_calibration_trains_only_freed_weights_and_keeps_source_exact(allocated,
         assert torch.equal(value, source_state[name]), f"frozen {name} moved"
     assert torch.equal(allocated.source_view()(points), source_prediction)
     for key in ("a", "b"):
-        adapter = allocated.adapters[key]
+        adapter = allocated.target_adapter(key)
         assert [a.numel() for a in adapter] == [int((~m).sum()) for m in allocated.kept]
         assert any(a.abs().max() > 0 for a in adapter), "calibration did not move freed weights"
         assert not torch.equal(allocated.target_view(key)(points), source_prediction)
@@ -90,7 +90,7 @@ def test_calibration_trains_only_freed_weights_and_keeps_source_exact(allocated,
 def test_calibration_lowers_the_target_error(allocated, tiny_settings):
     target = create("burgers", nu=0.1)
     evaluator = Evaluator(target)
-    allocated.adapters["start"] = [a.detach() for a in allocated.zero_adapter()]
+    allocated.set_adapter("start", allocated.zero_adapter())
     start = evaluator(allocated.target_view("start")).rel_l2
     allocated.calibrate("t", physics_loss(target, tiny_settings), Budget(50, 50), 1e-6, progress=False)
     assert evaluator(allocated.target_view("t")).rel_l2 < start
@@ -102,7 +102,7 @@ def test_large_penalty_keeps_freed_weights_near_zero(tiny_network, tiny_loss, ti
     loss = physics_loss(create("burgers", nu=0.1), tiny_settings)
     pac.calibrate("weak", loss, SHORT, 0.0, progress=False)
     pac.calibrate("strong", loss, SHORT, 10.0, progress=False)
-    norm = {k: sum(float(a.square().sum()) for a in pac.adapters[k]) for k in ("weak", "strong")}
+    norm = {k: sum(float(a.square().sum()) for a in pac.target_adapter(k)) for k in ("weak", "strong")}
     assert norm["strong"] < 0.1 * norm["weak"]
 
 
@@ -150,7 +150,53 @@ def test_stacked_calibration_stores_one_adapter_per_target_and_keeps_the_source(
     targets = [create("burgers", nu=nu) for nu in (0.02, 0.05)]
     loss = StackedPhysicsLoss([physics_loss(t, tiny_settings) for t in targets])
     pac.calibrate_stacked(["a", "b"], loss, SHORT, 0.0, progress=False)
-    assert set(pac.adapters) == {"a", "b"} and not torch.equal(pac.adapters["a"][0], pac.adapters["b"][0])
+    assert pac.target_keys == ["a", "b"]
+    assert not torch.equal(pac.target_adapter("a")[0], pac.target_adapter("b")[0])
     assert Evaluator(source)(pac.source_view()).rel_l2 == before
     with pytest.raises(ValueError, match="3 keys for 2"):
         pac.calibrate_stacked(["a", "b", "c"], loss, SHORT, 0.0, progress=False)
+
+
+def _calibrated(network, settings) -> PACNetwork:
+    """An allocated network with two short calibrations, one under a key holding dots."""
+    pac = PACNetwork(network, prune(network, 0.5))
+    for key, nu in (("nu=0.02", 0.02), ("nu=0.1", 0.1)):
+        pac.calibrate(key, physics_loss(create("burgers", nu=nu), settings), SHORT, 0.0, progress=False)
+    return pac
+
+
+def test_state_dict_carries_masks_and_adapters_into_a_fresh_network(tiny_network, tiny_settings, burgers):
+    from pinn_pac.runs import build_network
+
+    pac = _calibrated(tiny_network, tiny_settings)
+    state = pac.state_dict()
+    assert {"kept.0", "freed_index.2", "adapters.nu=0:02.0", "adapters.nu=0:1.2"} <= set(state)
+    fresh_source = build_network(burgers, dataclasses.replace(tiny_settings, seed=5))
+    fresh = PACNetwork(fresh_source, [torch.ones_like(w, dtype=torch.bool) for w in fresh_source.weights])
+    fresh.load_state_dict(state)  # strict: every key has its place
+    points = torch.rand(64, 2, dtype=torch.float64)
+    assert fresh.target_keys == ["nu=0.02", "nu=0.1"] and fresh.freed_count == pac.freed_count
+    assert torch.equal(fresh.source_view()(points), pac.source_view()(points))
+    for key in pac.target_keys:
+        assert torch.equal(fresh.target_view(key)(points), pac.target_view(key)(points))
+    assert not torch.equal(fresh.target_view("nu=0.02")(points), fresh.target_view("nu=0.1")(points))
+
+
+def test_to_moves_masks_indices_and_adapters(tiny_network, tiny_settings):
+    pac = _calibrated(tiny_network, tiny_settings)
+    points = torch.rand(64, 2, dtype=torch.float64)
+    expected = pac.target_view("nu=0.1")(points)
+    pac.to(torch.float32)
+    assert all(a.dtype == torch.float32 for key in pac.target_keys for a in pac.target_adapter(key))
+    assert all(m.dtype == torch.bool for m in pac.kept) and all(i.dtype == torch.int64 for i in pac.freed_index)
+    single = pac.target_view("nu=0.1")(points.float())
+    assert single.dtype == torch.float32 and torch.allclose(single.double(), expected, rtol=1e-5, atol=1e-6)
+    assert pac.to("cpu") is pac and pac.kept[0].device.type == "cpu"
+    pac.to(torch.device("meta"))  # a second device that every machine has
+    tensors = [*pac.kept, *pac.freed_index, *pac.source.parameters(), *pac.target_adapter("nu=0.02")]
+    assert {t.device.type for t in tensors} == {"meta"}
+
+
+def test_an_adapter_that_does_not_fit_the_masks_is_refused(allocated):
+    with pytest.raises(ValueError, match="does not fit the masks"):
+        allocated.set_adapter("bad", [v[:-1] for v in allocated.zero_adapter()])

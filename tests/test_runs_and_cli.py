@@ -1,5 +1,6 @@
 """End to end through the command line: solve, transfer, evaluate, reference, bad input."""
 
+import errno
 import json
 import math
 import os
@@ -13,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from equations import Burgers
+from pinn_pac import cli
 from pinn_pac.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pinn_pac.cli import main
 from pinn_pac.runs import evaluate_run
@@ -61,6 +64,18 @@ def test_checkpoint_round_trip_reproduces_every_error(transfer_run):
     metadata = load_checkpoint(transfer_run)
     assert metadata["equation"] == "burgers" and metadata["seed"] == 0 and metadata["dtype"] == "float64"
     assert {"torch", "numpy", "scipy", "pinn_pac"} <= set(metadata["versions"])
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+COMMITTED_RUNS = sorted(path.parent for path in RESULTS.rglob("checkpoint.pt"))
+
+
+@pytest.mark.parametrize("run_dir", COMMITTED_RUNS, ids=[p.name for p in COMMITTED_RUNS])
+def test_every_committed_run_reloads_to_its_results_json_exactly(run_dir):
+    saved = json.loads((run_dir / "results.json").read_text())
+    reloaded = evaluate_run(run_dir)
+    assert [(r.role, r.rel_l2, r.max_abs_err, r.trainable_params) for r in reloaded] == [
+        (r["role"], r["rel_l2"], r["max_abs_err"], r["trainable_params"]) for r in saved]
 
 
 def test_evaluate_command_prints_the_table(transfer_run, capsys):
@@ -164,6 +179,32 @@ def test_bad_out_and_unservable_targets_are_refused_before_training(tmp_path, ca
     assert main(["transfer", "burgers", "--targets", "nu=1e-4", *TINY, "--out", str(out)]) == 2
     assert "only supported for nu >= 0.0003" in capsys.readouterr().err
     assert time.perf_counter() - started < 5 and not any(out.iterdir())  # no source was trained
+
+
+@pytest.mark.parametrize("argv, what, out", [
+    (["solve", "burgers", *TINY], "the run", "run"),
+    (["transfer", "burgers", *TINY], "the run", "run"),
+    (["reference", "burgers"], "the reference", "run/u.npz"),
+])
+def test_an_out_on_an_unwritable_folder_or_a_full_disk_is_refused_before_any_work(
+    argv, what, out, tmp_path, monkeypatch, capsys,
+):
+    """/proc takes no new folders, even from root; a full disk is the probe's write failing."""
+    for name in ("solve", "transfer"):
+        monkeypatch.setattr(cli, name, lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(Burgers, "reference", lambda *a: pytest.fail("reference computed"))
+    assert main([*argv, "--out", f"/proc/pinn-pac-test/{out}"]) == 2
+    error = capsys.readouterr().err.splitlines()
+    assert len(error) == 1 and error[0].startswith(f"pinn-pac: error: cannot write {what} to /proc/pinn-pac-test")
+
+    def disk_full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    assert main([*argv, "--out", str(tmp_path / out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"pinn-pac: error: cannot write {what} to {tmp_path / 'run'}: No space left on device"]
+    assert not any((tmp_path / "run").iterdir())
 
 
 def test_files_are_written_with_the_usual_permissions(transfer_run):

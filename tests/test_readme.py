@@ -1,0 +1,78 @@
+"""README.md's command blocks run: every block that finishes in under a minute is run here;
+the longer ones are listed in LONG, with why, and the worked example's table is checked
+against what its saved run reloads to."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from pinn_pac.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND_LANGUAGES = ("bash", "sh", "console", "python")
+#: Blocks that take over a minute, by their first command, and why.
+LONG = {
+    "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 -e . && pinn-pac transfer burgers":
+        "a fresh install, then the 4-minute default job",
+    "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 -e '.[test]' && python -m pytest":
+        "a fresh install, then this test suite",
+    "pinn-pac transfer burgers --quiet --out benchmarks/results/defaults/transfer_seed0":
+        "the 4-minute default job; its table is checked against its saved run below",
+    "import math, equations": "the default transfer from the library, 4 minutes",
+}
+
+
+def command_blocks() -> list[tuple[str, list[str]]]:
+    """(language, commands) of each fenced block in a command language: a console block's
+    `$ ` lines, a shell block's lines, a Python block whole."""
+    blocks = []
+    for language, text in re.findall(r"^```(\w*)\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S):
+        if language == "console":
+            blocks.append((language, [line[2:] for line in text.splitlines() if line.startswith("$ ")]))
+        elif language in ("bash", "sh"):
+            blocks.append((language, [line for line in text.splitlines() if line.strip() and not line.startswith("#")]))
+        elif language == "python":
+            blocks.append((language, [text]))
+    return blocks
+
+
+def first_line(commands: list[str]) -> str:
+    return commands[0].splitlines()[0]
+
+
+SHORT = [block for block in command_blocks() if first_line(block[1]) not in LONG]
+
+
+def test_every_long_block_is_in_the_readme_and_the_rest_run_here():
+    firsts = [first_line(commands) for _, commands in command_blocks()]
+    assert sorted(set(firsts) & set(LONG)) == sorted(LONG), "LONG names a block the README no longer has"
+    assert len(SHORT) + len(LONG) == len(firsts) and SHORT
+
+
+@pytest.mark.parametrize("language, commands", SHORT, ids=[first_line(c)[:40] for _, c in SHORT])
+def test_readme_block_runs(language, commands, tmp_path, monkeypatch):
+    """In a scratch folder that sees the repository's benchmarks/; `pinn-pac` is this tree's,
+    run in-process."""
+    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        if language == "python":
+            exec(compile(command, "README.md", "exec"), {"__name__": "readme"})
+        else:
+            assert command.startswith("pinn-pac "), f"run here are pinn-pac commands (or list it in LONG): {command}"
+            assert main(shlex.split(command)[1:]) == 0, command
+
+def table_rows(text: str) -> list[list[str]]:
+    """Coefficients, role, rel L2, max err and trainable of each model line of a results table."""
+    return [line.split()[:5] for line in text.splitlines() if re.match(r"\S+=\S+\s+(source|target)\s", line)]
+
+
+def test_the_worked_example_prints_what_its_saved_run_reloads_to(capsys):
+    text = (ROOT / "README.md").read_text()
+    example = re.search(r"^```console\n\$ (pinn-pac transfer .*--out (\S+))\n(.*?)^```", text, re.M | re.S)
+    assert example and example.group(1) in LONG
+    assert main(["evaluate", str(ROOT / example.group(2))]) == 0
+    printed = table_rows(example.group(3))
+    assert len(printed) == 3 and printed == table_rows(capsys.readouterr().out)
