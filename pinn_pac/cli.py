@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     transfer_parser.add_argument("equation")
     transfer_parser.add_argument("--source", default="", help="source coefficients, e.g. nu=0.01/pi (defaults)")
     transfer_parser.add_argument("--targets", default=None,
-                                 help="targets, e.g. nu=0.02/pi,nu=0.005/pi (default: the family's examples)")
+                                 help="targets, e.g. nu=0.02/pi,nu=0.005/pi; ranges nu=0.005/pi..0.05/pi:16 "
+                                      "(evenly spaced, ends included), nu=0.001..0.1:5:log; ranges in one "
+                                      "target multiply (default: the family's examples)")
     transfer_parser.add_argument("--method", default="pac", choices=(*METHODS, "all"),
                                  help="transfer method; all runs every one from the same source (%(default)s)")
     transfer_parser.add_argument("--target-points", type=int, default=None,
