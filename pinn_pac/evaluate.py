@@ -12,6 +12,12 @@ from equations import Equation
 from .posing import Posing
 
 
+def network_dtype(network: torch.nn.Module) -> torch.dtype:
+    """The dtype a network computes in (that of its buffers; float64 without any)."""
+    buffer = next(iter(network.buffers()), None)
+    return buffer.dtype if buffer is not None else torch.float64
+
+
 @dataclass(frozen=True)
 class Metrics:
     rel_l2: float
@@ -38,10 +44,9 @@ class Evaluator:
 
     def predict(self, network: torch.nn.Module) -> np.ndarray:
         """The network's output on the grid, shaped like the reference."""
-        parameter = next(iter(network.buffers()), None)
-        dtype = parameter.dtype if parameter is not None else torch.float64
         with torch.no_grad():
-            values = self.posing.predict(network, torch.tensor(self.points, dtype=dtype)).double().numpy()
+            points = torch.tensor(self.points, dtype=network_dtype(network))
+            values = self.posing.predict(network, points).double().numpy()
         return values.reshape(self.reference.shape)
 
     def __call__(self, network: torch.nn.Module) -> Metrics:
