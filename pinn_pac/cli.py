@@ -21,16 +21,13 @@ from .coefficients import parse_assignments, parse_value
 from .derivatives import DERIVATIVE_METHODS, CompileUnavailable
 from .optim import OPTIMIZERS
 from .posing import CONDITION_MODES
+from .predict import MAX_POINTS, grid_axes, load_model, read_points
 from .runs import (
     DEVICES, Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
     save_transfer, solve, transfer,
 )
 from .train import Budget, TrainingDiverged
 from .transfer import METHODS, PAC
-
-#: Most points `pinn-pac reference --grid` writes (80 MB of float64 per output).
-MAX_GRID_POINTS = 10_000_000
-
 
 class UsageError(ValueError):
     """Bad command-line input."""
@@ -128,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     transfer_parser.add_argument("equation")
     transfer_parser.add_argument("--source", default="", help="source coefficients, e.g. nu=0.01/pi (defaults)")
     transfer_parser.add_argument("--targets", default=None,
-                                 help="targets, e.g. nu=0.02/pi,nu=0.005/pi (default: the family's examples)")
+                                 help="targets, e.g. nu=0.02/pi,nu=0.005/pi; ranges nu=0.005/pi..0.05/pi:16 "
+                                      "(evenly spaced, ends included), nu=0.001..0.1:5:log; ranges in one "
+                                      "target multiply (default: the family's examples)")
     transfer_parser.add_argument("--method", default="pac", choices=(*METHODS, "all"),
                                  help="transfer method; all runs every one from the same source (%(default)s)")
     transfer_parser.add_argument("--target-points", type=int, default=None,
@@ -156,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
                                           allow_abbrev=False)
     evaluate_parser.add_argument("run_dir", type=Path)
     _add_device_option(evaluate_parser)
+
+    predict_parser = commands.add_parser(
+        "predict", help="write a run's solution (and derivatives) at your points as .npz", allow_abbrev=False)
+    predict_parser.add_argument("run_dir", type=Path)
+    predict_parser.add_argument("--model", default=None,
+                                help="source (default) or a target's coefficients, e.g. nu=0.02/pi")
+    where = predict_parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--points", type=Path, help=".npz with one array per input, named as the equation names them")
+    where.add_argument("--grid", help="a grid of every input, e.g. x=-1:1:256,t=0:0.99:100")
+    predict_parser.add_argument("--derivatives", default="", help="derivatives of u to add, e.g. u_x,u_xx")
+    predict_parser.add_argument("--out", type=Path, required=True, help="output .npz file")
 
     reference_parser = commands.add_parser("reference", help="write the scipy reference as .npz arrays",
                                            allow_abbrev=False)
@@ -278,6 +288,24 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(format_table(evaluate_run(args.run_dir, args.device)))
 
 
+def _predict(args: argparse.Namespace, extra: list[str]) -> None:
+    if extra:
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    if args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a directory; give the .npz file to write")
+    model = load_model(args.run_dir, args.model)
+    derivatives = [name.strip() for name in args.derivatives.split(",") if name.strip()]
+    if args.grid is not None:
+        inputs = grid_axes(args.grid, model.equation.inputs)
+        points = dict(zip(inputs, np.meshgrid(*inputs.values(), indexing="ij")))
+    else:
+        inputs = points = read_points(args.points)
+    values = model(points, derivatives)
+    atomic_write(args.out, lambda stream: np.savez(stream, **inputs, **values))
+    print(f"wrote {', '.join(values)} of the {model.role} {model.equation.describe()} at "
+          f"{next(iter(values.values())).size:,} points to {args.out}")
+
+
 def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
     """The standard grid, or the same ranges with the given number of points per axis."""
     grid = equation.standard_grid()
@@ -290,8 +318,8 @@ def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
     if len(counts) != len(equation.inputs) or min(counts) < 2:
         axes = ",".join(equation.inputs)
         raise UsageError(f"--grid needs {len(equation.inputs)} whole numbers >= 2 ({axes}), got {sizes!r}")
-    if math.prod(counts) > MAX_GRID_POINTS:
-        raise UsageError(f"--grid {sizes} has {math.prod(counts):,} points; at most {MAX_GRID_POINTS:,} are written")
+    if math.prod(counts) > MAX_POINTS:
+        raise UsageError(f"--grid {sizes} has {math.prod(counts):,} points; at most {MAX_POINTS:,} are written")
     return {name: np.linspace(grid[name][0], grid[name][-1], n) for name, n in zip(equation.inputs, counts)}
 
 
@@ -329,6 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _transfer(args, extra)
         elif args.command == "reference":
             _reference(args, extra)
+        elif args.command == "predict":
+            _predict(args, extra)
         else:
             if extra:
                 raise UsageError(f"unrecognised arguments: {' '.join(extra)}")

@@ -12,6 +12,15 @@ from equations import Equation
 from .posing import Posing
 
 
+def network_placement(network: torch.nn.Module) -> dict[str, torch.dtype | torch.device]:
+    """The dtype and device a network computes in (those of its buffers; float64 on the CPU
+    without any), as keyword arguments for making tensors."""
+    buffer = next(iter(network.buffers()), None)
+    if buffer is None:
+        return {"dtype": torch.float64, "device": torch.device("cpu")}
+    return {"dtype": buffer.dtype, "device": buffer.device}
+
+
 @dataclass(frozen=True)
 class Metrics:
     rel_l2: float
@@ -37,12 +46,10 @@ class Evaluator:
         self.reference = np.asarray(equation.reference(self.grid), dtype=np.float64)
 
     def predict(self, network: torch.nn.Module) -> np.ndarray:
-        """The network's output on the grid (computed on the network's device), shaped like
+        """The network's output on the grid (computed where the network lives), shaped like
         the reference."""
-        buffer = next(iter(network.buffers()), None)
-        dtype, device = (buffer.dtype, buffer.device) if buffer is not None else (torch.float64, "cpu")
         with torch.no_grad():
-            points = torch.tensor(self.points, dtype=dtype, device=device)
+            points = torch.tensor(self.points, **network_placement(network))
             values = self.posing.predict(network, points).double().cpu().numpy()
         return values.reshape(self.reference.shape)
 

@@ -159,6 +159,10 @@ def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     (["solve", "helmholtz", "--causal", "1", "--out", "/tmp/never"], "causal weighting needs a time input t"),
     (["transfer", "burgers", "--source", "nu=0.1;nu=0.2"], "--source takes one set of coefficients, got 2"),
     (["transfer", "burgers", "--targets", "nu=0.1;nu=0.1000000001"], "repeated: nu=0.1"),
+    (["transfer", "burgers", "--targets", "nu=0.1..0.1000001:3", "--out", "/tmp/never"], "repeated: nu=0.1"),
+    (["transfer", "burgers", "--targets", "nu=0.1..1:1"], "count must be from 2 to 1000, got 1"),
+    (["transfer", "burgers", "--targets", "nu=0..1:4:log"], "log spacing needs both ends > 0"),
+    (["transfer", "burgers", "--targets", "nu=-0.1..0.1:3"], "nu=-0.1 is outside the valid range"),
 ])
 def test_bad_input_gets_a_one_line_error(argv, message, capsys):
     assert main(argv) == 2
