@@ -335,21 +335,7 @@ def _transfer_with(
     source, key = context.source, coefficient_key(context.source)
     options = {"progress": context.progress}
     histories = {f"source {key}": source_run.history}
-    saved = store.load(prepared_piece(method.name)) if store else None
-    if saved is None:
-        prepared = method.prepare(context, transfer_settings.allocate, evaluators[key],
-                                  label=f"{method.name} prepare {key}", **options)
-        metadata = {"kind": "transfer", **_common_metadata(source, settings), "method": method.name,
-                    "options": transfer_settings.options(method.name),
-                    "budgets": {phase: asdict(getattr(transfer_settings, phase))
-                                for phase in ("source", "allocate", "calibrate")}}
-        saved = {**metadata, **method.prepared_state(), "prepare": prepared and {
-            "seconds": prepared.seconds, "stopped_because": prepared.stopped_because,
-            "history": prepared.history.as_dict()}}
-        if store:
-            store.save(prepared_piece(method.name), saved)
-    else:
-        method.load_prepared(context, saved)
+    saved = _prepared(method, context, evaluators[key], settings, transfer_settings, store)
     prepared = saved["prepare"]
     if prepared is not None:
         histories[f"{method.name} prepare {key}"] = History(**prepared["history"])
@@ -375,7 +361,7 @@ def _transfer_with(
     source_record = Record(
         source.name, source.coefficients, "source", before.rel_l2, before.max_abs_err,
         method.source_count(), source_run.record.seconds + (prepared["seconds"] if prepared else 0.0),
-        (prepared or {"stopped_because": source_run.record.stopped_because})["stopped_because"], method.name,
+        prepared["stopped_because"] if prepared else source_run.record.stopped_because, method.name,
         rel_l2_after_calibration=evaluators[key](source_model).rel_l2 if method.keeps_source else None,
         optimizer=source_history.optimizer or None,
     )
@@ -385,6 +371,28 @@ def _transfer_with(
         source, context.targets, settings, transfer_settings, method,
         [source_record] + target_records, histories, evaluators, networks, checkpoint,
     )
+
+
+def _prepared(method: TransferMethod, context: TransferContext, evaluator: Evaluator, settings: Settings,
+              transfer_settings: TransferSettings, store: RunStore | None) -> dict[str, Any]:
+    """Prepare `method`, or take up its stored preparation: its piece for a store (run
+    metadata, the method's shared state, and under "prepare" what its training cost, if any)."""
+    saved = store.load(prepared_piece(method.name)) if store else None
+    if saved is not None:
+        method.load_prepared(context, saved)
+        return saved
+    key = coefficient_key(context.source)
+    prepared = method.prepare(context, transfer_settings.allocate, evaluator,
+                              label=f"{method.name} prepare {key}", progress=context.progress)
+    budgets = {phase: asdict(getattr(transfer_settings, phase)) for phase in ("source", "allocate", "calibrate")}
+    saved = {"kind": "transfer", **_common_metadata(context.source, settings), "method": method.name,
+             "options": transfer_settings.options(method.name), "budgets": budgets,
+             **method.prepared_state(), "prepare": prepared and {
+                 "seconds": prepared.seconds, "stopped_because": prepared.stopped_because,
+                 "history": prepared.history.as_dict()}}
+    if store:
+        store.save(prepared_piece(method.name), saved)
+    return saved
 
 
 def _adapt(method: TransferMethod, target: Equation, budget: Budget, evaluators: dict[str, Evaluator],
