@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -23,14 +24,23 @@ from .optim import OPTIMIZERS
 from .posing import CONDITION_MODES
 from .predict import MAX_POINTS, grid_axes, load_model, read_points
 from .runs import (
-    DEVICES, Record, Settings, TransferSettings, comparison_table, evaluate_run, save_comparison, save_solve,
-    save_transfer, solve, transfer,
+    DEVICES, Record, Settings, TransferSettings, check_targets, comparison_table, evaluate_run, save_comparison,
+    save_solve, save_transfer, solve, transfer,
 )
+from .store import MANIFEST, RunStore
 from .train import Budget, TrainingDiverged
 from .transfer import METHODS, PAC
 
 class UsageError(ValueError):
     """Bad command-line input."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped a command; the message says what was kept."""
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = TransferSettings()
     transfer_parser = commands.add_parser(
         "transfer", help="train a source, then move it to targets (PAC-Net or a baseline)", allow_abbrev=False)
-    transfer_parser.add_argument("equation")
+    transfer_parser.add_argument("equation", nargs="?", help="the family (not with --resume or --from)")
+    stored = transfer_parser.add_mutually_exclusive_group()
+    stored.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                        help="continue an interrupted run, skipping what it finished (no other options)")
+    stored.add_argument("--from", dest="from_run", type=Path, default=None, metavar="RUN_DIR",
+                        help="add --targets to a run's trained source, with the run's options")
     transfer_parser.add_argument("--source", default="", help="source coefficients, e.g. nu=0.01/pi (defaults)")
     transfer_parser.add_argument("--targets", default=None,
                                  help="targets, e.g. nu=0.02/pi,nu=0.005/pi; ranges nu=0.005/pi..0.05/pi:16 "
@@ -205,8 +220,9 @@ def _run_dir(args: argparse.Namespace, equation: Equation) -> Path:
     out = args.out or Path("runs") / f"{args.command}-{equation.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a directory for the run")
-    if (out / "checkpoint.pt").exists() or (out / "comparison.json").exists():
-        raise UsageError(f"{out} already holds a run; choose another --out or remove it first")
+    if any((out / name).exists() for name in ("checkpoint.pt", "comparison.json", MANIFEST)):
+        raise UsageError(f"{out} already holds a run; choose another --out, remove it first, "
+                         f"or continue it with pinn-pac transfer --resume {out}")
     _check_writable(out, "the run")
     return out
 
@@ -246,22 +262,81 @@ def _solve(args: argparse.Namespace, extra: list[str]) -> None:
     equation = _equation_with_flags(args.equation, extra)
     settings, budget = _settings(args), _budget(args, "")
     out = _run_dir(args, equation)
-    run = solve(equation, settings, budget, progress=not args.quiet)
+    try:
+        run = solve(equation, settings, budget, progress=not args.quiet)
+    except KeyboardInterrupt:
+        raise Interrupted(f"nothing was finished, so nothing was saved in {out}; "
+                          "run the same pinn-pac solve command again to start over") from None
     save_solve(run, out)
     print(format_table([run.record]))
     print(f"stopped: {run.record.stopped_because}; run saved to {out}")
 
 
+#: Options of `transfer` that are not the run's: they may differ when it is resumed.
+_NOT_STORED = ("command", "out", "quiet", "resume", "from_run")
+
+
 def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)} (use --source and --targets)")
+    if args.resume is not None or args.from_run is not None:
+        args, store = _stored_run(args)
+    elif args.equation is None:
+        raise UsageError("transfer needs an equation, or --resume RUN_DIR, or --from RUN_DIR --targets ...")
+    else:
+        args.targets = equations.family(args.equation).example_targets if args.targets is None else args.targets
+        store = None
+    source, targets, settings, transfer_settings, methods = _transfer_job(args)
+    if store is None:
+        store = RunStore.create(_run_dir(args, source), {k: v for k, v in vars(args).items() if k not in _NOT_STORED})
+    elif args.from_run is not None:
+        store.set_options({k: v for k, v in vars(args).items() if k not in _NOT_STORED})
+    out = store.run_dir
+    try:
+        runs = transfer(source, targets, settings, transfer_settings, methods, progress=not args.quiet,
+                        target_points=args.target_points, store=store)
+        if args.method == "all":
+            save_comparison(runs, out)
+        else:
+            save_transfer(runs[0], out)
+    except KeyboardInterrupt:
+        raise Interrupted(f"{store.summary()} saved in {out}; resume with: pinn-pac transfer --resume {out}") from None
+    if args.method == "all":
+        print(comparison_table([record for run in runs for record in run.records]))
+    else:
+        print(format_table(runs[0].records))
+    print(f"run saved to {out}")
+
+
+def _stored_run(args: argparse.Namespace) -> tuple[argparse.Namespace, RunStore]:
+    """The options of the run that --resume or --from names (with --from's targets added)
+    and its store; any other option is refused, as the run's own apply."""
+    defaults = vars(build_parser().parse_args(["transfer"]))
+    allowed = {"resume", "from_run", "quiet"} | ({"targets"} if args.from_run is not None else set())
+    given = sorted(k for k, v in vars(args).items() if k not in allowed and v != defaults.get(k))
+    if given:
+        flags = ", ".join("equation" if k == "equation" else "--" + k.replace("_", "-") for k in given)
+        raise UsageError(f"{flags}: not with --resume or --from; the run's own options apply")
+    if args.from_run is not None and args.targets is None:
+        raise UsageError("--from RUN_DIR needs --targets to add")
+    store = RunStore.open(args.resume or args.from_run)
+    options = dict(store.options)
+    if args.from_run is not None:
+        options["targets"] = f"{options['targets']};{args.targets}"
+    stored = argparse.Namespace(**{**defaults, **options, "out": store.run_dir, "quiet": args.quiet,
+                                   "resume": args.resume, "from_run": args.from_run})
+    return stored, store
+
+
+def _transfer_job(args: argparse.Namespace):
+    """The source, targets, settings, transfer settings and methods `args` ask for, checked."""
     family = equations.family(args.equation)
     groups = parse_assignments(args.source) if args.source.strip() else [{}]
     if len(groups) > 1:
         raise UsageError(f"--source takes one set of coefficients, got {len(groups)}: {args.source!r}")
     source = family(**groups[0])
-    targets_text = family.example_targets if args.targets is None else args.targets
-    targets = [source.with_coefficients(**t) for t in parse_assignments(targets_text)]
+    targets = [source.with_coefficients(**t) for t in parse_assignments(args.targets)]
+    check_targets(source, targets)
     transfer_settings = TransferSettings(
         ratio=args.ratio, penalty=args.penalty, scope=args.scope, warm_start=args.warm_start,
         alpha=args.alpha, rank=args.rank,
@@ -271,17 +346,7 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
     methods = tuple(METHODS) if args.method == "all" else (args.method,)
     if args.target_points is not None and args.target_points < 1:
         raise UsageError(f"--target-points must be >= 1, got {args.target_points}")
-    settings = _settings(args)
-    out = _run_dir(args, source)
-    runs = transfer(source, targets, settings, transfer_settings, methods, progress=not args.quiet,
-                    target_points=args.target_points)
-    if args.method == "all":
-        save_comparison(runs, out)
-        print(comparison_table([record for run in runs for record in run.records]))
-    else:
-        save_transfer(runs[0], out)
-        print(format_table(runs[0].records))
-    print(f"run saved to {out}")
+    return source, targets, _settings(args), transfer_settings, methods
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -348,6 +413,8 @@ def _list_equations() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    # Ctrl-C and SIGTERM alike stop a command at once, keeping what is finished.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if args.command == "equations":
             _list_equations()
@@ -367,6 +434,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             KeyError) as error:
         print(f"pinn-pac: error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as interrupted:
+        print(f"pinn-pac: interrupted: {interrupted}", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -180,6 +180,14 @@ class PACNetwork(nn.Module):
         self.adapters = nn.ModuleDict()
         self.register_load_state_dict_pre_hook(PACNetwork._take_masks_and_adapter_slots)
 
+    @classmethod
+    def from_saved(cls, source: MLP, masks: object) -> "PACNetwork":
+        """A PACNetwork from an allocated network and masks read from a file, which must fit it."""
+        if not (isinstance(masks, list) and all(isinstance(m, torch.Tensor) for m in masks)
+                and [m.shape for m in masks] == [w.shape for w in source.weights]):
+            raise ValueError("the masks do not fit the network")
+        return cls(source, masks)
+
     def _set_masks(self, kept: Sequence[torch.Tensor]) -> None:
         masks = [m.to(device=self.source.weights[0].device, dtype=torch.bool) for m in kept]
         self.kept = BufferList(masks)

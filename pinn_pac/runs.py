@@ -17,18 +17,17 @@ import torch
 import equations
 from equations import Equation
 
-from .checkpoint import (
-    CheckpointError, atomic_write, load_checkpoint, package_versions, save_checkpoint, write_json,
-)
+from .checkpoint import CheckpointError, atomic_write, package_versions, save_checkpoint, write_json
 from .derivatives import DERIVATIVE_METHODS
 from .evaluate import Evaluator
-from .model import MLP
+from .model import MLP, TanhNetwork
 from .pac import PRUNE_SCOPES, PACNetwork
 from .plots import plot_histories, plot_solution
 from .posing import CONDITION_MODES, Posing
 from .sampling import domain_box, sample_points
+from .store import SOURCE, RunStore, prepared_piece, read_payload, target_piece
 from .train import Budget, History, PhysicsLoss, check_rad, train
-from .transfer import METHODS, PAC, Adapted, TransferContext, TransferMethod, coefficient_key, make_method
+from .transfer import METHODS, TransferContext, TransferMethod, coefficient_key, make_method
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEVICES = ("cpu", "cuda", "auto")
@@ -251,7 +250,20 @@ class TransferRun:
     #: The reference of every model, by coefficient key (source and targets).
     evaluators: dict[str, Evaluator]
     #: Each target's model, by coefficient key.
-    adapted: dict[str, Adapted]
+    networks: dict[str, TanhNetwork]
+    #: The checkpoint of this method's models (see `store`): metadata, shared state, targets.
+    checkpoint: dict[str, Any]
+
+
+def check_targets(source: Equation, targets: list[Equation]) -> None:
+    """Refuse targets outside the source's family, or two with the same coefficient key."""
+    for target in targets:
+        if not target.same_family(source):
+            raise ValueError(f"target {target.describe()} is not in the family of {source.describe()}")
+    keys = [coefficient_key(t) for t in targets]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"targets must differ in their first 6 significant digits; repeated: {'; '.join(repeated)}")
 
 
 def transfer(
@@ -263,16 +275,15 @@ def transfer(
     progress: bool = True,
     source_run: SolveRun | None = None,
     target_points: int | None = None,
+    store: RunStore | None = None,
 ) -> list[TransferRun]:
     """Train the source once (unless `source_run` is given), then move it to every target
-    with each of `methods`; targets train on `target_points` interior points if given."""
-    for target in targets:
-        if not target.same_family(source):
-            raise ValueError(f"target {target.describe()} is not in the family of {source.describe()}")
-    keys = [coefficient_key(t) for t in targets]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated:
-        raise ValueError(f"targets must differ in their first 6 significant digits; repeated: {'; '.join(repeated)}")
+    with each of `methods`; targets train on `target_points` interior points if given.
+
+    With a `store`, each piece is written the moment it is finished, and pieces it already
+    holds are loaded instead of trained, to the same records.
+    """
+    check_targets(source, targets)
     methods = [transfer_settings.method(name, settings.seed) for name in methods]  # bad names fail early
     for method in methods:
         method.check(source, targets)
@@ -280,7 +291,7 @@ def transfer(
     # Every target's reference first: one it cannot serve is refused before any training.
     target_evaluators = {coefficient_key(t): evaluator_for(t, settings) for t in targets}
     if source_run is None:
-        source_run = solve(source, settings, transfer_settings.source, progress=progress)
+        source_run = _source_run(source, settings, transfer_settings.source, progress, store)
     evaluators = {**target_evaluators, coefficient_key(source): source_run.evaluator}
     context = TransferContext(
         source, source_run.network, targets,
@@ -291,8 +302,24 @@ def transfer(
     # Each method gets its own target losses: RAD moves their points during training.
     return [_transfer_with(method, context, source_run, evaluators,
                            {coefficient_key(t): physics_loss(t, settings, n_interior=target_points) for t in targets},
-                           settings, transfer_settings)
+                           settings, transfer_settings, store)
             for method in methods]
+
+
+def _source_run(source: Equation, settings: Settings, budget: Budget, progress: bool,
+                store: RunStore | None) -> SolveRun:
+    """The trained source: from the store where it holds one, else trained (and stored)."""
+    saved = store.load(SOURCE) if store else None
+    if saved is None:
+        run = solve(source, settings, budget, progress=progress)
+        if store:
+            store.save(SOURCE, {**solve_checkpoint(run), "record": run.record.as_dict(),
+                                "history": run.history.as_dict()})
+        return run
+    network = build_network(source, settings)
+    network.load_state_dict(saved["network"], strict=True)
+    return SolveRun(source, settings, budget, network, Record(**saved["record"]), History(**saved["history"]),
+                    evaluator_for(source, settings))
 
 
 def _transfer_with(
@@ -303,45 +330,88 @@ def _transfer_with(
     target_losses: dict[str, PhysicsLoss],
     settings: Settings,
     transfer_settings: TransferSettings,
+    store: RunStore | None,
 ) -> TransferRun:
     source, key = context.source, coefficient_key(context.source)
     options = {"progress": context.progress}
-    prepared = method.prepare(context, transfer_settings.allocate, evaluators[key],
-                              label=f"{method.name} prepare {key}", **options)
     histories = {f"source {key}": source_run.history}
+    saved = _prepared(method, context, evaluators[key], settings, transfer_settings, store)
+    prepared = saved["prepare"]
     if prepared is not None:
-        histories[f"{method.name} prepare {key}"] = prepared.history
+        histories[f"{method.name} prepare {key}"] = History(**prepared["history"])
     before = evaluators[key](method.source_model())
 
-    adapted, target_records = {}, []
+    networks, target_records, target_states = {}, [], []
     for target in context.targets:
         target_key = coefficient_key(target)
-        evaluator = evaluators[target_key]
-        model = adapted[target_key] = method.adapt(
-            target, transfer_settings.calibrate, evaluator, target_losses[target_key],
-            label=f"{method.name} {target_key}", **options)
-        histories[f"{method.name} {target_key}"] = model.result.history
-        metrics = evaluator(model.network)
-        target_records.append(Record(
-            target.name, target.coefficients, "target", metrics.rel_l2, metrics.max_abs_err,
-            model.trainable, model.result.seconds, model.result.stopped_because, method.name,
-            stored_params=model.stored, start_rel_l2=model.result.history.rel_l2[0],
-            source_rel_l2_after=evaluators[key](model.source_view).rel_l2,
-            optimizer=model.result.history.optimizer or None,
-        ))
+        piece = store.load(target_piece(method.name, target_key)) if store else None
+        if piece is None:
+            networks[target_key], piece = _adapt(method, target, transfer_settings.calibrate, evaluators,
+                                                 target_losses[target_key], key, options)
+            if store:
+                store.save(target_piece(method.name, target_key), piece)
+        else:
+            networks[target_key] = method.load_target(target, piece)
+        histories[f"{method.name} {target_key}"] = History(**piece.pop("history"))
+        target_records.append(Record(**piece.pop("record")))
+        target_states.append(piece)
 
     source_model = method.source_model()
+    source_history = History(**prepared["history"]) if prepared else source_run.history
     source_record = Record(
         source.name, source.coefficients, "source", before.rel_l2, before.max_abs_err,
-        method.source_count(), source_run.record.seconds + (prepared.seconds if prepared else 0.0),
-        (prepared or source_run.record).stopped_because, method.name,
+        method.source_count(), source_run.record.seconds + (prepared["seconds"] if prepared else 0.0),
+        prepared["stopped_because"] if prepared else source_run.record.stopped_because, method.name,
         rel_l2_after_calibration=evaluators[key](source_model).rel_l2 if method.keeps_source else None,
-        optimizer=(prepared.history if prepared else source_run.history).optimizer or None,
+        optimizer=source_history.optimizer or None,
     )
+    checkpoint = {k: v for k, v in saved.items() if k != "prepare"}
+    checkpoint["targets"] = target_states
     return TransferRun(
         source, context.targets, settings, transfer_settings, method,
-        [source_record] + target_records, histories, evaluators, adapted,
+        [source_record] + target_records, histories, evaluators, networks, checkpoint,
     )
+
+
+def _prepared(method: TransferMethod, context: TransferContext, evaluator: Evaluator, settings: Settings,
+              transfer_settings: TransferSettings, store: RunStore | None) -> dict[str, Any]:
+    """Prepare `method`, or take up its stored preparation: its piece for a store (run
+    metadata, the method's shared state, and under "prepare" what its training cost, if any)."""
+    saved = store.load(prepared_piece(method.name)) if store else None
+    if saved is not None:
+        method.load_prepared(context, saved)
+        return saved
+    key = coefficient_key(context.source)
+    prepared = method.prepare(context, transfer_settings.allocate, evaluator,
+                              label=f"{method.name} prepare {key}", progress=context.progress)
+    budgets = {phase: asdict(getattr(transfer_settings, phase)) for phase in ("source", "allocate", "calibrate")}
+    saved = {"kind": "transfer", **_common_metadata(context.source, settings), "method": method.name,
+             "options": transfer_settings.options(method.name), "budgets": budgets,
+             **method.prepared_state(), "prepare": prepared and {
+                 "seconds": prepared.seconds, "stopped_because": prepared.stopped_because,
+                 "history": prepared.history.as_dict()}}
+    if store:
+        store.save(prepared_piece(method.name), saved)
+    return saved
+
+
+def _adapt(method: TransferMethod, target: Equation, budget: Budget, evaluators: dict[str, Evaluator],
+           loss: PhysicsLoss, source_key: str, options: dict[str, Any]) -> tuple[TanhNetwork, dict[str, Any]]:
+    """Train `target` with `method`: its network, and its piece for a store (the method's
+    state for it, its record and history)."""
+    target_key = coefficient_key(target)
+    evaluator = evaluators[target_key]
+    model = method.adapt(target, budget, evaluator, loss, label=f"{method.name} {target_key}", **options)
+    metrics = evaluator(model.network)
+    record = Record(
+        target.name, target.coefficients, "target", metrics.rel_l2, metrics.max_abs_err,
+        model.trainable, model.result.seconds, model.result.stopped_because, method.name,
+        stored_params=model.stored, start_rel_l2=model.result.history.rel_l2[0],
+        source_rel_l2_after=evaluators[source_key](model.source_view).rel_l2,
+        optimizer=model.result.history.optimizer or None,
+    )
+    return model.network, {"coefficients": target.coefficients, **method.target_state(target_key, model),
+                           "record": record.as_dict(), "history": model.result.history.as_dict()}
 
 
 # ---- saving and reloading ------------------------------------------------------------
@@ -359,14 +429,16 @@ def _common_metadata(equation: Equation, settings: Settings) -> dict[str, Any]:
     }
 
 
+def solve_checkpoint(run: SolveRun) -> dict[str, Any]:
+    """The checkpoint of a solve run: metadata and the network."""
+    return {"kind": "solve", **_common_metadata(run.equation, run.settings),
+            "budgets": {"solve": asdict(run.budget)}, "network": run.network.state_dict()}
+
+
 def save_solve(run: SolveRun, run_dir: Path) -> None:
     """Checkpoint, results.json and figures for a solve run."""
     run_dir = Path(run_dir)
-    save_checkpoint(run_dir / "checkpoint.pt", {
-        "kind": "solve", **_common_metadata(run.equation, run.settings),
-        "budgets": {"solve": asdict(run.budget)},
-        "network": run.network.state_dict(),
-    })
+    save_checkpoint(run_dir / "checkpoint.pt", solve_checkpoint(run))
     histories = {f"solve {coefficient_key(run.equation)}": run.history}
     write_json(run_dir / "results.json", [run.record.as_dict()])
     write_json(run_dir / "history.json", {label: h.as_dict() for label, h in histories.items()})
@@ -377,46 +449,21 @@ def save_solve(run: SolveRun, run_dir: Path) -> None:
 def save_transfer(run: TransferRun, run_dir: Path) -> None:
     """Checkpoint, results.json and figures for one method's transfer run.
 
-    PAC-Net runs store the allocated source, its masks and one adapter per target; the other
-    methods store every model merged into a plain network.
+    The checkpoint holds what the method shares between targets (PAC-Net: the allocated
+    source and its masks; the others: the source model as a plain network) and each target's
+    state (PAC-Net: an adapter; the others: a plain network).
     """
     run_dir = Path(run_dir)
-    method = run.method
-    payload = {
-        "kind": "transfer", **_common_metadata(run.source, run.settings),
-        "method": method.name, "options": run.transfer_settings.options(method.name),
-        "budgets": {phase: asdict(getattr(run.transfer_settings, phase)) for phase in ("source", "allocate", "calibrate")},
-    }
-    keys = [coefficient_key(t) for t in run.targets]
-    if isinstance(method, PAC):
-        payload.update(
-            network=method.pac.source.state_dict(), masks=list(method.pac.kept),
-            targets=[{"coefficients": t.coefficients, "adapter": method.pac.target_adapter(key)}
-                     for t, key in zip(run.targets, keys)],
-        )
-    else:
-        payload.update(
-            network=_merged_state(method.source_model()),
-            source_trainable=run.records[0].trainable_params,
-            targets=[{"coefficients": t.coefficients, "trainable": run.adapted[k].trainable,
-                      "network": _merged_state(run.adapted[k].network)}
-                     for t, k in zip(run.targets, keys)],
-        )
-    save_checkpoint(run_dir / "checkpoint.pt", payload)
+    save_checkpoint(run_dir / "checkpoint.pt", run.checkpoint)
     write_json(run_dir / "results.json", [r.as_dict() for r in run.records])
     write_json(run_dir / "history.json", {label: h.as_dict() for label, h in run.histories.items()})
-    plot_model(run.evaluators[coefficient_key(run.source)], method.source_model(),
-               f"source {run.source.describe()}: {method.name}", run_dir / "solution_source.png")
-    for target, key in zip(run.targets, keys):
-        plot_model(run.evaluators[key], run.adapted[key].network, f"target {target.describe()}: {method.name}",
+    plot_model(run.evaluators[coefficient_key(run.source)], run.method.source_model(),
+               f"source {run.source.describe()}: {run.method.name}", run_dir / "solution_source.png")
+    for target in run.targets:
+        key = coefficient_key(target)
+        plot_model(run.evaluators[key], run.networks[key], f"target {target.describe()}: {run.method.name}",
                    run_dir / f"solution_target_{key.replace(',', '_')}.png")
     plot_histories(run.histories, run_dir / "history.png")
-
-
-def _merged_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The state of a plain MLP computing what `network` does, built on the CPU for a file."""
-    with torch.device("cpu"):
-        return MLP.merged(network).state_dict()
 
 
 def save_comparison(runs: list[TransferRun], run_dir: Path) -> None:
@@ -470,7 +517,7 @@ def load_run(run_dir: Path, device: str = "cpu") -> LoadedRun:
     """Rebuild every model of a saved run on `device`; a foreign or mismatched checkpoint is
     refused."""
     resolve_device(device)
-    payload = load_checkpoint(run_dir)
+    payload = read_payload(run_dir)
     try:
         kind = payload["kind"]
         source = equations.create(payload["equation"], **payload["coefficients"])
@@ -501,11 +548,7 @@ def load_run(run_dir: Path, device: str = "cpu") -> LoadedRun:
 
 
 def _load_pac_models(payload, source, network) -> list[tuple[str, Equation, torch.nn.Module, int]]:
-    masks = payload["masks"]
-    if not (isinstance(masks, list) and all(isinstance(m, torch.Tensor) for m in masks)
-            and [m.shape for m in masks] == [w.shape for w in network.weights]):
-        raise ValueError("the masks do not fit the network")
-    pac = PACNetwork(network, masks)
+    pac = PACNetwork.from_saved(network, payload["masks"])
     models = [("source", source, pac.source_view(), pac.source_count)]
     for target in payload["targets"]:
         equation = equations.create(payload["equation"], **target["coefficients"])

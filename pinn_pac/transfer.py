@@ -21,7 +21,7 @@ import copy
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -73,6 +73,12 @@ def count(parameters) -> int:
     return sum(p.numel() for p in parameters)
 
 
+def merged_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    """The state of a plain MLP computing what `network` does, built on the CPU for a file."""
+    with torch.device("cpu"):
+        return MLP.merged(network).state_dict()
+
+
 class TransferMethod(ABC):
     """Base of the transfer methods: `prepare` once, then `adapt` per target."""
 
@@ -104,6 +110,27 @@ class TransferMethod(ABC):
 
     def _loss(self, target: Equation, loss: PhysicsLoss | None) -> PhysicsLoss:
         return loss if loss is not None else self.context.loss_for(target)
+
+    # ---- what a run directory stores (see `store`) -----------------------------------
+
+    def prepared_state(self) -> dict[str, Any]:
+        """What targets share once prepared, for a checkpoint: by default the source model
+        merged into a plain network."""
+        return {"network": merged_state(self.source_model()), "source_trainable": self.source_count()}
+
+    def load_prepared(self, context: TransferContext, state: dict[str, Any]) -> None:
+        """Take up a stored `prepared_state` in place of running `prepare`."""
+        self.context = context
+
+    def target_state(self, key: str, adapted: Adapted) -> dict[str, Any]:
+        """What a target's model needs stored: by default its network merged into a plain one."""
+        return {"trainable": adapted.trainable, "network": merged_state(adapted.network)}
+
+    def load_target(self, target: Equation, state: dict[str, Any]) -> TanhNetwork:
+        """A stored target's model, taken up as if this method had just trained it."""
+        network = self.context.new_network(target)
+        network.load_state_dict(state["network"], strict=True)
+        return network
 
 
 class Scratch(TransferMethod):
@@ -293,6 +320,20 @@ class Parametric(TransferMethod):
                 new_bias.copy_(bias)
         return widened.to(source.input_center.device)
 
+    def prepared_state(self) -> dict[str, Any]:
+        return {**super().prepared_state(), "parametric": self.parametric.state_dict(),
+                "range": [self.range.name, self.range.low, self.range.high]}
+
+    def load_prepared(self, context, state) -> None:
+        super().load_prepared(context, state)
+        self.range = CoefficientRange.spanning([context.source, *context.targets])
+        stored = CoefficientRange(*state["range"])
+        if stored != self.range:
+            raise ValueError(f"parametric was trained over {stored.name} in [{stored.low:.6g}, {stored.high:.6g}]; "
+                             f"these targets span [{self.range.low:.6g}, {self.range.high:.6g}]: start a new run")
+        self.parametric = self._widen(context.network)
+        self.parametric.load_state_dict(state["parametric"], strict=True)
+
     def _at(self, parametric: MLP, equation: Equation) -> AtCoefficient:
         return AtCoefficient(parametric, equation.coefficients[self.range.name])
 
@@ -361,6 +402,25 @@ class PAC(TransferMethod):
         self.calibrated.append(target)
         freed = self.pac.freed_count
         return Adapted(self.pac.target_view(key), self.pac.source_view(), freed, freed, result)
+
+    def prepared_state(self) -> dict[str, Any]:
+        return {"network": self.pac.source.state_dict(), "masks": list(self.pac.kept)}
+
+    def load_prepared(self, context, state) -> None:
+        super().load_prepared(context, state)
+        network = copy.deepcopy(context.network)
+        network.load_state_dict(state["network"], strict=True)
+        self.pac = PACNetwork.from_saved(network, state["masks"])
+        self.calibrated = []
+
+    def target_state(self, key: str, adapted: Adapted) -> dict[str, Any]:
+        return {"adapter": self.pac.target_adapter(key)}
+
+    def load_target(self, target: Equation, state: dict[str, Any]) -> TanhNetwork:
+        key = coefficient_key(target)
+        self.pac.set_adapter(key, state["adapter"])
+        self.calibrated.append(target)
+        return self.pac.target_view(key)
 
     def _start(self, target: Equation) -> str | None:
         """The calibrated target to start from, or None for the source's zeros (also on a tie)."""
