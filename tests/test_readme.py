@@ -64,6 +64,7 @@ def test_readme_block_runs(language, commands, tmp_path, monkeypatch):
             assert command.startswith("pinn-pac "), f"run here are pinn-pac commands (or list it in LONG): {command}"
             assert main(shlex.split(command)[1:]) == 0, command
 
+
 def table_rows(text: str) -> list[list[str]]:
     """Coefficients, role, rel L2, max err and trainable of each model line of a results table."""
     return [line.split()[:5] for line in text.splitlines() if re.match(r"\S+=\S+\s+(source|target)\s", line)]
