@@ -4,9 +4,9 @@ With conditions "exact" and a family that declares an `ExactForm`, u = g + d * N
 the network (any network: a plain MLP, a PAC-Net adapted view, a LoRA or parametric one).
 The imposed initial and boundary values then hold by construction and leave the loss
 (Lagaris, Likas, Fotiadis 1998; Sukumar, Srivastava 2022); a form that imposes periodicity
-needs a network periodic in those inputs (`periodic_inputs`, see `model.TanhNetwork`). Derivatives of u follow by the
-product rule from those of N, computed by any derivative path (autograd, forward, compiled),
-and those of g and d, computed once per point set by autograd.
+needs a network periodic in those inputs (`periodic_inputs`, see `model.TanhNetwork`).
+Derivatives of u follow by the product rule from those of N, computed by any derivative path
+(autograd, forward, compiled), and those of g and d, computed once per point set by autograd.
 """
 
 from __future__ import annotations
@@ -37,18 +37,14 @@ class Posing:
             raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {conditions!r}")
         self.equation = equation
         self.form = equation.exact_form() if conditions == "exact" else None
+        #: For each input, whether the network must be periodic in it (the form says so).
+        self.periodic_inputs = tuple(name in (self.form.periodic if self.form else ()) for name in equation.inputs)
         self._form_values: OrderedDict[int, tuple[torch.Tensor, dict]] = OrderedDict()
 
     @property
     def conditions(self) -> str:
         """What is applied: "exact" when a form is in use, else "soft"."""
         return "soft" if self.form is None else "exact"
-
-    @property
-    def periodic_inputs(self) -> tuple[bool, ...]:
-        """For each input, whether the network must be periodic in it (the form says so)."""
-        periodic = () if self.form is None else self.form.periodic
-        return tuple(name in periodic for name in self.equation.inputs)
 
     def check_network(self, network: torch.nn.Module) -> None:
         """Refuse a network that is not periodic where the form needs it to be."""

@@ -6,7 +6,6 @@ The command line and the benchmarks call these; they call the library modules.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from .plots import plot_histories, plot_solution
 from .posing import CONDITION_MODES, Posing
 from .sampling import domain_box, sample_points
 from .store import SOURCE, RunStore, prepared_piece, read_payload, target_piece
-from .train import Budget, History, PhysicsLoss, check_rad, train
+from .train import Budget, History, PhysicsLoss, check_causal, check_rad, train
 from .transfer import METHODS, TransferContext, TransferMethod, coefficient_key, make_method
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -80,8 +79,7 @@ class Settings:
         if self.conditions not in CONDITION_MODES:
             raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {self.conditions!r}")
         check_rad(self.rad_every, self.rad_candidates, self.n_interior)
-        if not (math.isfinite(self.causal) and self.causal >= 0):
-            raise ValueError(f"the causal epsilon must be >= 0, got {self.causal}")
+        check_causal(self.causal)
         if self.derivative_method not in DERIVATIVE_METHODS:
             raise ValueError(f"derivative method must be one of {', '.join(DERIVATIVE_METHODS)}, "
                              f"got {self.derivative_method!r}")

@@ -115,7 +115,7 @@ class PhysicsLoss:
         causal: float = 0.0,
     ) -> None:
         check_rad(resample_every, candidates, len(points.interior))
-        check_weighting(equation, causal)
+        check_causal(causal, equation)
         self.equation = equation
         self.posing = Posing(equation, conditions)
         soft = {c.name for c in self.posing.soft_conditions()}
@@ -135,6 +135,7 @@ class PhysicsLoss:
         self.balance = balance and len(self.weights) > 1
         self.causal = causal
         self._slab_weights: torch.Tensor | None = None
+        self._slabs = self._time_slabs() if causal else None
         #: How often (in steps) the training loop calls `reweight`; 0: never.
         self.reweight_every = REWEIGHT_EVERY if self.balance or causal else 0
 
@@ -165,15 +166,20 @@ class PhysicsLoss:
         ])
         chosen = rad_choice(residual, len(self.points.interior), self._rng)
         self.points = TrainingPoints(candidates[torch.from_numpy(chosen)], self.points.conditions)
+        if self.causal:
+            self._slabs = self._time_slabs()
 
     def _squared_residual(self, network: torch.nn.Module) -> torch.Tensor:
         fields = self._fields(network, self.points.interior, self.derivatives)
         return (self.equation.residual(fields) * self.equation.residual_scale).square()
 
-    def _slab_means(self, squared: torch.Tensor) -> torch.Tensor:
+    def _time_slabs(self) -> torch.Tensor:
+        """The causal time slab of each interior point (kept until the points change)."""
         column = self.equation.inputs.index("t")
-        slabs = time_slabs(self.points.interior[:, column], *self.equation.domain["t"])
-        return slab_means(squared.mean(dim=1), slabs)
+        return time_slabs(self.points.interior[:, column], *self.equation.domain["t"])
+
+    def _slab_means(self, squared: torch.Tensor) -> torch.Tensor:
+        return slab_means(squared.mean(dim=1), self._slabs)
 
     def terms(self, network: torch.nn.Module) -> dict[str, torch.Tensor]:
         """Each term of the loss, unweighted: the residual (causally weighted when asked)
@@ -210,11 +216,12 @@ class PhysicsLoss:
         return sum(self.weights[name] * value for name, value in self.terms(network).items())
 
 
-def check_weighting(equation: Equation, causal: float) -> None:
-    """Refuse causal weighting without a time input, or with a negative epsilon."""
+def check_causal(causal: float, equation: Equation | None = None) -> None:
+    """Refuse a negative causal epsilon, or causal weighting of an `equation` without a time
+    input."""
     if not (math.isfinite(causal) and causal >= 0):
         raise ValueError(f"the causal epsilon must be >= 0, got {causal}")
-    if causal and "t" not in equation.inputs:
+    if causal and equation is not None and "t" not in equation.inputs:
         raise ValueError(f"causal weighting needs a time input t; {equation.name} has inputs "
                          f"{', '.join(equation.inputs)}")
 
