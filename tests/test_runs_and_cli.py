@@ -71,11 +71,15 @@ COMMITTED_RUNS = sorted(path.parent for path in RESULTS.rglob("checkpoint.pt"))
 
 
 @pytest.mark.parametrize("run_dir", COMMITTED_RUNS, ids=[p.name for p in COMMITTED_RUNS])
-def test_every_committed_run_reloads_to_its_results_json_exactly(run_dir):
+def test_every_committed_run_reloads_to_its_results_json(run_dir):
+    """Every model computes exactly what it did (max error, bit for bit); the relative L2 may
+    differ in its last bit, as runs saved before the evaluator's thread-independent norm took
+    it by BLAS's dot."""
     saved = json.loads((run_dir / "results.json").read_text())
     reloaded = evaluate_run(run_dir)
-    assert [(r.role, r.rel_l2, r.max_abs_err, r.trainable_params) for r in reloaded] == [
-        (r["role"], r["rel_l2"], r["max_abs_err"], r["trainable_params"]) for r in saved]
+    assert [(r.role, r.max_abs_err, r.trainable_params) for r in reloaded] == [
+        (r["role"], r["max_abs_err"], r["trainable_params"]) for r in saved]
+    assert [r.rel_l2 for r in reloaded] == pytest.approx([r["rel_l2"] for r in saved], rel=1e-15, abs=0)
 
 
 def test_evaluate_command_prints_the_table(transfer_run, capsys):
