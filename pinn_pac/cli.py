@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 import equations
 from equations import Equation
@@ -21,11 +22,12 @@ from .checkpoint import CheckpointError, atomic_write
 from .coefficients import parse_assignments, parse_value
 from .derivatives import DERIVATIVE_METHODS, CompileUnavailable
 from .optim import OPTIMIZERS
+from .parallel import ProcessPool, RayTasks
 from .posing import CONDITION_MODES
 from .predict import MAX_POINTS, grid_axes, load_model, read_points
 from .runs import (
-    DEVICES, Record, Settings, TransferSettings, check_targets, comparison_table, evaluate_run, save_comparison,
-    save_solve, save_transfer, solve, transfer,
+    DEVICES, Record, Settings, TargetExecutor, TransferSettings, check_targets, comparison_table, evaluate_run,
+    save_comparison, save_family, save_solve, save_transfer, solve, transfer,
 )
 from .store import MANIFEST, RunStore
 from .train import Budget, TrainingDiverged
@@ -76,6 +78,9 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
                             "self-scaled BFGS, BFGS, or L-BFGS for networks too large for a dense matrix "
                             "(%(default)s)")
     group.add_argument("--threads", type=int, default=None, help="torch CPU threads (torch's default)")
+    group.add_argument("--thread-invariant", action="store_true",
+                       help="the same bits on any number of threads or worker processes (MKL's strict "
+                            "reproducibility mode; x86 CPUs) (off)")
     _add_device_option(group)
     group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -147,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="transfer method; all runs every one from the same source (%(default)s)")
     transfer_parser.add_argument("--target-points", type=int, default=None,
                                  help="interior points each target trains on (default: --points)")
+    where = transfer_parser.add_argument_group("where targets train")
+    where.add_argument("--workers", type=int, default=1,
+                       help="train targets in this many local processes, the threads split between them; "
+                            "1 trains them in this process (%(default)s)")
+    where.add_argument("--ray", nargs="?", const=LOCAL_RAY, default=None, metavar="ADDRESS",
+                       help="send targets to a Ray cluster as tasks of --threads CPUs (default 1) each; "
+                            "without ADDRESS, a local Ray on this machine's CPUs (pip install -e '.[ray]')")
     knobs = transfer_parser.add_argument_group("method options")
     knobs.add_argument("--ratio", type=float, default=defaults.ratio, help="pac: fraction of weights freed (%(default)s)")
     knobs.add_argument("--penalty", type=float, default=defaults.penalty,
@@ -211,6 +223,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
         derivative_method=args.derivatives, conditions=args.conditions, rad_every=args.rad_every,
         rad_candidates=args.rad_candidates, balance=args.balance, causal=args.causal, device=args.device,
+        thread_invariant=args.thread_invariant,
     )
 
 
@@ -273,7 +286,22 @@ def _solve(args: argparse.Namespace, extra: list[str]) -> None:
 
 
 #: Options of `transfer` that are not the run's: they may differ when it is resumed.
-_NOT_STORED = ("command", "out", "quiet", "resume", "from_run")
+_NOT_STORED = ("command", "out", "quiet", "resume", "from_run", "workers", "ray")
+LOCAL_RAY = "local"
+
+
+def _executor(args: argparse.Namespace) -> TargetExecutor | None:
+    """Where targets train: a Ray cluster, a local process pool, or (None) this process."""
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if args.ray is not None:
+        if args.workers > 1:
+            raise UsageError("--workers and --ray: choose one (Ray decides how many targets run at once)")
+        return RayTasks(None if args.ray == LOCAL_RAY else args.ray, threads=args.threads or 1)
+    if args.workers > 1:
+        threads = args.threads or torch.get_num_threads()
+        return ProcessPool(args.workers, max(1, threads // args.workers))
+    return None
 
 
 def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
@@ -287,6 +315,7 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
         args.targets = equations.family(args.equation).example_targets if args.targets is None else args.targets
         store = None
     source, targets, settings, transfer_settings, methods = _transfer_job(args)
+    executor = _executor(args)
     if store is None:
         store = RunStore.create(_run_dir(args, source), {k: v for k, v in vars(args).items() if k not in _NOT_STORED})
     elif args.from_run is not None:
@@ -294,11 +323,12 @@ def _transfer(args: argparse.Namespace, extra: list[str]) -> None:
     out = store.run_dir
     try:
         runs = transfer(source, targets, settings, transfer_settings, methods, progress=not args.quiet,
-                        target_points=args.target_points, store=store)
+                        target_points=args.target_points, store=store, executor=executor)
         if args.method == "all":
             save_comparison(runs, out)
         else:
             save_transfer(runs[0], out)
+        save_family(runs, out)
     except KeyboardInterrupt:
         raise Interrupted(f"{store.summary()} saved in {out}; resume with: pinn-pac transfer --resume {out}") from None
     if args.method == "all":
@@ -312,7 +342,7 @@ def _stored_run(args: argparse.Namespace) -> tuple[argparse.Namespace, RunStore]
     """The options of the run that --resume or --from names (with --from's targets added)
     and its store; any other option is refused, as the run's own apply."""
     defaults = vars(build_parser().parse_args(["transfer"]))
-    allowed = {"resume", "from_run", "quiet"} | ({"targets"} if args.from_run is not None else set())
+    allowed = {"resume", "from_run", "quiet", "workers", "ray"} | ({"targets"} if args.from_run is not None else set())
     given = sorted(k for k, v in vars(args).items() if k not in allowed and v != defaults.get(k))
     if given:
         flags = ", ".join("equation" if k == "equation" else "--" + k.replace("_", "-") for k in given)
@@ -324,7 +354,8 @@ def _stored_run(args: argparse.Namespace) -> tuple[argparse.Namespace, RunStore]
     if args.from_run is not None:
         options["targets"] = f"{options['targets']};{args.targets}"
     stored = argparse.Namespace(**{**defaults, **options, "out": store.run_dir, "quiet": args.quiet,
-                                   "resume": args.resume, "from_run": args.from_run})
+                                   "resume": args.resume, "from_run": args.from_run,
+                                   "workers": args.workers, "ray": args.ray})
     return stored, store
 
 

@@ -77,3 +77,24 @@ def plot_histories(histories: dict[str, History], path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     save_figure(figure, path)
+
+
+def plot_family(axis: str, series: dict[str, tuple[list[float], list[float], list[float]]], path: Path) -> None:
+    """Target error and training seconds against `axis` (a coefficient, or the target's
+    number), one line per method: `series[method] = (positions, errors, seconds)`."""
+    figure = Figure(figsize=(12, 4))
+    error_ax, seconds_ax = figure.subplots(1, 2)
+    for method, (positions, errors, seconds) in series.items():
+        error_ax.plot(positions, errors, "o-", ms=4, label=method)
+        seconds_ax.plot(positions, seconds, "o-", ms=4, label=method)
+    positions = [p for values in series.values() for p in values[0]]
+    logarithmic = min(positions) > 0 and max(positions) / min(positions) > 10
+    for ax in (error_ax, seconds_ax):
+        ax.set_xscale("log" if logarithmic else "linear")
+        ax.set_xlabel(axis)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    error_ax.set_yscale("log")
+    error_ax.set(ylabel="relative L2 error", title="each target's error")
+    seconds_ax.set(ylabel="seconds", title="each target's training time")
+    save_figure(figure, path)

@@ -7,11 +7,13 @@ The command line and the benchmarks call these; they call the library modules.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from contextlib import closing
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Protocol
 
 import torch
+from tqdm import tqdm
 
 import equations
 from equations import Equation
@@ -20,8 +22,9 @@ from .checkpoint import CheckpointError, atomic_write, package_versions, save_ch
 from .derivatives import DERIVATIVE_METHODS
 from .evaluate import Evaluator
 from .model import MLP, TanhNetwork
+from .numerics import make_thread_invariant
 from .pac import PRUNE_SCOPES, PACNetwork
-from .plots import plot_histories, plot_solution
+from .plots import plot_family, plot_histories, plot_solution
 from .posing import CONDITION_MODES, Posing
 from .sampling import domain_box, sample_points
 from .store import SOURCE, RunStore, prepared_piece, read_payload, target_piece
@@ -70,6 +73,8 @@ class Settings:
     #: "cpu", "cuda" or "auto" (cuda where available): where every network and tensor lives
     #: during training and evaluation; references, figures and files stay on the CPU.
     device: str = "cpu"
+    #: The same bits whatever the number of threads or worker processes (see `numerics`).
+    thread_invariant: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -201,6 +206,8 @@ def evaluator_for(equation: Equation, settings: Settings) -> Evaluator:
 
 
 def _apply_threads(settings: Settings) -> None:
+    if settings.thread_invariant:
+        make_thread_invariant()
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
 
@@ -274,34 +281,86 @@ def transfer(
     source_run: SolveRun | None = None,
     target_points: int | None = None,
     store: RunStore | None = None,
+    executor: TargetExecutor | None = None,
 ) -> list[TransferRun]:
     """Train the source once (unless `source_run` is given), then move it to every target
     with each of `methods`; targets train on `target_points` interior points if given.
 
     With a `store`, each piece is written the moment it is finished, and pieces it already
-    holds are loaded instead of trained, to the same records.
+    holds are loaded instead of trained, to the same records. With an `executor` (see
+    `parallel`), targets train in other processes, to the same records.
     """
     check_targets(source, targets)
     methods = [transfer_settings.method(name, settings.seed) for name in methods]  # bad names fail early
     for method in methods:
         method.check(source, targets)
+        if executor is not None and not method.targets_independent:
+            raise ValueError(f"{method.name}: its targets depend on each other here (warm start from earlier "
+                             "targets), so they cannot train in parallel; run them in one process")
     _apply_threads(settings)
     # Every target's reference first: one it cannot serve is refused before any training.
     target_evaluators = {coefficient_key(t): evaluator_for(t, settings) for t in targets}
     if source_run is None:
         source_run = _source_run(source, settings, transfer_settings.source, progress, store)
     evaluators = {**target_evaluators, coefficient_key(source): source_run.evaluator}
-    context = TransferContext(
-        source, source_run.network, targets,
+    context = _context(source, source_run.network, targets, settings, progress)
+    job = _TransferJob(context, source_run, evaluators, settings, transfer_settings, target_points, store, executor)
+    return [job.run(method) for method in methods]
+
+
+def _context(source: Equation, network: MLP, targets: list[Equation], settings: Settings,
+             progress: bool) -> TransferContext:
+    return TransferContext(
+        source, network, targets,
         loss_for=lambda equation, **points: physics_loss(equation, settings, **points),
         new_network=lambda equation: build_network(equation, settings),
         n_interior=settings.n_interior, progress=progress,
     )
-    # Each method gets its own target losses: RAD moves their points during training.
-    return [_transfer_with(method, context, source_run, evaluators,
-                           {coefficient_key(t): physics_loss(t, settings, n_interior=target_points) for t in targets},
-                           settings, transfer_settings, store)
-            for method in methods]
+
+
+class TargetExecutor(Protocol):
+    """Runs target tasks in other processes (see `parallel`)."""
+
+    #: Torch threads each task runs on.
+    threads: int
+
+    def map_unordered(self, function: Callable[[Any], Any], tasks: list[Any]) -> Iterator[tuple[int, Any]]:
+        """(index, function(task)) for every task, in the order they finish."""
+
+
+@dataclass
+class TargetTask:
+    """One target's training, with all a fresh process needs to do it alone."""
+
+    family: str
+    source: dict[str, float]
+    #: Every target of the run (a method may depend on the set, as parametric's range does).
+    targets: list[dict[str, float]]
+    target: dict[str, float]
+    method: str
+    settings: Settings
+    transfer_settings: TransferSettings
+    source_state: dict[str, torch.Tensor]
+    #: The method's prepared state, as its store piece holds it.
+    prepared: dict[str, Any]
+    target_points: int | None
+
+
+def train_target(task: TargetTask) -> dict[str, Any]:
+    """Train one target in this process: its piece for the store (see `_adapt`)."""
+    settings = task.settings
+    _apply_threads(settings)
+    source = equations.create(task.family, **task.source)
+    target = source.with_coefficients(**task.target)
+    network = build_network(source, settings)
+    network.load_state_dict(task.source_state, strict=True)
+    context = _context(source, network, [source.with_coefficients(**t) for t in task.targets], settings, False)
+    method = task.transfer_settings.method(task.method, settings.seed)
+    method.load_prepared(context, task.prepared)
+    evaluators = {coefficient_key(e): evaluator_for(e, settings) for e in (source, target)}
+    loss = physics_loss(target, settings, n_interior=task.target_points)
+    return _adapt(method, target, task.transfer_settings.calibrate, evaluators, loss, coefficient_key(source),
+                  {"progress": False})[1]
 
 
 def _source_run(source: Equation, settings: Settings, budget: Budget, progress: bool,
@@ -320,55 +379,88 @@ def _source_run(source: Equation, settings: Settings, budget: Budget, progress: 
                     evaluator_for(source, settings))
 
 
-def _transfer_with(
-    method: TransferMethod,
-    context: TransferContext,
-    source_run: SolveRun,
-    evaluators: dict[str, Evaluator],
-    target_losses: dict[str, PhysicsLoss],
-    settings: Settings,
-    transfer_settings: TransferSettings,
-    store: RunStore | None,
-) -> TransferRun:
-    source, key = context.source, coefficient_key(context.source)
-    options = {"progress": context.progress}
-    histories = {f"source {key}": source_run.history}
-    saved = _prepared(method, context, evaluators[key], settings, transfer_settings, store)
-    prepared = saved["prepare"]
-    if prepared is not None:
-        histories[f"{method.name} prepare {key}"] = History(**prepared["history"])
-    before = evaluators[key](method.source_model())
+@dataclass
+class _TransferJob:
+    """The shared parts of a transfer run, and how each method's part of it runs."""
 
-    networks, target_records, target_states = {}, [], []
-    for target in context.targets:
-        target_key = coefficient_key(target)
-        piece = store.load(target_piece(method.name, target_key)) if store else None
-        if piece is None:
-            networks[target_key], piece = _adapt(method, target, transfer_settings.calibrate, evaluators,
-                                                 target_losses[target_key], key, options)
-            if store:
-                store.save(target_piece(method.name, target_key), piece)
-        else:
-            networks[target_key] = method.load_target(target, piece)
-        histories[f"{method.name} {target_key}"] = History(**piece.pop("history"))
-        target_records.append(Record(**piece.pop("record")))
-        target_states.append(piece)
+    context: TransferContext
+    source_run: SolveRun
+    evaluators: dict[str, Evaluator]
+    settings: Settings
+    transfer_settings: TransferSettings
+    target_points: int | None
+    store: RunStore | None
+    executor: TargetExecutor | None
 
-    source_model = method.source_model()
-    source_history = History(**prepared["history"]) if prepared else source_run.history
-    source_record = Record(
-        source.name, source.coefficients, "source", before.rel_l2, before.max_abs_err,
-        method.source_count(), source_run.record.seconds + (prepared["seconds"] if prepared else 0.0),
-        prepared["stopped_because"] if prepared else source_run.record.stopped_because, method.name,
-        rel_l2_after_calibration=evaluators[key](source_model).rel_l2 if method.keeps_source else None,
-        optimizer=source_history.optimizer or None,
-    )
-    checkpoint = {k: v for k, v in saved.items() if k != "prepare"}
-    checkpoint["targets"] = target_states
-    return TransferRun(
-        source, context.targets, settings, transfer_settings, method,
-        [source_record] + target_records, histories, evaluators, networks, checkpoint,
-    )
+    def run(self, method: TransferMethod) -> TransferRun:
+        """`method`'s models for the source and every target, trained or taken from the store."""
+        context, source_run, evaluators, store = self.context, self.source_run, self.evaluators, self.store
+        source, key = context.source, coefficient_key(context.source)
+        histories = {f"source {key}": source_run.history}
+        saved = _prepared(method, context, evaluators[key], self.settings, self.transfer_settings, store)
+        prepared = saved["prepare"]
+        if prepared is not None:
+            histories[f"{method.name} prepare {key}"] = History(**prepared["history"])
+        before = evaluators[key](method.source_model())
+
+        pieces = {coefficient_key(t): store.load(target_piece(method.name, coefficient_key(t))) if store else None
+                  for t in context.targets}
+        if self.executor is not None:
+            pieces.update(self._train_elsewhere(method, saved, [t for t in context.targets
+                                                                 if pieces[coefficient_key(t)] is None]))
+        # Each method gets its own target losses: RAD moves their points during training.
+        networks, target_records, target_states = {}, [], []
+        for target in context.targets:
+            target_key = coefficient_key(target)
+            piece = pieces[target_key]
+            if piece is None:
+                loss = physics_loss(target, self.settings, n_interior=self.target_points)
+                networks[target_key], piece = _adapt(method, target, self.transfer_settings.calibrate, evaluators,
+                                                     loss, key, {"progress": context.progress})
+                if store:
+                    store.save(target_piece(method.name, target_key), piece)
+            else:
+                networks[target_key] = method.load_target(target, piece)
+            histories[f"{method.name} {target_key}"] = History(**piece.pop("history"))
+            target_records.append(Record(**piece.pop("record")))
+            target_states.append(piece)
+
+        source_model = method.source_model()
+        source_history = History(**prepared["history"]) if prepared else source_run.history
+        source_record = Record(
+            source.name, source.coefficients, "source", before.rel_l2, before.max_abs_err,
+            method.source_count(), source_run.record.seconds + (prepared["seconds"] if prepared else 0.0),
+            prepared["stopped_because"] if prepared else source_run.record.stopped_because, method.name,
+            rel_l2_after_calibration=evaluators[key](source_model).rel_l2 if method.keeps_source else None,
+            optimizer=source_history.optimizer or None,
+        )
+        checkpoint = {k: v for k, v in saved.items() if k != "prepare"}
+        checkpoint["targets"] = target_states
+        return TransferRun(
+            source, context.targets, self.settings, self.transfer_settings, method,
+            [source_record] + target_records, histories, evaluators, networks, checkpoint,
+        )
+
+    def _train_elsewhere(self, method: TransferMethod, prepared: dict[str, Any],
+                         targets: list[Equation]) -> dict[str, dict[str, Any]]:
+        """Train `targets` by the executor; each piece is stored the moment it arrives."""
+        source = self.context.source
+        settings = replace(self.settings, threads=self.executor.threads)
+        tasks = [TargetTask(
+            source.name, source.coefficients, [t.coefficients for t in self.context.targets], target.coefficients,
+            method.name, settings, self.transfer_settings, self.source_run.network.state_dict(),
+            {k: v for k, v in prepared.items() if k != "prepare"}, self.target_points,
+        ) for target in targets]
+        pieces = {}
+        with (tqdm(total=len(tasks), desc=f"{method.name} targets", disable=not self.context.progress) as bar,
+              closing(self.executor.map_unordered(train_target, tasks)) as finished):
+            for index, piece in finished:
+                key = coefficient_key(targets[index])
+                if self.store:
+                    self.store.save(target_piece(method.name, key), piece)
+                pieces[key] = piece
+                bar.update()
+        return pieces
 
 
 def _prepared(method: TransferMethod, context: TransferContext, evaluator: Evaluator, settings: Settings,
@@ -475,6 +567,34 @@ def save_comparison(runs: list[TransferRun], run_dir: Path) -> None:
     atomic_write(run_dir / "comparison.md", lambda f: f.write((comparison_table(records) + "\n").encode()))
     plot_histories({label: history for run in runs for label, history in run.histories.items()
                     if not label.startswith("source")}, run_dir / "comparison.png")
+
+
+def save_family(runs: list[TransferRun], run_dir: Path) -> None:
+    """family.md (each target's error and training seconds, per method) and family.png (the
+    same against the coefficient that varies, or the target's number where several do)."""
+    targets = runs[0].targets
+    varying = [name for name in targets[0].coefficients if len({t.coefficients[name] for t in targets}) > 1]
+    axis = varying[0] if len(varying) == 1 else "target"
+    position = {coefficient_key(t): t.coefficients[axis] if axis != "target" else i + 1
+                for i, t in enumerate(targets)}
+    by_method = {run.method.name: {coefficient_key(run.source.with_coefficients(**r.coefficients)): r
+                                   for r in run.records[1:]} for run in runs}
+    header = "| target | " + " | ".join(f"{m} rel L2 | {m} seconds" for m in by_method) + " |"
+    lines = [header, "|---|" + "---|---|" * len(by_method)]
+    for key in sorted(position, key=position.get):
+        lines.append(f"| {key} | " + " | ".join(f"{records[key].rel_l2:.2e} | {records[key].seconds:.1f}"
+                                                for records in by_method.values()) + " |")
+    sources = "; ".join(f"{run.method.name} {run.records[0].rel_l2:.2e}" for run in runs)
+    text = (f"# {runs[0].source.name}: {len(targets)} targets from {coefficient_key(runs[0].source)}\n\n"
+            f"Relative L2 against the reference on the family's standard grid; seconds of each target's "
+            f"own training. Source error as each method gives it back: {sources}.\n\n" + "\n".join(lines) + "\n")
+    atomic_write(Path(run_dir) / "family.md", lambda f: f.write(text.encode()))
+    series = {}
+    for method, records in by_method.items():
+        keys = sorted(records, key=position.get)
+        series[method] = ([position[k] for k in keys], [records[k].rel_l2 for k in keys],
+                          [records[k].seconds for k in keys])
+    plot_family(axis, series, Path(run_dir) / "family.png")
 
 
 def comparison_table(records: list[Record]) -> str:

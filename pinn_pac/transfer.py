@@ -89,6 +89,12 @@ class TransferMethod(ABC):
     def check(self, source: Equation, targets: list[Equation]) -> None:
         """Refuse, before any training, a source and targets this method cannot handle."""
 
+    @property
+    def targets_independent(self) -> bool:
+        """True where a target's training depends only on the prepared method and the target
+        (not on other targets trained before it), so targets may train in any process."""
+        return True
+
     def prepare(self, context: TransferContext, budget: Budget, evaluator: Evaluator | None = None,
                 **train_options) -> TrainResult | None:
         """Set up from the trained source; returns the training it did, if any."""
@@ -388,6 +394,10 @@ class PAC(TransferMethod):
         adapter = self.pac.zero_adapter()
         source_loss(AdaptedNetwork(self.pac, adapter)).backward()
         return result
+
+    @property
+    def targets_independent(self) -> bool:
+        return self.warm_start == "zero"
 
     def source_model(self) -> TanhNetwork:
         return self.pac.source_view()

@@ -16,7 +16,7 @@ COMMAND_LANGUAGES = ("bash", "sh", "console", "python")
 LONG = {
     "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 -e . && pinn-pac transfer burgers":
         "a fresh install, then the 4-minute default job",
-    "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 -e '.[test]' && python -m pytest":
+    "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 -e '.[test,ray]' && python -m pytest":
         "a fresh install, then this test suite",
     "pinn-pac transfer burgers --quiet --out benchmarks/results/defaults/transfer_seed0":
         "the 4-minute default job; its table is checked against its saved run below",

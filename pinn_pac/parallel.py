@@ -1,0 +1,88 @@
+"""Where targets train when not in the calling process: a local process pool, or Ray tasks.
+
+Both run a picklable function over a list of tasks and hand back (index, result) as each
+finishes. A target's training depends only on the run and its own coefficients (see
+`runs.train_target`), so which process trains it does not change its record.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from typing import Any, Callable, Iterator
+
+import torch
+
+
+def _start_worker() -> None:
+    # Ctrl-C reaches the whole process group; the parent alone handles it (it stops the pool).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _indexed(call: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
+    function, index, task = call
+    return index, function(task)
+
+
+class ProcessPool:
+    """`workers` local processes (spawned: fresh interpreters), each on `threads` torch threads."""
+
+    def __init__(self, workers: int, threads: int | None = None) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
+        #: The machine's threads split evenly between the workers, unless given.
+        self.threads = threads or max(1, torch.get_num_threads() // workers)
+
+    def map_unordered(self, function: Callable[[Any], Any], tasks: list[Any]) -> Iterator[tuple[int, Any]]:
+        if not tasks:
+            return
+        pool = multiprocessing.get_context("spawn").Pool(min(self.workers, len(tasks)), _start_worker)
+        try:
+            yield from pool.imap_unordered(_indexed, [(function, i, task) for i, task in enumerate(tasks)])
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()
+
+
+class RayTasks:
+    """Ray tasks of `threads` CPUs each, on the cluster at `address`, or on a local Ray of
+    `cpus` CPUs (all of this machine's by default) when no address is given."""
+
+    def __init__(self, address: str | None = None, threads: int = 1, cpus: int | None = None) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ValueError("--ray needs Ray: pip install -e '.[ray]'") from None
+        if threads < 1:
+            raise ValueError(f"threads per Ray task must be >= 1, got {threads}")
+        self.address, self.threads, self.cpus = address, threads, cpus
+
+    def map_unordered(self, function: Callable[[Any], Any], tasks: list[Any]) -> Iterator[tuple[int, Any]]:
+        import ray
+
+        if not tasks:
+            return
+        # Workers see this process's numerics choice (MKL's mode is read from the environment).
+        environment = {name: os.environ[name] for name in ("MKL_CBWR",) if name in os.environ}
+        started = not ray.is_initialized()
+        if started:
+            if self.address is None:  # Ray's workers run at nice 15 by default; these are the job's main work
+                os.environ.setdefault("RAY_worker_niceness", "0")
+            ray.init(address=self.address, num_cpus=None if self.address else self.cpus,
+                     runtime_env={"env_vars": environment}, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+        pending: list = []
+        try:
+            remote = ray.remote(num_cpus=self.threads, max_retries=0)(_indexed)
+            pending = [remote.remote((function, i, task)) for i, task in enumerate(tasks)]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                yield ray.get(done[0])
+        finally:
+            for reference in pending:
+                ray.cancel(reference, force=True)
+            if started:
+                ray.shutdown()

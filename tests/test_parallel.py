@@ -1,0 +1,94 @@
+"""Targets trained in other processes (a process pool, a local Ray) give the records that
+training them in this process gives, bit for bit; thread-invariant numerics make one thread
+and two agree; the command line's parallel options refuse bad input before any training."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from equations import create
+from pinn_pac.cli import main
+from pinn_pac.parallel import ProcessPool, RayTasks
+from pinn_pac.runs import Settings, TransferSettings, transfer
+from pinn_pac.train import Budget
+
+SETTINGS = Settings(width=8, depth=2, n_interior=200, n_condition=32, rad_every=20, rad_candidates=1000, threads=1)
+BUDGETS = TransferSettings(source=Budget(20, 30, adam_lr=5e-3), allocate=Budget(0, 10), calibrate=Budget(0, 30))
+SOURCE = create("burgers", nu=0.02 / math.pi)
+TARGETS = [SOURCE.with_coefficients(nu=value / math.pi) for value in (0.01, 0.015, 0.03)]
+
+
+def records(executor) -> list[dict]:
+    runs = transfer(SOURCE, TARGETS, SETTINGS, BUDGETS, ("pac", "lora", "parametric"), progress=False,
+                    executor=executor)
+    return [{k: v for k, v in record.as_dict().items() if k != "seconds"} for run in runs for record in run.records]
+
+
+@pytest.fixture(scope="module")
+def in_process() -> list[dict]:
+    return records(None)
+
+
+def test_process_pool_gives_the_same_records(in_process):
+    assert records(ProcessPool(2, threads=1)) == in_process
+    assert len(in_process) == 3 * 4 and all(math.isfinite(r["rel_l2"]) for r in in_process)
+
+
+def test_local_ray_gives_the_same_records(in_process):
+    pytest.importorskip("ray")
+    assert records(RayTasks(None, threads=1, cpus=2)) == in_process
+
+
+def test_a_method_whose_targets_depend_on_each_other_is_refused_in_parallel():
+    with pytest.raises(ValueError, match="cannot train in parallel"):
+        transfer(SOURCE, TARGETS, SETTINGS, TransferSettings(warm_start="nearest"), ("pac",),
+                 executor=ProcessPool(2, threads=1))
+
+
+SOLVE = ["solve", "oscillator", "--width", "8", "--depth", "2", "--points", "300", "--condition-points", "16",
+         "--adam", "20", "--iterations", "40", "--rad-every", "20", "--rad-candidates", "40000",
+         "--derivatives", "autograd", "--quiet"]
+
+
+def solve_error(tmp_path, threads: int, *options: str) -> float:
+    """A solve in a fresh process (MKL's mode is chosen before the first product)."""
+    out = tmp_path / f"threads{threads}{''.join(options)}"
+    subprocess.run([sys.executable, "-m", "pinn_pac.cli", *SOLVE, "--threads", str(threads), "--out", str(out),
+                    *options], check=True, capture_output=True)
+    return json.loads((out / "results.json").read_text())[0]["rel_l2"]
+
+
+def test_thread_invariant_runs_agree_on_one_and_two_threads(tmp_path):
+    one, two = (solve_error(tmp_path, threads, "--thread-invariant") for threads in (1, 2))
+    assert one == two and math.isfinite(one)
+
+
+def test_command_line_workers_write_the_family_and_match_one_process(tmp_path, capsys):
+    common = ["transfer", "burgers", "--source", "nu=0.02/pi", "--targets", "nu=0.01/pi..0.03/pi:3",
+              "--width", "8", "--depth", "2", "--points", "200", "--condition-points", "32", "--rad-every", "20",
+              "--rad-candidates", "1000", "--source-adam", "20", "--source-iterations", "30",
+              "--allocate-iterations", "10", "--calibrate-iterations", "30", "--derivatives", "autograd",
+              "--threads", "1", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert main([*common, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
+    capsys.readouterr()
+    one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
+    assert [r["rel_l2"] for r in one] == [r["rel_l2"] for r in two]
+    family = (tmp_path / "two" / "family.md").read_text()
+    assert family.count("\n| nu=") == 3 and (tmp_path / "two" / "family.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--workers", "0"], "--workers must be >= 1"),
+    (["--workers", "2", "--ray"], "choose one"),
+    (["--workers", "2", "--warm-start", "nearest"], "cannot train in parallel"),
+])
+def test_bad_parallel_options_are_refused_before_training(tmp_path, capsys, options, message):
+    assert main(["transfer", "burgers", "--quiet", "--out", str(tmp_path / "run"), *options]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
