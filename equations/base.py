@@ -140,9 +140,14 @@ class Equation(ABC):
     def standard_grid(self) -> dict[str, np.ndarray]:
         """The grid on which errors are reported, one axis per input."""
 
-    @abstractmethod
     def reference(self, grid: Grid) -> np.ndarray:
-        """Reference solution on the tensor-product grid, indexed in the order of `inputs`."""
+        """Reference solution on the tensor-product grid, indexed in the order of `inputs`.
+        A family may declare none: it still trains, and its errors are unavailable."""
+        raise ValueError(f"{self.name} declares no reference solution")
+
+    @property
+    def has_reference(self) -> bool:
+        return type(self).reference is not Equation.reference
 
     @property
     def residual_scale(self) -> float:

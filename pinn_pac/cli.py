@@ -26,7 +26,7 @@ from .parallel import ProcessPool, RayTasks
 from .posing import CONDITION_MODES
 from .predict import MAX_POINTS, grid_axes, load_model, read_points
 from .runs import (
-    DEVICES, Record, Settings, TargetExecutor, TransferSettings, check_targets, comparison_table, evaluate_run,
+    DEVICES, Record, Settings, TargetExecutor, error_text, TransferSettings, check_targets, comparison_table, evaluate_run,
     save_comparison, save_family, save_solve, save_transfer, solve, transfer,
 )
 from .store import MANIFEST, RunStore
@@ -259,12 +259,12 @@ def format_table(records: list[Record]) -> str:
     for r in records:
         coefficients = ",".join(f"{k}={v:.5g}" for k, v in r.coefficients.items())
         seconds = "-" if r.seconds is None else f"{r.seconds:.1f}"
-        lines.append(f"{coefficients:<22} {r.role:<7} {r.rel_l2:>10.3e} {r.max_abs_err:>10.3e} "
-                     f"{r.trainable_params:>10d} {seconds:>8}")
+        lines.append(f"{coefficients:<22} {r.role:<7} {error_text(r.rel_l2, '.3e'):>10} "
+                     f"{error_text(r.max_abs_err, '.3e'):>10} {r.trainable_params:>10d} {seconds:>8}")
         if r.role == "target" and r.method in METHODS and not METHODS[r.method].keeps_source:
             lines.append(f"{'':<22} {r.method} forgets the source: its rel L2 on the source is now "
-                         f"{r.source_rel_l2_after:.3e}")
-        if r.rel_l2_after_calibration is not None:
+                         f"{error_text(r.source_rel_l2_after, '.3e')}")
+        if r.rel_l2_after_calibration is not None and error_text(r.rel_l2) != "n/a":
             same = "identical" if r.rel_l2_after_calibration == r.rel_l2 else "CHANGED"
             lines.append(f"{'':<22} source rel L2 after all calibrations: "
                          f"{r.rel_l2_after_calibration:.3e} ({same})")

@@ -32,7 +32,8 @@ class Evaluator:
     """Holds an equation's reference on a grid (the standard grid unless one is given).
 
     `conditions` must be what the network was trained with: with "exact" its output is put
-    through the equation's exact form (see `posing`).
+    through the equation's exact form (see `posing`). For an equation without a reference
+    (`reference` is None) every error is NaN: unavailable.
     """
 
     def __init__(self, equation: Equation, grid: dict[str, np.ndarray] | None = None,
@@ -44,17 +45,21 @@ class Evaluator:
         self.shape = tuple(axis.size for axis in axes)
         mesh = np.meshgrid(*axes, indexing="ij")
         self.points = np.stack([m.ravel() for m in mesh], axis=1)
-        self.reference = np.asarray(equation.reference(self.grid), dtype=np.float64)
+        self.reference = (np.asarray(equation.reference(self.grid), dtype=np.float64)
+                          if equation.has_reference else None)
+        self.output_shape = self.shape + ((len(equation.outputs),) if len(equation.outputs) > 1 else ())
 
     def predict(self, network: torch.nn.Module) -> np.ndarray:
         """The network's output on the grid (computed where the network lives), shaped like
-        the reference."""
+        the reference (one column per output where there are several)."""
         with torch.no_grad():
             points = torch.tensor(self.points, **network_placement(network))
             values = self.posing.predict(network, points).double().cpu().numpy()
-        return values.reshape(self.reference.shape)
+        return values.reshape(self.output_shape)
 
     def __call__(self, network: torch.nn.Module) -> Metrics:
+        if self.reference is None:
+            return Metrics(rel_l2=math.nan, max_abs_err=math.nan)
         error = self.predict(network) - self.reference
         return Metrics(rel_l2=_norm(error) / _norm(self.reference), max_abs_err=float(np.abs(error).max()))
 

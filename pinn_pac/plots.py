@@ -28,11 +28,15 @@ def plot_solution(
     grid: dict[str, np.ndarray],
     inputs: tuple[str, ...],
     prediction: np.ndarray,
-    reference: np.ndarray,
+    reference: np.ndarray | None,
     title: str,
     path: Path,
 ) -> None:
-    """Prediction, reference and absolute error over two inputs (or along one)."""
+    """Prediction, reference and absolute error over two inputs (or along one); the
+    prediction alone where there is no reference."""
+    if reference is None:
+        _plot_prediction(grid, inputs, prediction, title, path)
+        return
     error = np.abs(prediction - reference)
     if len(inputs) == 1:
         figure = Figure(figsize=(7, 5))
@@ -61,6 +65,23 @@ def plot_solution(
         ax.set_ylabel(inputs[0])
         figure.colorbar(image, ax=ax)
     figure.suptitle(title)
+    save_figure(figure, path)
+
+
+def _plot_prediction(grid: dict[str, np.ndarray], inputs: tuple[str, ...], prediction: np.ndarray,
+                     title: str, path: Path) -> None:
+    figure = Figure(figsize=(7, 4.5))
+    ax = figure.subplots()
+    if len(inputs) == 1:
+        ax.plot(grid[inputs[0]], prediction, "r-", lw=1.5)
+        ax.set(xlabel=inputs[0], ylabel="PINN")
+    else:
+        first, second = (grid[name] for name in inputs[:2])
+        image = ax.imshow(prediction, origin="lower", aspect="auto", cmap="RdBu_r",
+                          extent=(second[0], second[-1], first[0], first[-1]))
+        ax.set(xlabel=inputs[1], ylabel=inputs[0])
+        figure.colorbar(image, ax=ax)
+    ax.set_title(title)
     save_figure(figure, path)
 
 

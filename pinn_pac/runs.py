@@ -6,6 +6,7 @@ The command line and the benchmarks call these; they call the library modules.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
@@ -153,6 +154,7 @@ class Record:
     equation: str
     coefficients: dict[str, float]
     role: str
+    #: NaN (null once saved) where the family declares no reference.
     rel_l2: float
     max_abs_err: float
     trainable_params: int
@@ -170,8 +172,19 @@ class Record:
     #: The quasi-Newton method that ran after Adam (see `optim`), if any.
     optimizer: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.rel_l2 is None:  # saved without a reference
+            self.rel_l2 = self.max_abs_err = math.nan
+
     def as_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        """The fields that apply, with errors a family without a reference cannot have as null."""
+        return {key: None if isinstance(value, float) and math.isnan(value) else value
+                for key, value in asdict(self).items() if value is not None}
+
+
+def error_text(value: float | None, spec: str = ".2e") -> str:
+    """An error for a table: "n/a" where unavailable (a family without a reference)."""
+    return "n/a" if value is None or math.isnan(value) else format(value, spec)
 
 
 def build_network(equation: Equation, settings: Settings) -> MLP:
@@ -582,9 +595,9 @@ def save_family(runs: list[TransferRun], run_dir: Path) -> None:
     header = "| target | " + " | ".join(f"{m} rel L2 | {m} seconds" for m in by_method) + " |"
     lines = [header, "|---|" + "---|---|" * len(by_method)]
     for key in sorted(position, key=position.get):
-        lines.append(f"| {key} | " + " | ".join(f"{records[key].rel_l2:.2e} | {records[key].seconds:.1f}"
+        lines.append(f"| {key} | " + " | ".join(f"{error_text(records[key].rel_l2)} | {records[key].seconds:.1f}"
                                                 for records in by_method.values()) + " |")
-    sources = "; ".join(f"{run.method.name} {run.records[0].rel_l2:.2e}" for run in runs)
+    sources = "; ".join(f"{run.method.name} {error_text(run.records[0].rel_l2)}" for run in runs)
     text = (f"# {runs[0].source.name}: {len(targets)} targets from {coefficient_key(runs[0].source)}\n\n"
             f"Relative L2 against the reference on the family's standard grid; seconds of each target's "
             f"own training. Source error as each method gives it back: {sources}.\n\n" + "\n".join(lines) + "\n")
@@ -592,7 +605,8 @@ def save_family(runs: list[TransferRun], run_dir: Path) -> None:
     series = {}
     for method, records in by_method.items():
         keys = sorted(records, key=position.get)
-        series[method] = ([position[k] for k in keys], [records[k].rel_l2 for k in keys],
+        series[method] = ([position[k] for k in keys],
+                          [math.nan if records[k].rel_l2 is None else records[k].rel_l2 for k in keys],
                           [records[k].seconds for k in keys])
     plot_family(axis, series, Path(run_dir) / "family.png")
 
@@ -604,8 +618,9 @@ def comparison_table(records: list[Record]) -> str:
     for r in records:
         if r.role == "target":
             coefficients = ",".join(f"{k}={v:.5g}" for k, v in r.coefficients.items())
-            lines.append(f"| {r.method} | {coefficients} | {r.rel_l2:.2e} | {r.start_rel_l2:.2e} | "
-                         f"{r.source_rel_l2_after:.2e} | {r.trainable_params} | {r.stored_params} | {r.seconds:.1f} |")
+            lines.append(f"| {r.method} | {coefficients} | {error_text(r.rel_l2)} | {error_text(r.start_rel_l2)} | "
+                         f"{error_text(r.source_rel_l2_after)} | {r.trainable_params} | {r.stored_params} | "
+                         f"{r.seconds:.1f} |")
     return "\n".join(lines)
 
 
@@ -614,7 +629,7 @@ def plot_model(evaluator: Evaluator, network: torch.nn.Module, title: str, path:
     metrics = evaluator(network)
     plot_solution(
         evaluator.grid, evaluator.equation.inputs, evaluator.predict(network), evaluator.reference,
-        f"{title} (relative L2 {metrics.rel_l2:.2e})", path,
+        f"{title} (relative L2 {error_text(metrics.rel_l2)})", path,
     )
 
 

@@ -1,5 +1,6 @@
 """Every registered family: validated reference, vanishing residual, conditions, training."""
 
+import json
 import math
 import re
 from pathlib import Path
@@ -12,7 +13,8 @@ from scipy.integrate import solve_ivp
 import equations
 from equations import CoefficientError, DirichletCondition, PeriodicCondition, create
 from pinn_pac.posing import Posing
-from pinn_pac.runs import Settings, build_network, solve
+from pinn_pac.cli import format_table
+from pinn_pac.runs import Settings, TransferSettings, build_network, save_solve, solve, transfer
 from pinn_pac.train import Budget
 
 FAMILIES = sorted(equations.FAMILIES)
@@ -256,3 +258,30 @@ def test_the_readme_example_family_works_once_registered(monkeypatch):
     run = solve(equation, Settings(width=16, depth=2, n_interior=128, n_condition=8),
                 Budget(adam_steps=100, iterations=50), progress=False)
     assert run.record.rel_l2 < 0.05
+
+
+def test_a_family_without_a_reference_trains_and_reports_its_error_unavailable(monkeypatch, tmp_path):
+    """The README's family with its reference taken out: it trains, its loss is recorded,
+    its errors are unavailable (NaN in memory, null in results.json, n/a in tables)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    source = re.search(r"```python\n(# equations/logistic.py\n.*?)```", readme, re.S).group(1)
+    source = source[:source.index("    def reference(self, grid):")]
+    namespace: dict = {}
+    exec(compile(source, "README.md", "exec"), namespace)
+    monkeypatch.setitem(equations.FAMILIES, "logistic", namespace["Logistic"])
+    equation = create("logistic")
+    assert not equation.has_reference and create("burgers").has_reference
+    settings = Settings(width=16, depth=2, n_interior=128, n_condition=8, rad_every=0)
+    run = solve(equation, settings, Budget(adam_steps=100, iterations=50), progress=False)
+    assert run.history.loss[-1] < 0.1 * run.history.loss[0]
+    assert math.isnan(run.record.rel_l2) and all(math.isnan(e) for e in run.history.rel_l2)
+    save_solve(run, tmp_path / "run")
+    (saved,) = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["rel_l2"] is None and saved["max_abs_err"] is None
+    assert " n/a " in format_table([run.record]) and (tmp_path / "run" / "solution.png").is_file()
+    pac, = transfer(equation, [equation.with_coefficients(r=4.0)], settings,
+                    TransferSettings(source=Budget(50, 20), allocate=Budget(0, 5), calibrate=Budget(0, 10)),
+                    progress=False)
+    assert [math.isnan(r.rel_l2) for r in pac.records] == [True, True]
+    with pytest.raises(ValueError, match="declares no reference"):
+        equation.reference(equation.standard_grid())
