@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
+import sys
 from typing import Any, Callable, Iterator
 
 import torch
@@ -18,11 +20,23 @@ import torch
 def _start_worker() -> None:
     # Ctrl-C reaches the whole process group; the parent alone handles it (it stops the pool).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The pool stops its workers by SIGTERM: exit cleanly, releasing what this process holds.
+    signal.signal(signal.SIGTERM, _exit)
+
+
+def _exit(signum: int, frame: object) -> None:
+    sys.exit(0)
 
 
 def _indexed(call: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
     function, index, task = call
     return index, function(task)
+
+
+def _indexed_bytes(call: bytes) -> bytes:
+    # Tasks and results cross as plain pickles: multiprocessing's own pickler would move their
+    # tensors through shared memory, which the pool's shutdown then reports as leaked.
+    return pickle.dumps(_indexed(pickle.loads(call)))
 
 
 class ProcessPool:
@@ -40,7 +54,9 @@ class ProcessPool:
             return
         pool = multiprocessing.get_context("spawn").Pool(min(self.workers, len(tasks)), _start_worker)
         try:
-            yield from pool.imap_unordered(_indexed, [(function, i, task) for i, task in enumerate(tasks)])
+            calls = [pickle.dumps((function, i, task)) for i, task in enumerate(tasks)]
+            for result in pool.imap_unordered(_indexed_bytes, calls):
+                yield pickle.loads(result)
             pool.close()
         finally:
             pool.terminate()
