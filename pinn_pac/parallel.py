@@ -34,8 +34,8 @@ def _indexed(call: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
 
 
 def _indexed_bytes(call: bytes) -> bytes:
-    # Tasks and results cross as plain pickles: multiprocessing's own pickler would move their
-    # tensors through shared memory, which the pool's shutdown then reports as leaked.
+    # Tasks and results cross as plain pickles, tensors copied: with multiprocessing's own
+    # pickler torch would move each tensor through shared memory, a file descriptor apiece.
     return pickle.dumps(_indexed(pickle.loads(call)))
 
 

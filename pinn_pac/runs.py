@@ -308,8 +308,8 @@ def transfer(
     for method in methods:
         method.check(source, targets)
         if executor is not None and not method.targets_independent:
-            raise ValueError(f"{method.name}: its targets depend on each other here (warm start from earlier "
-                             "targets), so they cannot train in parallel; run them in one process")
+            raise ValueError(f"{method.name}: with these options each target depends on those trained before "
+                             "it, so targets cannot train in parallel; use one process (--workers 1)")
     _apply_threads(settings)
     # Every target's reference first: one it cannot serve is refused before any training.
     target_evaluators = {coefficient_key(t): evaluator_for(t, settings) for t in targets}

@@ -90,7 +90,10 @@ def test_sigint_and_sigterm_stop_with_one_line_and_keep_finished_work(tmp_path):
     assert all(0 < r.rel_l2 < 10 for r in records)
 
     solving = _start(["solve", "burgers", *TINY, "--adam", "100000", "--out", str(tmp_path / "solve")])
-    time.sleep(4)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "solve").exists() and time.monotonic() < deadline:  # reserved: training starts
+        time.sleep(0.2)
+    time.sleep(1)
     solving.send_signal(signal.SIGTERM)
     _, stderr = solving.communicate(timeout=60)
     assert solving.returncode == 130
