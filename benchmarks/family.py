@@ -14,6 +14,7 @@ Wall seconds are the whole `--from` command (process start, Ray start, every tar
 records of the three runs are compared bit for bit.
 
     python benchmarks/family.py            # about 20 minutes on 2 cores
+    python benchmarks/family.py --derivatives autograd   # the same on the autograd path
     python benchmarks/family.py --quick    # the harness on tiny budgets (the tests run it)
     python benchmarks/family.py --render   # table and figure from results/family.json
 """
@@ -36,15 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODES = {"workers 1": ["--workers", "1"], "workers 2": ["--workers", "2"], "ray": ["--ray"]}
 
 
-def configuration(quick: bool) -> dict:
+def configuration(quick: bool, derivatives: str) -> dict:
     if quick:
         return {"targets": "nu=0.01/pi..0.03/pi:4", "first_target": "nu=0.02/pi",
                 "options": ["--width", "8", "--depth", "2", "--points", "200", "--condition-points", "32",
                             "--rad-every", "20", "--rad-candidates", "1000", "--source-adam", "20",
                             "--source-iterations", "30", "--allocate-iterations", "10",
-                            "--calibrate-iterations", "20", "--derivatives", "autograd"]}
+                            "--calibrate-iterations", "20", "--derivatives", derivatives]}
     return {"targets": "nu=0.005/pi..0.05/pi:16", "first_target": "nu=0.06/pi",
-            "options": ["--calibrate-iterations", "1000"]}
+            "options": ["--calibrate-iterations", "1000", "--derivatives", derivatives]}
 
 
 def pinn_pac(arguments: list[str]) -> float:
@@ -61,8 +62,8 @@ def targets_of(run_dir: Path) -> list[dict]:
     return sorted((r for r in records if r["role"] == "target"), key=lambda r: r["coefficients"]["nu"])
 
 
-def measure(folder: Path, quick: bool) -> dict:
-    config = configuration(quick)
+def measure(folder: Path, quick: bool, derivatives: str) -> dict:
+    config = configuration(quick, derivatives)
     if folder.exists():
         shutil.rmtree(folder)
     base = folder / "source"
@@ -88,7 +89,7 @@ def identical(a: list[dict], b: list[dict]) -> bool:
     return strip(a) == strip(b)
 
 
-def render(data: dict, directory: Path) -> None:
+def render(data: dict, directory: Path, name: str) -> None:
     runs = data["runs"]
     first = runs["workers 1"]
     rows = []
@@ -104,8 +105,8 @@ def render(data: dict, directory: Path) -> None:
              "identical: every target's record but its seconds equals the `--workers 1` run's bit for bit.")
     columns = ["way", "command", "targets", "wall s", "ratio to workers 1", "median target rel L2",
                "worst target rel L2", "records identical"]
-    write_results("family", data, notes + "\n\n" + markdown_table(columns, rows), directory)
-    plot(runs, directory / "family.png")
+    write_results(name, data, notes + "\n\n" + markdown_table(columns, rows), directory)
+    plot(runs, directory / f"{name}.png")
 
 
 def plot(runs: dict, path: Path) -> None:
@@ -131,11 +132,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 targets on tiny budgets")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write (%(default)s)")
-    parser.add_argument("--render", action="store_true", help="only rewrite family.md and family.png")
+    parser.add_argument("--derivatives", choices=("compiled", "autograd"), default="compiled",
+                        help="the derivative path (compiled, the command line's default; results named "
+                             "family_autograd.* for autograd)")
+    parser.add_argument("--render", action="store_true", help="only rewrite the table and figure from the JSON")
     args = parser.parse_args(argv)
-    data = (json.loads((args.results / "family.json").read_text()) if args.render
-            else measure(args.results / "family", args.quick))
-    render(data, args.results)
+    name = "family" if args.derivatives == "compiled" else f"family_{args.derivatives}"
+    data = (json.loads((args.results / f"{name}.json").read_text()) if args.render
+            else measure(args.results / name, args.quick, args.derivatives))
+    render(data, args.results, name)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ class ProcessPool:
             for result in pool.imap_unordered(_indexed_bytes, calls):
                 yield pickle.loads(result)
             pool.close()
+            pool.join()  # let the workers finish exiting before the SIGTERM of terminate()
         finally:
             pool.terminate()
             pool.join()

@@ -98,14 +98,14 @@ def test_bad_parallel_options_are_refused_before_training(tmp_path, capsys, opti
 def test_family_benchmark_quick_mode_runs_the_three_ways_to_identical_records(tmp_path):
     pytest.importorskip("ray")
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "family.py"
-    done = subprocess.run([sys.executable, str(script), "--quick", "--results", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, str(script), "--quick", "--derivatives", "autograd",
+                           "--results", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    data = json.loads((tmp_path / "family.json").read_text())
+    data = json.loads((tmp_path / "family_autograd.json").read_text())
     assert set(data["runs"]) == {"workers 1", "workers 2", "ray"}
     targets = [run["targets"] for run in data["runs"].values()]
     assert all(len(t) == 5 for t in targets)  # the source run's first target and the 4 added
     without_seconds = [[{k: v for k, v in r.items() if k != "seconds"} for r in t] for t in targets]
     assert without_seconds[1:] == [without_seconds[0]] * 2
-    table = (tmp_path / "family.md").read_text()
-    assert table.count("| yes |") == 3 and (tmp_path / "family.png").stat().st_size > 10_000
+    table = (tmp_path / "family_autograd.md").read_text()
+    assert table.count("| yes |") == 3 and (tmp_path / "family_autograd.png").stat().st_size > 10_000
