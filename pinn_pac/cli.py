@@ -79,8 +79,9 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
                             "(%(default)s)")
     group.add_argument("--threads", type=int, default=None, help="torch CPU threads (torch's default)")
     group.add_argument("--thread-invariant", action="store_true",
-                       help="the same bits on any number of threads or worker processes (MKL's strict "
-                            "reproducibility mode; x86 CPUs) (off)")
+                       help="the same bits on any number of threads or worker processes: MKL's strict "
+                            "reproducibility mode (x86 CPUs); with --derivatives autograd or forward, since "
+                            "compiled kernels split their sums by thread count (off)")
     _add_device_option(group)
     group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -218,6 +219,10 @@ def _equation_with_flags(name: str, extra: list[str]) -> Equation:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    if args.thread_invariant and args.derivatives == "compiled":
+        print("pinn-pac: note: --thread-invariant fixes the matrix products; the compiled derivative kernels "
+              "still split their sums by thread count (--derivatives autograd is invariant throughout)",
+              file=sys.stderr)
     return Settings(
         width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,

@@ -5,7 +5,9 @@ thread and the same run on two round differently in the last bit, and training t
 part after a few hundred steps. MKL's strict reproducibility mode on its AVX2 code path
 (`MKL_CBWR=AVX2,STRICT`) makes products independent of the thread count. MKL reads the mode
 once, at the process's first matrix product, so it must be chosen before any: the command
-line does so at start, and worker processes inherit it.
+line does so at start, and worker processes inherit it. Kernels made by torch.compile (the
+`compiled` derivative path) run their own threaded sums and stay thread-dependent; the eager
+paths (`autograd`, `forward`) are invariant throughout.
 """
 
 from __future__ import annotations

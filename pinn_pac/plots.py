@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .checkpoint import atomic_write
 from .train import History
@@ -100,9 +101,11 @@ def plot_histories(histories: dict[str, History], path: Path) -> None:
     save_figure(figure, path)
 
 
-def plot_family(axis: str, series: dict[str, tuple[list[float], list[float], list[float]]], path: Path) -> None:
+def plot_family(axis: str, series: dict[str, tuple[list[float], list[float], list[float]]], path: Path,
+                source: float | None = None) -> None:
     """Target error and training seconds against `axis` (a coefficient, or the target's
-    number), one line per method: `series[method] = (positions, errors, seconds)`."""
+    number), one line per method: `series[method] = (positions, errors, seconds)`; a dashed
+    line marks the source's coefficient where given."""
     figure = Figure(figsize=(12, 4))
     error_ax, seconds_ax = figure.subplots(1, 2)
     for method, (positions, errors, seconds) in series.items():
@@ -112,6 +115,9 @@ def plot_family(axis: str, series: dict[str, tuple[list[float], list[float], lis
     logarithmic = min(positions) > 0 and max(positions) / min(positions) > 10
     for ax in (error_ax, seconds_ax):
         ax.set_xscale("log" if logarithmic else "linear")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if source is not None:
+            ax.axvline(source, color="gray", ls="--", lw=1, label="source")
         ax.set_xlabel(axis)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

@@ -74,7 +74,8 @@ class Settings:
     #: "cpu", "cuda" or "auto" (cuda where available): where every network and tensor lives
     #: during training and evaluation; references, figures and files stay on the CPU.
     device: str = "cpu"
-    #: The same bits whatever the number of threads or worker processes (see `numerics`).
+    #: The same bits whatever the number of threads or worker processes (see `numerics`;
+    #: with the eager derivative paths: compiled kernels still split sums by thread count).
     thread_invariant: bool = False
 
     def __post_init__(self) -> None:
@@ -608,7 +609,8 @@ def save_family(runs: list[TransferRun], run_dir: Path) -> None:
         series[method] = ([position[k] for k in keys],
                           [math.nan if records[k].rel_l2 is None else records[k].rel_l2 for k in keys],
                           [records[k].seconds for k in keys])
-    plot_family(axis, series, Path(run_dir) / "family.png")
+    source = runs[0].source.coefficients[axis] if axis != "target" else None
+    plot_family(axis, series, Path(run_dir) / "family.png", source)
 
 
 def comparison_table(records: list[Record]) -> str:

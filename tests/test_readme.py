@@ -21,6 +21,8 @@ LONG = {
     "pinn-pac transfer burgers --quiet --out benchmarks/results/defaults/transfer_seed0":
         "the 4-minute default job; its table is checked against its saved run below",
     "import math, equations": "the default transfer from the library, 4 minutes",
+    "pinn-pac transfer burgers --targets nu=0.06/pi --thread-invariant --calibrate-iterations 1000 --out family":
+        "the family example, 7 minutes; its table is checked against its saved run below",
 }
 
 
@@ -72,8 +74,18 @@ def table_rows(text: str) -> list[list[str]]:
 
 def test_the_worked_example_prints_what_its_saved_run_reloads_to(capsys):
     text = (ROOT / "README.md").read_text()
-    example = re.search(r"^```console\n\$ (pinn-pac transfer .*--out (\S+))\n(.*?)^```", text, re.M | re.S)
+    example = re.search(r"^```console\n\$ (pinn-pac transfer [^\n]*--out (\S+))\n(.*?)^```", text, re.M | re.S)
     assert example and example.group(1) in LONG
     assert main(["evaluate", str(ROOT / example.group(2))]) == 0
     printed = table_rows(example.group(3))
     assert len(printed) == 3 and printed == table_rows(capsys.readouterr().out)
+
+
+def test_the_family_example_shows_the_family_md_of_its_saved_run():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## A family of targets"):]
+    shown = [line for line in section.split("![")[0].splitlines() if line.startswith("| nu=")]
+    saved = [line for line in (ROOT / "benchmarks/results/family/workers2/family.md").read_text().splitlines()
+             if line.startswith("| nu=")]
+    assert len(shown) == 17 and shown == saved
+    assert "benchmarks/results/family/workers2/family.png" in section
