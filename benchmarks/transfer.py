@@ -8,7 +8,7 @@ runs a few-target-points variant (every target trains on 200 points) and a PAC-N
 reference on its standard grid. Jobs (family x seed) run in two
 worker processes of one torch thread each, so every timing is a one-core timing.
 
-    python benchmarks/transfer.py            # about 70 minutes on 2 cores
+    python benchmarks/transfer.py            # about 100 minutes on 2 cores
     python benchmarks/transfer.py --quick    # the harness on tiny budgets (the tests run it)
 """
 
