@@ -99,10 +99,12 @@ def render(data: dict, directory: Path, name: str) -> None:
                      f"{run['wall_seconds'] / first['wall_seconds']:.2f}", f"{statistics.median(errors):.2e}",
                      f"{max(errors):.2e}", "yes" if identical(run["targets"], first["targets"]) else "NO"])
     pool, ray = runs["workers 2"]["wall_seconds"], runs["ray"]["wall_seconds"]
+    same = "equal" if identical(runs["ray"]["targets"], runs["workers 2"]["targets"]) else "differ from"
     notes = (f"The source (and one first target) once: `{data['source_command']}`, "
              f"{data['source_seconds']:.0f} s. Each row adds the same targets to a copy of that run; wall "
              f"seconds are the whole command. Ray against the process pool: {ray / pool:.2f}. Records "
-             "identical: every target's record but its seconds equals the `--workers 1` run's bit for bit.")
+             "identical: every target's record but its seconds equals the `--workers 1` run's bit for bit. "
+             f"Ray's records (one thread per target) {same} the process pool's bit for bit.")
     columns = ["way", "command", "targets", "wall s", "ratio to workers 1", "median target rel L2",
                "worst target rel L2", "records identical"]
     write_results(name, data, notes + "\n\n" + markdown_table(columns, rows), directory)
