@@ -122,11 +122,11 @@ def plot(runs: dict, path: Path) -> None:
     for (mode, run), marker in zip(runs.items(), "os^"):
         error_ax.semilogy([r["coefficients"]["nu"] for r in run["targets"]], [r["rel_l2"] for r in run["targets"]],
                           marker, ls="-" if marker == "o" else "none", mfc="none", label=mode)
-    error_ax.set(xlabel="nu", ylabel="target relative L2", title="each target's error (identical across ways)")
+    error_ax.set(xlabel="nu", ylabel="target relative L2", title="each target's error, by way of running")
     error_ax.grid(True, which="both", alpha=0.3)
     error_ax.legend(fontsize=8)
     wall_ax.bar(list(runs), [run["wall_seconds"] for run in runs.values()], color=["gray", "tab:blue", "tab:orange"])
-    wall_ax.set(ylabel="wall seconds", title=f"{len(next(iter(runs.values()))['targets'])} targets on 2 cores")
+    wall_ax.set(ylabel="wall seconds", title="the whole --from command, 2 cores")
     save_figure(figure, path)
 
 
