@@ -77,9 +77,16 @@ def test_every_committed_run_reloads_to_its_results_json(run_dir):
     it by BLAS's dot."""
     saved = json.loads((run_dir / "results.json").read_text())
     reloaded = evaluate_run(run_dir)
-    assert [(r.role, r.max_abs_err, r.trainable_params) for r in reloaded] == [
-        (r["role"], r["max_abs_err"], r["trainable_params"]) for r in saved]
-    assert [r.rel_l2 for r in reloaded] == pytest.approx([r["rel_l2"] for r in saved], rel=1e-15, abs=0)
+    assert [(r.role, r.trainable_params) for r in reloaded] == [(r["role"], r["trainable_params"]) for r in saved]
+    # A run made with --thread-invariant evaluated its products on MKL's AVX2 path; this process
+    # uses MKL's default path, which rounds the last bits differently.
+    invariant = json.loads((run_dir / "manifest.json").read_text())["options"].get("thread_invariant", False) \
+        if (run_dir / "manifest.json").is_file() else False
+    tolerance = 1e-11 if invariant else 1e-15
+    assert [r.rel_l2 for r in reloaded] == pytest.approx([r["rel_l2"] for r in saved], rel=tolerance, abs=0)
+    max_errors = [r.max_abs_err for r in reloaded]
+    assert max_errors == (pytest.approx([r["max_abs_err"] for r in saved], rel=tolerance, abs=0) if invariant
+                          else [r["max_abs_err"] for r in saved])
 
 
 def test_evaluate_command_prints_the_table(transfer_run, capsys):
