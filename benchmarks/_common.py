@@ -21,16 +21,31 @@ sys.path[:] = _PATH
 import torch  # noqa: E402
 
 from pinn_pac.checkpoint import atomic_write, package_versions, write_json  # noqa: E402
+from pinn_pac.numerics import machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def matmul_gflops(dtype: torch.dtype = torch.float64, n: int = 2048, repeats: int = 5) -> float:
+    """This machine's n x n matrix product rate: the speed reference beside every time."""
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
 def run_header() -> dict[str, Any]:
-    """The command, time, machine and versions to store beside every result."""
+    """The command, time, machine (CPU model, MKL's code path, a float64 matmul rate) and
+    versions to store beside every result."""
+    numerics = machine()
     return {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": (f"{numerics['cpu']}, MKL {numerics['mkl_path']}, {platform.machine()}, "
+                    f"{torch.get_num_threads()} torch threads, float64 matmul {matmul_gflops():.0f} GFLOP/s"),
         "versions": package_versions(),
     }
 

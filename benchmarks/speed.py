@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from _common import RESULTS, markdown_table, run_header, write_results
+from _common import RESULTS, markdown_table, matmul_gflops, run_header, write_results
 from equations import create
 from pinn_pac.runs import Settings, build_network, physics_loss
 
@@ -95,16 +95,6 @@ def step_flops(network, loss) -> int:
         loss(network).backward()
     network.zero_grad(set_to_none=True)
     return counter.flops
-
-
-def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    a = torch.randn(n, n, dtype=dtype)
-    b = torch.randn(n, n, dtype=dtype)
-    a @ b
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
 def measure(dtype, shape, points, steps, peaks) -> list[dict]:

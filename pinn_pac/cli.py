@@ -21,6 +21,7 @@ from equations import Equation
 from .checkpoint import CheckpointError, atomic_write
 from .coefficients import parse_assignments, parse_value
 from .derivatives import DERIVATIVE_METHODS, CompileUnavailable
+from .numerics import CROSS_MACHINE_ATOL, machine, same_numerics
 from .optim import OPTIMIZERS
 from .parallel import ProcessPool, RayTasks
 from .posing import CONDITION_MODES
@@ -29,7 +30,7 @@ from .runs import (
     DEVICES, Record, Settings, TargetExecutor, error_text, TransferSettings, check_targets, comparison_table, evaluate_run,
     save_comparison, save_family, save_solve, save_transfer, solve, transfer,
 )
-from .store import MANIFEST, RunStore
+from .store import MANIFEST, RunStore, read_payload
 from .train import Budget, TrainingDiverged
 from .transfer import METHODS, PAC
 
@@ -387,6 +388,14 @@ def _transfer_job(args: argparse.Namespace):
 
 def _evaluate(args: argparse.Namespace) -> None:
     print(format_table(evaluate_run(args.run_dir, args.device)))
+    recorded = read_payload(args.run_dir)
+    if not same_numerics(recorded):
+        made = recorded.get("machine")
+        made = f"{made['cpu']}, MKL {made['mkl_path']}" if made else "a machine it did not record"
+        here = machine()
+        print(f"pinn-pac: note: the run was made on {made}, torch {recorded.get('versions', {}).get('torch')}; "
+              f"here: {here['cpu']}, MKL {here['mkl_path']}, torch {torch.__version__}, so its errors agree "
+              f"to {CROSS_MACHINE_ATOL:g}, not bit for bit", file=sys.stderr)
 
 
 def _predict(args: argparse.Namespace, extra: list[str]) -> None:
@@ -472,6 +481,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Interrupted as interrupted:
         print(f"pinn-pac: interrupted: {interrupted}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # before training started or while printing: nothing is half-written
+        print(f"pinn-pac: interrupted: {args.command} stopped before it trained or saved anything new",
+              file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

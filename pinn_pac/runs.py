@@ -23,7 +23,7 @@ from .checkpoint import CheckpointError, atomic_write, package_versions, save_ch
 from .derivatives import DERIVATIVE_METHODS
 from .evaluate import Evaluator
 from .model import MLP, TanhNetwork
-from .numerics import make_thread_invariant
+from .numerics import machine, make_thread_invariant
 from .pac import PRUNE_SCOPES, PACNetwork
 from .plots import plot_family, plot_histories, plot_solution
 from .posing import CONDITION_MODES, Posing
@@ -529,6 +529,7 @@ def _common_metadata(equation: Equation, settings: Settings) -> dict[str, Any]:
         "dtype": settings.dtype,
         "settings": asdict(settings),
         "versions": package_versions(),
+        "machine": machine(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
