@@ -20,8 +20,8 @@ import equations  # noqa: E402, F401
 sys.path[:] = _PATH
 import torch  # noqa: E402
 
-from pinn_pac.checkpoint import atomic_write, package_versions, write_json  # noqa: E402
-from pinn_pac.numerics import machine  # noqa: E402
+from pinn_pac.runs.checkpoint import atomic_write, package_versions, write_json  # noqa: E402
+from pinn_pac.runs.numerics import machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

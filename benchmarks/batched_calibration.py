@@ -31,9 +31,10 @@ import torch
 
 from _common import RESULTS, markdown_table, run_header, seconds_to, write_results
 from equations import create
-from pinn_pac.evaluate import Evaluator
+from pinn_pac.solver.evaluate import Evaluator
 from pinn_pac.runs import Settings, build_network, physics_loss
-from pinn_pac.train import Budget, StackedPhysicsLoss, train
+from pinn_pac.solver.loss import StackedPhysicsLoss
+from pinn_pac.solver.train import Budget, train
 from pinn_pac.transfer import TransferContext, make_method
 
 FACTORS = (0.8, 1.25, 0.7, 0.6, 1.5, 0.5, 1.75, 2.0)  # x 0.01/pi, nearest the source first

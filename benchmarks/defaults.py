@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def plot(runs: list[dict], path: Path) -> None:
     """Error against seconds: one panel per command, a colour per phase, a line style per seed."""
-    from pinn_pac.plots import save_figure
+    from pinn_pac.runs.plots import save_figure
 
     import matplotlib.pyplot as plt
 

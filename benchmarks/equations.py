@@ -70,7 +70,7 @@ def plot(family: str, runs: list[dict], path: Path) -> None:
     """Error against seconds for each seed and conditions of one family."""
     from matplotlib.figure import Figure
 
-    from pinn_pac.plots import save_figure
+    from pinn_pac.runs.plots import save_figure
 
     figure = Figure(figsize=(6.4, 4.2))
     ax = figure.subplots()

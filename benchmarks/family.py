@@ -115,7 +115,7 @@ def plot(runs: dict, path: Path) -> None:
     """Each target's error against nu for every way, and each way's wall seconds."""
     from matplotlib.figure import Figure
 
-    from pinn_pac.plots import save_figure
+    from pinn_pac.runs.plots import save_figure
 
     figure = Figure(figsize=(12, 4))
     error_ax, wall_ax = figure.subplots(1, 2)

@@ -24,7 +24,7 @@ from _common import RESULTS, markdown_table, run_header, seconds_to, write_resul
 
 import equations  # noqa: E402  (the package, not a script of this folder)
 from pinn_pac.runs import Settings, solve  # noqa: E402
-from pinn_pac.train import Budget  # noqa: E402
+from pinn_pac.solver.train import Budget  # noqa: E402
 
 #: name: (optimizer, conditions, RAD every); the first is the default, each other changes one thing.
 CONFIGURATIONS = {
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    from pinn_pac.plots import save_figure
+    from pinn_pac.runs.plots import save_figure
 
     import matplotlib.pyplot as plt
 

@@ -18,10 +18,11 @@ import torch
 
 from _common import markdown_table, run_header, write_results
 from equations import create
-from pinn_pac.evaluate import Evaluator
-from pinn_pac.pac import PACNetwork, allocate, prune
-from pinn_pac.runs import Settings, build_network, coefficient_key, physics_loss
-from pinn_pac.train import Budget, train
+from pinn_pac.solver.evaluate import Evaluator
+from pinn_pac.transfer.pac_network import PACNetwork, allocate, prune
+from equations import coefficient_key
+from pinn_pac.runs import Settings, build_network, physics_loss
+from pinn_pac.solver.train import Budget, train
 
 
 def main() -> None:

@@ -30,11 +30,12 @@ import torch  # noqa: E402
 
 from _common import RESULTS, markdown_table, run_header, seconds_to, write_results
 from equations import create
-from pinn_pac.coefficients import parse_assignments
-from pinn_pac.plots import save_figure
-from pinn_pac.runs import Settings, TransferRun, TransferSettings, coefficient_key, solve, transfer
-from pinn_pac.train import Budget
-from pinn_pac.transfer import METHODS
+from pinn_pac.runs.coefficients import parse_assignments
+from pinn_pac.runs.plots import save_figure
+from equations import coefficient_key
+from pinn_pac.runs import Settings, TransferRun, TransferSettings, solve, transfer
+from pinn_pac.solver.train import Budget
+from pinn_pac.transfer import METHODS, PAC
 
 #: family: (source, {pair: target}). Near targets are a small step, far ones a large step.
 PAIRS = {
@@ -121,9 +122,9 @@ def run_job(job: tuple[str, int, bool]) -> dict:
     if family == "burgers":
         add(f"{config['few_points']} target points", base, tuple(METHODS), target_points=config["few_points"])
         for ratio in config["ratios"]:
-            add(f"ablation ratio={ratio:g}", replace(base, ratio=ratio), ("pac",))
+            add(f"ablation ratio={ratio:g}", base, (PAC(ratio=ratio),))
         for penalty in config["penalties"]:
-            add(f"ablation lambda={penalty:g}", replace(base, penalty=penalty), ("pac",))
+            add(f"ablation lambda={penalty:g}", base, (PAC(penalty=penalty),))
         no_allocate = replace(base, allocate=Budget(adam_steps=0, iterations=0))
         add("ablation no allocate", no_allocate, ("pac",))
     print(f"{family} seed {seed}: source rel L2 {source_run.record.rel_l2:.2e}, "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .base import (
     Coefficient, CoefficientError, Condition, DirichletCondition, Equation, ExactForm, PeriodicCondition,
+    coefficient_key,
 )
 from .allen_cahn import AllenCahn
 from .burgers import Burgers
@@ -64,6 +65,7 @@ __all__ = [
     "Equation",
     "ExactForm",
     "UnknownEquationError",
+    "coefficient_key",
     "create",
     "family",
 ]

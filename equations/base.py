@@ -170,3 +170,8 @@ class Equation(ABC):
     def with_coefficients(self, **changes: float) -> "Equation":
         """A member of the same family with some coefficients changed."""
         return type(self)(**{**self.coefficients, **changes})
+
+
+def coefficient_key(equation: Equation) -> str:
+    """The one key of a coefficient set, in runs, checkpoints and adapters: "nu=0.0063662"."""
+    return ",".join(f"{name}={value:.6g}" for name, value in equation.coefficients.items())

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from equations import FAMILIES, PeriodicCondition, create
-from pinn_pac.derivatives import parse_derivatives
-from pinn_pac.optim import DENSE_METHODS, OPTIMIZERS, DenseQuasiNewton, strong_wolfe
-from pinn_pac.posing import Posing
+from pinn_pac.solver.derivatives import parse_derivatives
+from pinn_pac.solver.optim import DENSE_METHODS, OPTIMIZERS, DenseQuasiNewton, strong_wolfe
+from pinn_pac.solver.posing import Posing
 from pinn_pac.runs import Settings, build_network, physics_loss
-from pinn_pac.sampling import rad_choice
-from pinn_pac.train import Budget, train
+from pinn_pac.solver.sampling import rad_choice
+from pinn_pac.solver.train import Budget, train
 
 SETTINGS = Settings(width=8, depth=2, seed=0, n_interior=128, n_condition=32)
 
@@ -286,11 +286,11 @@ def test_the_oscillator_loss_is_scaled_by_one_over_omega_squared():
 
 
 def test_a_matrix_too_large_for_memory_falls_back_to_lbfgs_with_one_line(monkeypatch, capsys):
-    import pinn_pac.optim
+    import pinn_pac.solver.optim
 
     burgers = create("burgers", nu=0.05 / math.pi)
     network = build_network(burgers, SETTINGS)
-    monkeypatch.setattr(pinn_pac.optim, "DENSE_MEMORY_LIMIT", 8 * 10**2)  # room for 10 parameters
+    monkeypatch.setattr(pinn_pac.solver.optim, "DENSE_MEMORY_LIMIT", 8 * 10**2)  # room for 10 parameters
     result = train(network, physics_loss(burgers, SETTINGS), network.parameters(),
                    Budget(adam_steps=0, iterations=5), progress=False, label="fit")
     notice = capsys.readouterr().err.strip()
@@ -309,7 +309,7 @@ def test_each_optimizer_through_the_training_loop_minimises_a_quadratic(method):
 
 
 def test_causal_weights_wait_for_earlier_slabs():
-    from pinn_pac.weighting import causal_weights, slab_means, time_slabs
+    from pinn_pac.solver.weighting import causal_weights, slab_means, time_slabs
 
     times = torch.tensor([0.0, 0.01, 0.5, 0.99, 1.0], dtype=torch.float64)
     slabs = time_slabs(times, 0.0, 1.0)
@@ -323,7 +323,7 @@ def test_causal_weights_wait_for_earlier_slabs():
 
 
 def test_balanced_weights_equalise_the_gradient_norms():
-    from pinn_pac.weighting import SMOOTHING, balanced_weights
+    from pinn_pac.solver.weighting import SMOOTHING, balanced_weights
 
     w = torch.nn.Parameter(torch.tensor([1.0, 1.0], dtype=torch.float64))
     terms = {"residual": 3.0 * w[0], "initial": 0.5 * w[1]}  # gradient norms 3 and 0.5
@@ -333,17 +333,31 @@ def test_balanced_weights_equalise_the_gradient_norms():
 
 
 def test_soft_terms_are_balanced_during_adam_only_and_recorded():
+    from pinn_pac.solver.weighting import REWEIGHT_EVERY
+
     burgers = create("burgers", nu=0.05 / math.pi)
     settings = Settings(**{**vars(SETTINGS), "conditions": "soft", "balance": True, "rad_every": 0})
     loss = physics_loss(burgers, settings)
     network = build_network(burgers, settings)
-    result = train(network, loss, network.parameters(), Budget(adam_steps=200, iterations=20), progress=False)
-    weights_after_adam = dict(loss.weights)
+    seen = []  # (balance asked, the weights after the call) at every reweighting
+    reweight = loss.reweight
+
+    def recorded(network, balance, parameters):
+        changed = reweight(network, balance, parameters)
+        seen.append((balance, dict(loss.weights)))
+        return changed
+
+    loss.reweight = recorded
+    result = train(network, loss, network.parameters(), Budget(adam_steps=200, iterations=2 * REWEIGHT_EVERY),
+                   progress=False)
+    during_adam = [weights for balance, weights in seen if balance]
+    during_quasi_newton = [weights for balance, weights in seen if not balance]
+    assert len(during_adam) == 1 + 200 // REWEIGHT_EVERY and len(during_quasi_newton) == 1
+    assert during_adam[-1]["initial"] != 1.0 and during_adam[-1]["boundary"] != 1.0
+    assert during_adam[-1] != during_adam[-2]  # each Adam reweighting moves them
+    assert during_quasi_newton == [during_adam[-1]] and loss.weights == during_adam[-1]  # then frozen
     assert set(result.history.terms) == {"residual", "initial", "boundary"}
     assert all(len(v) == len(result.history.step) for v in result.history.terms.values())
-    assert weights_after_adam["initial"] != 1.0 and weights_after_adam["boundary"] != 1.0
-    loss.reweight(network, balance=False)  # what the quasi-Newton phase calls: no change
-    assert loss.weights == weights_after_adam
 
 
 def test_causal_training_is_reproducible_and_refused_without_time():

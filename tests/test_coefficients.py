@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from pinn_pac.coefficients import ExpressionError, parse_assignments, parse_value
+from pinn_pac.runs.coefficients import ExpressionError, parse_assignments, parse_value
 
 
 @pytest.mark.parametrize("text, value", [

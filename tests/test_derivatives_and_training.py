@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from equations import create
-from pinn_pac.derivatives import compute_fields, parse_derivatives
-from pinn_pac.evaluate import Evaluator
+from pinn_pac.solver.derivatives import compute_fields, parse_derivatives
+from pinn_pac.solver.evaluate import Evaluator
 from pinn_pac.runs import Settings, build_network, physics_loss, solve
-from pinn_pac.sampling import sample_points
-from pinn_pac.train import Budget, TrainingDiverged, train
+from pinn_pac.solver.sampling import sample_points
+from pinn_pac.solver.train import Budget, TrainingDiverged, train
 
 
 def test_forward_mode_matches_nested_autograd(burgers):
@@ -48,7 +48,7 @@ def test_compiled_path_without_a_compiler_says_what_to_do():
     script = textwrap.dedent("""
         import torch, torch._inductor.config as inductor_config
         from equations import create
-        from pinn_pac.derivatives import CompileUnavailable, compute_fields, parse_derivatives
+        from pinn_pac.solver.derivatives import CompileUnavailable, compute_fields, parse_derivatives
         from pinn_pac.runs import Settings, build_network
         inductor_config.cpp.cxx = ("/nonexistent/c++",)
         inductor_config.fx_graph_cache = False
@@ -167,7 +167,7 @@ def _lora(network):
 
 
 def _adapted(network):
-    from pinn_pac.pac import AdaptedNetwork, PACNetwork, prune
+    from pinn_pac.transfer.pac_network import AdaptedNetwork, PACNetwork, prune
 
     pac = PACNetwork(network, prune(network, 0.3))
     generator = torch.Generator().manual_seed(2)

@@ -8,11 +8,12 @@ import torch
 
 from equations import create
 from pinn_pac import cli
+from pinn_pac.cli import jobs as cli_jobs
 from pinn_pac.runs import (
     Settings, TransferSettings, build_network, evaluate_run, physics_loss, resolve_device, save_comparison,
     transfer,
 )
-from pinn_pac.train import Budget
+from pinn_pac.solver.train import Budget
 from pinn_pac.transfer import METHODS
 
 TINY = ["--width", "8", "--depth", "2", "--points", "128", "--condition-points", "32", "--quiet",
@@ -24,7 +25,7 @@ def no_gpu(monkeypatch):
     """A machine without CUDA, whatever this one has; training must not start."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for name in ("solve", "transfer"):
-        monkeypatch.setattr(cli, name, lambda *a, **k: pytest.fail("training started"))
+        monkeypatch.setattr(cli_jobs, name, lambda *a, **k: pytest.fail("training started"))
 
 
 @pytest.mark.parametrize("argv", [

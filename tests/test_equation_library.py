@@ -12,10 +12,10 @@ from scipy.integrate import solve_ivp
 
 import equations
 from equations import CoefficientError, DirichletCondition, PeriodicCondition, create
-from pinn_pac.posing import Posing
-from pinn_pac.cli import format_table
+from pinn_pac.solver.posing import Posing
+from pinn_pac.cli.jobs import format_table
 from pinn_pac.runs import Settings, TransferSettings, build_network, save_solve, solve, transfer
-from pinn_pac.train import Budget
+from pinn_pac.solver.train import Budget
 
 FAMILIES = sorted(equations.FAMILIES)
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from equations import create
-from pinn_pac.evaluate import Evaluator
-from pinn_pac.pac import PACNetwork, allocate, prune
+from pinn_pac.solver.evaluate import Evaluator
+from pinn_pac.transfer.pac_network import PACNetwork, allocate, prune
 from pinn_pac.runs import physics_loss
-from pinn_pac.train import Budget
+from pinn_pac.solver.train import Budget
 
 SHORT = Budget(adam_steps=20, iterations=10)
 
@@ -117,8 +117,8 @@ def test_stacked_calibration_computes_each_targets_own_loss_and_gradient(
 ):
     """Also with forward-mode derivatives asked for: the stacked network's own forward pass
     must not be bypassed by the per-layer propagation (it falls back to autograd)."""
-    from pinn_pac.pac import AdaptedNetwork, StackedAdaptedNetwork
-    from pinn_pac.train import StackedPhysicsLoss
+    from pinn_pac.transfer.pac_network import AdaptedNetwork, StackedAdaptedNetwork
+    from pinn_pac.solver.loss import StackedPhysicsLoss
 
     pac = PACNetwork(tiny_network, prune(tiny_network, 0.5))
     targets = [create("burgers", nu=nu) for nu in (0.02, 0.05, 0.1)]
@@ -142,7 +142,7 @@ def test_stacked_calibration_computes_each_targets_own_loss_and_gradient(
 
 
 def test_stacked_calibration_stores_one_adapter_per_target_and_keeps_the_source(tiny_network, tiny_settings):
-    from pinn_pac.train import StackedPhysicsLoss
+    from pinn_pac.solver.loss import StackedPhysicsLoss
 
     pac = PACNetwork(tiny_network, prune(tiny_network, 0.5))
     source = create("burgers")

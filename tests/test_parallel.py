@@ -14,12 +14,13 @@ import pytest
 import torch
 
 from equations import create
-from pinn_pac import numerics
+from pinn_pac.runs import numerics
 from pinn_pac.cli import main
-from pinn_pac.numerics import mode_name
-from pinn_pac.parallel import ProcessPool, RayTasks
+from pinn_pac.runs.numerics import mode_name
+from pinn_pac.runs.parallel import ProcessPool, RayTasks
 from pinn_pac.runs import Settings, TransferSettings, transfer
-from pinn_pac.train import Budget
+from pinn_pac.solver.train import Budget
+from pinn_pac.transfer import PAC
 
 SETTINGS = Settings(width=8, depth=2, n_interior=200, n_condition=32, rad_every=20, rad_candidates=1000, threads=1)
 BUDGETS = TransferSettings(source=Budget(20, 30, adam_lr=5e-3), allocate=Budget(0, 10), calibrate=Budget(0, 30))
@@ -50,7 +51,7 @@ def test_local_ray_gives_the_same_records(in_process):
 
 def test_a_method_whose_targets_depend_on_each_other_is_refused_in_parallel():
     with pytest.raises(ValueError, match="cannot train in parallel"):
-        transfer(SOURCE, TARGETS, SETTINGS, TransferSettings(warm_start="nearest"), ("pac",),
+        transfer(SOURCE, TARGETS, SETTINGS, TransferSettings(), (PAC(warm_start="nearest"),),
                  executor=ProcessPool(2, threads=1))
 
 

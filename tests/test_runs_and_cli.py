@@ -14,12 +14,14 @@ import pytest
 import torch
 
 from equations import Burgers
+import pinn_pac.runs.solve_job
 from pinn_pac import cli, runs
-from pinn_pac.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pinn_pac.cli import jobs as cli_jobs
+from pinn_pac.runs.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pinn_pac.cli import main
-from pinn_pac.numerics import CROSS_MACHINE_ATOL, machine, reload_tolerance
+from pinn_pac.runs.numerics import CROSS_MACHINE_ATOL, machine, reload_tolerance
 from pinn_pac.runs import evaluate_run
-from pinn_pac.store import read_payload
+from pinn_pac.runs.store import read_payload
 from pinn_pac.transfer import METHODS
 
 # Tiny runs take the autograd derivatives: "compiled" (the command-line default) spends
@@ -210,7 +212,7 @@ def test_bad_out_and_unservable_targets_are_refused_before_training(tmp_path, ca
         error = capsys.readouterr().err.strip()
         assert message in error and len(error.splitlines()) == 1, error
     assert afile.read_text() == "keep me"
-    monkeypatch.setattr(runs, "train", lambda *a, **k: pytest.fail("the source started training"))
+    monkeypatch.setattr(pinn_pac.runs.solve_job, "train", lambda *a, **k: pytest.fail("the source started training"))
     out = tmp_path / "run"
     assert main(["transfer", "burgers", "--targets", "nu=1e-4", *TINY, "--out", str(out)]) == 2
     assert "only supported for nu >= 0.0003" in capsys.readouterr().err
@@ -227,7 +229,7 @@ def test_an_out_on_an_unwritable_folder_or_a_full_disk_is_refused_before_any_wor
 ):
     """/proc takes no new folders, even from root; a full disk is the probe's write failing."""
     for name in ("solve", "transfer"):
-        monkeypatch.setattr(cli, name, lambda *a, **k: pytest.fail("training started"))
+        monkeypatch.setattr(cli_jobs, name, lambda *a, **k: pytest.fail("training started"))
     monkeypatch.setattr(Burgers, "reference", lambda *a: pytest.fail("reference computed"))
     assert main([*argv, "--out", f"/proc/pinn-pac-test/{out}"]) == 2
     error = capsys.readouterr().err.splitlines()
@@ -253,7 +255,7 @@ def test_files_are_written_with_the_usual_permissions(transfer_run):
 
 
 def test_importing_pinn_pac_leaves_the_matplotlib_backend_alone():
-    code = "import matplotlib; matplotlib.use('svg'); import pinn_pac.runs, pinn_pac.plots; print(matplotlib.get_backend())"
+    code = "import matplotlib; matplotlib.use('svg'); import pinn_pac.runs, pinn_pac.runs.plots; print(matplotlib.get_backend())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "svg", done.stderr[-2000:]
 

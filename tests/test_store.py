@@ -12,7 +12,7 @@ import pytest
 
 from pinn_pac.cli import main
 from pinn_pac.runs import evaluate_run
-from pinn_pac.store import RunStore
+from pinn_pac.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--width", "8", "--depth", "2", "--points", "128", "--condition-points", "32", "--quiet",
@@ -108,7 +108,8 @@ def test_sigint_and_sigterm_stop_with_one_line_and_keep_finished_work(tmp_path):
     _, stderr = solving.communicate(timeout=60)
     assert solving.returncode == 130
     assert stderr.count("\n") == 1 and stderr.startswith("pinn-pac: interrupted: "), stderr
-    assert "nothing was finished" in stderr or "stopped before it trained or saved anything" in stderr, stderr
+    assert ("resume with: pinn-pac solve --resume" in stderr
+            or "stopped before it trained or saved anything" in stderr), stderr
 
 
 def test_from_adds_targets_and_leaves_the_source_bit_identical(uninterrupted, tmp_path, capsys):

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from pinn_pac.evaluate import Evaluator
-from pinn_pac.model import MLP
+from pinn_pac.solver.evaluate import Evaluator
+from pinn_pac.solver.model import MLP
 from pinn_pac.runs import Settings, TransferSettings, build_network, physics_loss
-from pinn_pac.train import Budget, train
-from pinn_pac.transfer import METHODS, AtCoefficient, CoefficientRange, TransferContext, coefficient_key, make_method
+from pinn_pac.solver.train import Budget, train
+from equations import coefficient_key
+from pinn_pac.transfer import L2SP, METHODS, PAC, AtCoefficient, CoefficientRange, LoRA, Parametric, TransferContext, make_method
 
 STEPS = Budget(adam_steps=10, iterations=10)
 SETTINGS = Settings(width=8, depth=2, seed=0, n_interior=128, n_condition=32)
@@ -190,16 +191,18 @@ def test_pac_warm_start_begins_at_the_nearest_calibrated_target(context, warm_st
 
 def test_pac_refuses_an_unknown_warm_start():
     with pytest.raises(ValueError, match="warm start 'neighbour'"):
-        TransferSettings(warm_start="neighbour")
+        PAC(warm_start="neighbour")
 
 
-def test_transfer_settings_check_every_method_option():
+def test_every_method_checks_its_own_options():
     with pytest.raises(ValueError, match="rank"):
-        TransferSettings(rank=0)
+        LoRA(rank=0)
     with pytest.raises(ValueError, match="alpha"):
-        TransferSettings(alpha=-1.0)
+        L2SP(alpha=-1.0)
     with pytest.raises(ValueError, match="members"):
-        TransferSettings(members=1)
+        Parametric(members=1)
+    with pytest.raises(ValueError, match="prune ratio"):
+        PAC(ratio=1.5)
 
 
 @pytest.mark.parametrize("conditions", ["exact", "soft"])

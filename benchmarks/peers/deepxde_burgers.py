@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 from _common import markdown_table, run_header, seconds_to, write_results  # noqa: E402
 from equations import create  # noqa: E402
-from pinn_pac.cli import SOLVE_BUDGET  # noqa: E402
+from pinn_pac.runs import SOLVE_BUDGET  # noqa: E402
 from pinn_pac.evaluate import Evaluator  # noqa: E402
 from pinn_pac.runs import Settings, solve  # noqa: E402
 

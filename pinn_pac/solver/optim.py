@@ -20,13 +20,21 @@ import torch
 
 DENSE_METHODS = ("ssbroyden", "ssbfgs", "bfgs")
 OPTIMIZERS = (*DENSE_METHODS, "lbfgs")
-#: Largest dense matrix allowed, in bytes (2 GiB: about 16,000 parameters).
+#: Most memory a dense method may take, in bytes (2 GiB: about 8,000 parameters).
 DENSE_MEMORY_LIMIT = 2 * 1024**3
+#: n x n float64 matrices alive at once at the peak of an update: H, the outer product being
+#: added, and the two temporaries of the symmetrisation (H + H') / 2.
+MATRICES_AT_PEAK = 4
+
+
+def dense_bytes(n_parameters: int) -> int:
+    """Peak memory of a dense quasi-Newton method over `n_parameters`, in bytes."""
+    return MATRICES_AT_PEAK * 8 * n_parameters**2
 
 
 def dense_fits(n_parameters: int, limit: int | None = None) -> bool:
-    """Whether an n x n float64 matrix fits `limit` bytes (`DENSE_MEMORY_LIMIT` by default)."""
-    return 8 * n_parameters**2 <= (DENSE_MEMORY_LIMIT if limit is None else limit)
+    """Whether a dense method's peak memory fits `limit` bytes (`DENSE_MEMORY_LIMIT` by default)."""
+    return dense_bytes(n_parameters) <= (DENSE_MEMORY_LIMIT if limit is None else limit)
 
 
 class DenseQuasiNewton:
@@ -38,16 +46,27 @@ class DenseQuasiNewton:
     """
 
     def __init__(self, parameters: list[torch.nn.Parameter], objective: Callable[[], torch.Tensor],
-                 method: str = "ssbroyden") -> None:
+                 method: str = "ssbroyden", state: dict | None = None) -> None:
         if method not in DENSE_METHODS:
             raise ValueError(f"unknown dense quasi-Newton method {method!r}; use one of {', '.join(DENSE_METHODS)}")
         self.parameters, self.objective, self.method = parameters, objective, method
         self.n = sum(p.numel() for p in parameters)
+        if state is not None:  # go on where `state_dict` was taken: no evaluation needed
+            self.inverse_hessian, self.x = state["inverse_hessian"].clone(), state["x"].clone()
+            self.fresh, self.stalled = state["fresh"], state["stalled"]
+            self.loss, self.gradient = state["loss"], state["gradient"].clone()
+            self._assign(self.x)
+            return
         self.inverse_hessian = torch.eye(self.n, dtype=torch.float64, device=self.parameters[0].device)
         self.fresh = True  # H is the identity: scale the first step
         self.stalled = False  # set when even a step along -g lowers nothing
         self.x = self._flat([p.detach() for p in parameters])
         self.loss, self.gradient = self._evaluate(self.x)
+
+    def state_dict(self) -> dict:
+        """Everything the next iteration depends on (H, x, the loss and gradient at x)."""
+        return {"inverse_hessian": self.inverse_hessian, "x": self.x, "fresh": self.fresh, "stalled": self.stalled,
+                "loss": self.loss, "gradient": self.gradient}
 
     def refresh(self) -> float:
         self.loss, self.gradient = self._evaluate(self.x)

@@ -2,7 +2,7 @@
 
 Both run a picklable function over a list of tasks and hand back (index, result) as each
 finishes. A target's training depends only on the run and its own coefficients (see
-`runs.train_target`), so which process trains it does not change its record.
+`runs.targets.train_target`), so which process trains it does not change its record.
 """
 
 from __future__ import annotations
@@ -12,9 +12,19 @@ import os
 import pickle
 import signal
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import torch
+
+
+class TargetExecutor(Protocol):
+    """Runs target tasks in other processes: `ProcessPool` or `RayTasks`."""
+
+    #: Torch threads each task runs on.
+    threads: int
+
+    def map_unordered(self, function: Callable[[Any], Any], tasks: list[Any]) -> Iterator[tuple[int, Any]]:
+        """(index, function(task)) for every task, in the order they finish."""
 
 
 def _start_worker() -> None:

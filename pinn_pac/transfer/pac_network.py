@@ -16,9 +16,10 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .evaluate import Evaluator
-from .model import MLP, Layers, TanhNetwork
-from .train import Budget, StackedPhysicsLoss, TrainResult, train
+from ..solver.evaluate import Evaluator
+from ..solver.loss import StackedPhysicsLoss
+from ..solver.model import MLP, Layers, TanhNetwork
+from ..solver.train import Budget, TrainResult, train
 
 PRUNE_SCOPES = ("global", "layer")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import platform
@@ -63,8 +64,21 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def _strict(value: Any) -> Any:
+    """`value` with every NaN or infinite float as None: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
+
+
 def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
+    """Strict JSON, written atomically: a NaN or infinite number is written as null."""
+    text = json.dumps(_strict(data), indent=2, allow_nan=False)
+    atomic_write(path, lambda f: f.write((text + "\n").encode()))
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

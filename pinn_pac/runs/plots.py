@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from .checkpoint import atomic_write
-from .train import History
+from ..solver.train import History
 
 
 def save_figure(figure: Figure, path: Path) -> None:

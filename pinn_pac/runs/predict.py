@@ -18,12 +18,13 @@ import torch
 
 from equations import Equation
 
+from equations import coefficient_key
+
+from ..solver.derivatives import parse_derivatives
+from ..solver.evaluate import network_placement
+from ..solver.posing import Posing
 from .coefficients import parse_assignments, parse_value
-from .derivatives import parse_derivatives
-from .evaluate import network_placement
-from .posing import Posing
-from .runs import load_run, saved_settings
-from .transfer import coefficient_key
+from .reload import load_runs, saved_settings
 
 #: Most points predicted (or written by `pinn-pac reference --grid`): 80 MB of float64 per field.
 MAX_POINTS = 10_000_000
@@ -62,10 +63,17 @@ class SavedModel:
         return {name: np.concatenate(parts).reshape(shape) for name, parts in columns.items()}
 
 
-def load_model(run_dir: Path, model: str | None = None) -> SavedModel:
+def load_model(run_dir: Path, model: str | None = None, method: str | None = None) -> SavedModel:
     """The source of the run in `run_dir` (`model` None or "source"), or the target whose
-    coefficients `model` gives ("nu=0.02/pi", or its key as the run prints it)."""
-    loaded = load_run(run_dir)
+    coefficients `model` gives ("nu=0.02/pi", or its key as the run prints it), of the
+    transfer `method` (needed where the run holds several: --method all)."""
+    runs = load_runs(run_dir)
+    if method is None and len(runs) > 1:
+        raise ValueError(f"{run_dir} holds {len(runs)} methods ({', '.join(r.method for r in runs)}); "
+                         "choose one with --method")
+    loaded = next((r for r in runs if method is None or r.method == method), None)
+    if loaded is None:
+        raise ValueError(f"{run_dir} holds no {method} models; it holds {', '.join(r.method or 'a solve' for r in runs)}")
     conditions = saved_settings(loaded.metadata).conditions
     role, source, network, _ = loaded.models[0]
     if model is None or model.strip() == "source":
@@ -84,9 +92,11 @@ def load_model(run_dir: Path, model: str | None = None) -> SavedModel:
 
 def predict(
     run_dir: Path, points: Mapping[str, np.ndarray], model: str | None = None, derivatives: Sequence[str] = (),
+    method: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """u and `derivatives` at `points` from a saved run's source or target `model`."""
-    return load_model(run_dir, model)(points, derivatives)
+    """u and `derivatives` at `points` from a saved run's source or target `model` (of
+    `method`, where the run holds several)."""
+    return load_model(run_dir, model, method)(points, derivatives)
 
 
 def check_points(points: Mapping[str, np.ndarray], inputs: Sequence[str]) -> tuple[tuple[int, ...], np.ndarray]:

@@ -1,0 +1,151 @@
+"""The command line's options: settings, budgets and every transfer method's options (its
+flags made from its options dataclass), read back into library objects; and which options
+the user typed, told apart from defaults."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..runs import DEVICES, Settings, TransferSettings, resolve_device
+from ..solver.derivatives import DERIVATIVE_METHODS
+from ..solver.optim import OPTIMIZERS
+from ..solver.posing import CONDITION_MODES
+from ..solver.train import Budget
+from ..transfer import METHODS
+from ..transfer.base import TransferMethod
+
+
+class UsageError(ValueError):
+    """Bad command-line input."""
+
+
+def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    defaults = Settings()
+    group = parser.add_argument_group("network and points")
+    group.add_argument("--width", type=int, default=defaults.width, help="neurons per hidden layer (%(default)s)")
+    group.add_argument("--depth", type=int, default=defaults.depth, help="hidden layers (%(default)s)")
+    group.add_argument("--dtype", choices=("float64", "float32"), default=defaults.dtype)
+    group.add_argument("--seed", type=int, default=defaults.seed, help="fixes init, points and masks (%(default)s)")
+    group.add_argument("--points", type=int, default=defaults.n_interior, help="interior collocation points (%(default)s)")
+    group.add_argument("--condition-points", type=int, default=defaults.n_condition,
+                       help="points per initial/boundary condition (%(default)s)")
+    group.add_argument("--derivatives", choices=DERIVATIVE_METHODS, default="compiled",
+                       help="how u_x, u_xx, ... are computed: 'compiled' is the fastest measured "
+                            "(needs a C++ compiler; compiles for seconds first), 'autograd' works "
+                            "everywhere (%(default)s)")
+    group.add_argument("--conditions", choices=CONDITION_MODES, default=defaults.conditions,
+                       help="'exact': initial and boundary values built into the solution where the family "
+                            "declares how (the rest stay soft); 'soft': every condition is a loss term (%(default)s)")
+    group.add_argument("--rad-every", type=int, default=defaults.rad_every,
+                       help="redraw the interior points by RAD every this many quasi-Newton iterations, "
+                            "0 for fixed points (%(default)s)")
+    group.add_argument("--rad-candidates", type=int, default=defaults.rad_candidates,
+                       help="uniform candidates RAD draws from (%(default)s)")
+    group.add_argument("--balance", action="store_true",
+                       help="weight the loss terms left soft by their gradient norms during Adam, "
+                            "frozen afterwards (off)")
+    group.add_argument("--causal", type=float, default=defaults.causal,
+                       help="causal weighting of the residual in time with this epsilon, 0 for off "
+                            "(%(default)s)")
+    group.add_argument("--optimizer", choices=OPTIMIZERS, default="ssbroyden",
+                       help="quasi-Newton method of every phase after Adam: dense self-scaled Broyden, "
+                            "self-scaled BFGS, BFGS, or L-BFGS for networks too large for a dense matrix "
+                            "(%(default)s)")
+    group.add_argument("--threads", type=int, default=None, help="torch CPU threads (torch's default)")
+    group.add_argument("--thread-invariant", action="store_true",
+                       help="the same bits on any number of threads or worker processes: MKL's strict "
+                            "reproducibility mode (x86 CPUs where it holds); with --derivatives autograd or "
+                            "forward, since compiled kernels split their sums by thread count (off)")
+    add_device_option(group)
+    group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
+    group.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_device_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where networks train and evaluate: cpu, cuda, or auto (cuda where available) "
+                             "(%(default)s)")
+
+
+def add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Budget, what: str) -> None:
+    group = parser.add_argument_group(f"{what} budget")
+    group.add_argument(f"--{prefix}adam", type=int, default=budget.adam_steps, help="Adam steps (%(default)s)")
+    group.add_argument(f"--{prefix}adam-lr", type=float, default=budget.adam_lr, help="Adam learning rate (%(default)s)")
+    group.add_argument(f"--{prefix}iterations", type=int, default=budget.iterations,
+                       help="quasi-Newton iterations (%(default)s)")
+    group.add_argument(f"--{prefix}seconds", type=float, default=budget.max_seconds,
+                       help="wall-clock cap in seconds, 0 for none (default: none; budgets count steps)")
+    group.add_argument(f"--{prefix}target-error", type=float, default=budget.target_error,
+                       help="stop at this relative L2 error")
+
+
+def add_method_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of every method, made from its options dataclass."""
+    group = parser.add_argument_group("method options")
+    for method in METHODS.values():
+        for option in method.option_fields():
+            flag = "--" + option.name.replace("_", "-")
+            help_text = option.metadata["help"] + " (%(default)s)"
+            if isinstance(option.default, bool):
+                group.add_argument(flag, dest=option.name, action=argparse.BooleanOptionalAction,
+                                   default=option.default, help=help_text)
+            else:
+                group.add_argument(flag, dest=option.name, type=type(option.default), default=option.default,
+                                   choices=option.metadata["choices"], help=help_text)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The run's settings; "auto" resolved to the device this machine has, so that a resumed
+    run trains where it started."""
+    if args.thread_invariant and args.derivatives == "compiled":
+        print("pinn-pac: note: --thread-invariant fixes the matrix products; the compiled derivative kernels "
+              "still split their sums by thread count (--derivatives autograd is invariant throughout)",
+              file=sys.stderr)
+    return Settings(
+        width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
+        n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
+        derivative_method=args.derivatives, conditions=args.conditions, rad_every=args.rad_every,
+        rad_candidates=args.rad_candidates, balance=args.balance, causal=args.causal,
+        device=resolve_device(args.device).type, thread_invariant=args.thread_invariant,
+    )
+
+
+def budget_from(args: argparse.Namespace, prefix: str) -> Budget:
+    key = prefix.replace("-", "_")
+    return Budget(
+        adam_steps=getattr(args, f"{key}adam"), iterations=getattr(args, f"{key}iterations"),
+        optimizer=args.optimizer, adam_lr=getattr(args, f"{key}adam_lr"),
+        max_seconds=getattr(args, f"{key}seconds") or None,
+        target_error=getattr(args, f"{key}target_error"),
+    )
+
+
+def transfer_settings_from(args: argparse.Namespace) -> TransferSettings:
+    return TransferSettings(**{phase: budget_from(args, f"{phase}-") for phase in TransferSettings.PHASES})
+
+
+def methods_from(args: argparse.Namespace) -> list[TransferMethod]:
+    """The methods asked for (`--method NAME` or all), each with the options given."""
+    names = list(METHODS) if args.method == "all" else [args.method]
+    return [METHODS[name](**{f.name: getattr(args, f.name) for f in METHODS[name].option_fields()})
+            for name in names]
+
+
+def typed_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The destinations of the options `argv` gives, whatever their values: the same parser
+    read again with every default replaced by "not given"."""
+    _suppress_defaults(parser)
+    given, _ = parser.parse_known_args(argv)
+    return set(vars(given)) - {"command"}
+
+
+def _suppress_defaults(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _suppress_defaults(sub)
+        elif action.dest != "help":
+            action.default = argparse.SUPPRESS

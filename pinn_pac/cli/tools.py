@@ -1,0 +1,96 @@
+"""`pinn-pac evaluate`, `predict`, `reference` and `equations`: reading runs and references."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import numpy as np
+import torch
+
+import equations
+from equations import Equation
+
+from ..runs import evaluate_run
+from ..runs.checkpoint import atomic_write
+from ..runs.numerics import CROSS_MACHINE_ATOL, machine, same_numerics
+from ..runs.predict import MAX_POINTS, grid_axes, load_model, read_points
+from ..runs.store import read_payloads
+from .jobs import check_writable, equation_with_flags, format_table
+from .options import UsageError
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    print(format_table(evaluate_run(args.run_dir, args.device)))
+    recorded = next(iter(read_payloads(args.run_dir).values()))
+    if not same_numerics(recorded):
+        made = recorded.get("machine")
+        made = f"{made['cpu']}, MKL {made['mkl_path']}" if made else "a machine it did not record"
+        here = machine()
+        print(f"pinn-pac: note: the run was made on {made}, torch {recorded.get('versions', {}).get('torch')}; "
+              f"here: {here['cpu']}, MKL {here['mkl_path']}, torch {torch.__version__}, so its errors agree "
+              f"to {CROSS_MACHINE_ATOL:g}, not bit for bit", file=sys.stderr)
+
+
+def _check_output_file(path, what: str) -> None:
+    """Refuse, before any work, an output path that is a folder or cannot be written."""
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a directory; give the .npz file to write")
+    check_writable(path.parent, what)
+
+
+def run_predict(args: argparse.Namespace, extra: list[str]) -> None:
+    if extra:
+        raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
+    _check_output_file(args.out, "the prediction")
+    model = load_model(args.run_dir, args.model, args.method)
+    derivatives = [name.strip() for name in args.derivatives.split(",") if name.strip()]
+    if args.grid is not None:
+        inputs = grid_axes(args.grid, model.equation.inputs)
+        points = dict(zip(inputs, np.meshgrid(*inputs.values(), indexing="ij")))
+    else:
+        inputs = points = read_points(args.points)
+    values = model(points, derivatives)
+    atomic_write(args.out, lambda stream: np.savez(stream, **inputs, **values))
+    print(f"wrote {', '.join(values)} of the {model.role} {model.equation.describe()} at "
+          f"{next(iter(values.values())).size:,} points to {args.out}")
+
+
+def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
+    """The standard grid, or the same ranges with the given number of points per axis."""
+    grid = equation.standard_grid()
+    if sizes is None:
+        return grid
+    try:
+        counts = [int(n) for n in sizes.split(",")]
+    except ValueError:
+        counts = []
+    if len(counts) != len(equation.inputs) or min(counts) < 2:
+        axes = ",".join(equation.inputs)
+        raise UsageError(f"--grid needs {len(equation.inputs)} whole numbers >= 2 ({axes}), got {sizes!r}")
+    if math.prod(counts) > MAX_POINTS:
+        raise UsageError(f"--grid {sizes} has {math.prod(counts):,} points; at most {MAX_POINTS:,} are written")
+    return {name: np.linspace(grid[name][0], grid[name][-1], n) for name, n in zip(equation.inputs, counts)}
+
+
+def run_reference(args: argparse.Namespace, extra: list[str]) -> None:
+    equation = equation_with_flags(args.equation, extra)
+    grid = _grid(equation, args.grid)
+    _check_output_file(args.out, "the reference")
+    solution = equation.reference(grid)
+    if len(equation.outputs) == 1:
+        fields = {equation.outputs[0]: solution}
+    else:
+        fields = {name: solution[..., k] for k, name in enumerate(equation.outputs)}
+    atomic_write(args.out, lambda stream: np.savez(stream, **grid, **fields))
+    shape = ", ".join(f"{len(grid[n])} in {n}" for n in equation.inputs)
+    print(f"wrote {equation.describe()} reference ({shape}) to {args.out} "
+          f"(arrays {', '.join([*grid, *fields])}; {', '.join(fields)} indexed [{', '.join(equation.inputs)}])")
+
+
+def run_list_equations() -> None:
+    for name, family in sorted(equations.FAMILIES.items()):
+        coefficients = ", ".join(f"--{c.name} {c.default:.6g}" for c in family.coefficient_specs)
+        print(f"{name:<20} {family.summary}")
+        print(f"{'':<20} inputs ({', '.join(family.inputs)}) -> {', '.join(family.outputs)}; {coefficients}")

@@ -1,0 +1,136 @@
+"""`pac`: PAC-Net (Myung et al., ICML 2022): prune the source, allocate (retrain the kept
+weights on the source), then calibrate only the freed weights per target (see `pac_network`)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from equations import Equation, coefficient_key
+
+from .base import Adapted, TransferMethod, option
+from .pac_network import PRUNE_SCOPES, AdaptedNetwork, PACNetwork, allocate, prune
+from ..solver.model import TanhNetwork
+from ..solver.train import Budget, TrainResult
+
+WARM_STARTS = ("zero", "nearest")
+
+
+@dataclass(frozen=True)
+class PACOptions:
+    ratio: float = option(0.3, "pac: fraction of weights freed")
+    penalty: float = option(0.0, "pac: lambda of the L2 pull of freed weights to 0")
+    scope: str = option("global", "pac: one prune threshold for all layers, or one per layer", PRUNE_SCOPES)
+    warm_start: str = option("zero", "pac: start each target's freed weights from the source's zeros, or from "
+                             "the nearest target calibrated before it, in the order given", WARM_STARTS)
+    with_allocate: bool = option(True, "pac: retrain the kept weights on the source after pruning")
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.ratio < 1.0:
+            raise ValueError(f"prune ratio must be in (0, 1), got {self.ratio}")
+        if self.scope not in PRUNE_SCOPES:
+            raise ValueError(f"unknown prune scope {self.scope!r}; use one of {', '.join(PRUNE_SCOPES)}")
+        if not self.penalty >= 0:
+            raise ValueError(f"the calibration penalty must be >= 0, got {self.penalty}")
+        if self.warm_start not in WARM_STARTS:
+            raise ValueError(f"unknown warm start {self.warm_start!r}; use one of {', '.join(WARM_STARTS)}")
+
+
+class PAC(TransferMethod):
+    """PAC-Net: prune the source, allocate (retrain the kept weights), calibrate freed weights.
+
+    `warm_start="nearest"` starts each target's freed weights from those of the nearest
+    target calibrated before it, where that one is nearer than the source (whose freed
+    weights are 0); targets are taken in the order given. Distances are measured in
+    coefficients relative to the source's (see `coefficient_distance`).
+    """
+
+    name, keeps_source = "pac", True
+    Options = PACOptions
+
+    def prepare(self, context, budget, evaluator=None, **train_options) -> TrainResult | None:
+        super().prepare(context, budget, evaluator)
+        network = copy.deepcopy(context.network).requires_grad_(True)  # Allocate trains it
+        kept = prune(network, self.options.ratio, self.options.scope)
+        skipped = not self.options.with_allocate or (budget.adam_steps == 0 and budget.iterations == 0)
+        source_loss = context.loss_for(context.source)
+        # Without Allocate, allocate's zero-step call still zeroes the freed weights.
+        result = allocate(network, kept, source_loss,
+                          Budget(adam_steps=0, iterations=0) if skipped else budget,
+                          evaluator, **train_options)
+        self.pac = PACNetwork(network, kept)
+        self.calibrated: list[Equation] = []
+        # One loss and gradient through an adapted network, so that one-off work on the
+        # calibration path (compiling it, with compiled derivatives) is paid here, once per
+        # family, and not inside the first target's calibration time.
+        adapter = self.pac.zero_adapter()
+        source_loss(AdaptedNetwork(self.pac, adapter)).backward()
+        return result
+
+    @property
+    def targets_independent(self) -> bool:
+        return self.options.warm_start == "zero"
+
+    def source_model(self) -> TanhNetwork:
+        return self.pac.source_view()
+
+    def source_count(self) -> int:
+        return self.pac.source_count  # the kept weights and the biases; freed weights are the targets'
+
+    def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:
+        key = coefficient_key(target)
+        result = self.pac.calibrate(key, self._loss(target, loss), budget, self.options.penalty, evaluator,
+                                    start=self._start(target), **train_options)
+        self.calibrated.append(target)
+        freed = self.pac.freed_count
+        return Adapted(self.pac.target_view(key), self.pac.source_view(), freed, freed, result)
+
+    def prepared_state(self) -> dict[str, Any]:
+        return {"network": self.pac.source.state_dict(), "masks": list(self.pac.kept)}
+
+    def load_prepared(self, context, state) -> None:
+        super().load_prepared(context, state)
+        network = copy.deepcopy(context.network)
+        network.load_state_dict(state["network"], strict=True)
+        self.pac = PACNetwork.from_saved(network, state["masks"])
+        self.calibrated = []
+
+    def target_state(self, key: str, adapted: Adapted) -> dict[str, Any]:
+        return {"adapter": self.pac.target_adapter(key)}
+
+    def stored_trainable(self, state: dict[str, Any]) -> int:
+        return self.pac.freed_count
+
+    def load_target(self, target: Equation, state: dict[str, Any]) -> TanhNetwork:
+        key = coefficient_key(target)
+        self.pac.set_adapter(key, state["adapter"])
+        self.calibrated.append(target)
+        return self.pac.target_view(key)
+
+    def _start(self, target: Equation) -> str | None:
+        """The calibrated target to start from, or None for the source's zeros (also on a tie)."""
+        if self.options.warm_start == "zero":
+            return None
+        source = self.context.source
+        nearest = min([source, *self.calibrated], key=lambda known: coefficient_distance(target, known, source))
+        return None if nearest is source else coefficient_key(nearest)
+
+
+def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:
+    """Euclidean distance between two family members' coefficients, each coefficient
+    divided by the reference's magnitude of it (by 1 where that is 0)."""
+    return math.sqrt(sum(
+        ((a.coefficients[name] - b.coefficients[name]) / (abs(value) or 1.0)) ** 2
+        for name, value in reference.coefficients.items()
+    ))
+
+
+def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:
+    """Euclidean distance between two family members' coefficients, each coefficient
+    divided by the reference's magnitude of it (by 1 where that is 0)."""
+    return math.sqrt(sum(
+        ((a.coefficients[name] - b.coefficients[name]) / (abs(value) or 1.0)) ** 2
+        for name, value in reference.coefficients.items()
+    ))
