@@ -1,6 +1,8 @@
 """The physics: parameterized equation families with residuals and scipy references.
 
-Register a new family by adding its class to `FAMILIES`.
+The built-in families are `FAMILIES`. A user's family comes from a file or module
+("path/to/file.py:ClassName", "package.module:ClassName"), `register(cls)`, or an installed
+package's entry point in the group "pinn_pac.equations" (see `registry`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from .diffusion import Diffusion
 from .helmholtz import Helmholtz
 from .odes import LotkaVolterra, Oscillator, VanDerPol
 from .reaction import Reaction, ReactionDiffusion
+from .registry import (
+    ENTRY_POINT_GROUP, EquationSource, UnknownEquationError, family, plugins, register, resolve, set_builtins,
+    source_of,
+)
 
 FAMILIES: dict[str, type[Equation]] = {
     cls.name: cls
@@ -26,23 +32,13 @@ FAMILIES: dict[str, type[Equation]] = {
 }
 
 
-class UnknownEquationError(ValueError):
-    """No equation family has the requested name."""
+set_builtins(FAMILIES)
 
 
-def family(name: str) -> type[Equation]:
-    """The equation class registered under `name` (underscores read as hyphens)."""
-    key = name.strip().lower().replace("_", "-")
-    if key not in FAMILIES:
-        raise UnknownEquationError(
-            f"unknown equation {name!r}; available: {', '.join(sorted(FAMILIES))}"
-        )
-    return FAMILIES[key]
-
-
-def create(name: str, **coefficients: float) -> Equation:
-    """An equation of family `name` with the given coefficients (defaults for the rest)."""
-    return family(name)(**coefficients)
+def create(spec: str, **coefficients: float) -> Equation:
+    """An equation of the family `spec` names (see `registry`) with the given coefficients
+    (defaults for the rest)."""
+    return family(spec)(**coefficients)
 
 
 __all__ = [
@@ -64,7 +60,13 @@ __all__ = [
     "PeriodicCondition",
     "Equation",
     "ExactForm",
+    "ENTRY_POINT_GROUP",
+    "EquationSource",
     "UnknownEquationError",
+    "plugins",
+    "register",
+    "resolve",
+    "source_of",
     "coefficient_key",
     "create",
     "family",

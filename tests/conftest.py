@@ -27,3 +27,35 @@ def tiny_network(burgers, tiny_settings):
 @pytest.fixture
 def tiny_loss(burgers, tiny_settings):
     return physics_loss(burgers, tiny_settings)
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL: nothing after it runs, and nothing catches it."""
+
+
+@pytest.fixture
+def killed_at(monkeypatch):
+    """`with killed_at(when): ...` kills the run (raises Killed) as its store saves a piece
+    for which when(piece, store) holds: after the piece is written, or before with
+    `before=True`; a hook in the job, not a timer."""
+    from contextlib import contextmanager
+
+    from pinn_pac.runs.store import RunStore
+
+    save = RunStore.save
+
+    @contextmanager
+    def kill(when, before: bool = False):
+        def saving(store, piece, payload):
+            if before and when(piece, store):
+                raise Killed
+            save(store, piece, payload)
+            if not before and when(piece, store):
+                raise Killed
+
+        with monkeypatch.context() as patch:
+            patch.setattr(RunStore, "save", saving)
+            with pytest.raises(Killed):
+                yield
+
+    return kill

@@ -50,12 +50,18 @@ def test_auto_falls_back_to_the_cpu_and_unknown_devices_are_refused(no_gpu):
         Settings(device="tpu")
 
 
-def test_networks_and_points_are_made_on_the_settings_device(burgers):
-    settings = Settings(width=8, depth=2, n_interior=64, n_condition=16)
-    network, loss = build_network(burgers, settings), physics_loss(burgers, settings)
+def test_networks_and_points_are_made_on_the_settings_device(burgers, monkeypatch):
+    """On a device other than the CPU ("meta", standing in for a GPU here): the same weights,
+    drawn on the CPU, then moved; the points made there."""
+    monkeypatch.setattr("pinn_pac.runs.config.resolve_device",
+                        lambda name: torch.device("meta" if name == "cuda" else "cpu"))
+    on_cpu = Settings(width=8, depth=2, n_interior=64, n_condition=16)
+    elsewhere = Settings(width=8, depth=2, n_interior=64, n_condition=16, device="cuda")
+    network, loss = build_network(burgers, elsewhere), physics_loss(burgers, elsewhere)
     tensors = [*network.parameters(), *network.buffers(), loss.points.interior,
                *(c.points for c in loss.points.conditions)]
-    assert {t.device for t in tensors} == {torch.device("cpu")}
+    assert {t.device for t in tensors} == {torch.device("meta")}
+    assert [p.shape for p in network.parameters()] == [p.shape for p in build_network(burgers, on_cpu).parameters()]
 
 
 def test_every_method_trains_saves_and_reloads_with_tensors_on_the_networks_device(tmp_path):

@@ -26,11 +26,23 @@ LONG = {
 }
 
 
+def fenced_blocks() -> list[tuple[str, str]]:
+    return re.findall(r"^```(\w*)\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S)
+
+
+def file_blocks() -> dict[str, str]:
+    """The files the README shows: Python blocks whose first line is `# NAME.py`."""
+    return {match.group(1): text for language, text in fenced_blocks()
+            if language == "python" and (match := re.match(r"# (\w+\.py)\n", text))}
+
+
 def command_blocks() -> list[tuple[str, list[str]]]:
     """(language, commands) of each fenced block in a command language: a console block's
-    `$ ` lines, a shell block's lines, a Python block whole."""
+    `$ ` lines, a shell block's lines, a Python block whole (but a file block)."""
     blocks = []
-    for language, text in re.findall(r"^```(\w*)\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S):
+    for language, text in fenced_blocks():
+        if language == "python" and text in file_blocks().values():
+            continue
         if language == "console":
             blocks.append((language, [line[2:] for line in text.splitlines() if line.startswith("$ ")]))
         elif language in ("bash", "sh"):
@@ -55,9 +67,11 @@ def test_every_long_block_is_in_the_readme_and_the_rest_run_here():
 
 @pytest.mark.parametrize("language, commands", SHORT, ids=[first_line(c)[:40] for _, c in SHORT])
 def test_readme_block_runs(language, commands, tmp_path, monkeypatch):
-    """In a scratch folder that sees the repository's benchmarks/; `pinn-pac` is this tree's,
-    run in-process."""
+    """In a scratch folder that sees the repository's benchmarks/ and holds the README's
+    files; `pinn-pac` is this tree's, run in-process."""
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
+    for name, text in file_blocks().items():
+        (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
     for command in commands:
         if language == "python":

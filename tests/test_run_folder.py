@@ -29,10 +29,6 @@ TINY = ["--width", "8", "--depth", "2", "--points", "128", "--condition-points",
 SHORT = ["--source-adam", "20", "--source-iterations", "10", "--allocate-iterations", "5", "--calibrate-iterations", "10"]
 
 
-class Killed(BaseException):
-    """Stands for a SIGKILL: nothing after it runs, and nothing catches it."""
-
-
 def records(run_dir: Path, name: str = "results.json") -> list[dict]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads((run_dir / name).read_text())]
 
@@ -75,21 +71,12 @@ def test_predict_on_a_method_all_folder_asks_which_method(all_methods, tmp_path,
     assert not np.array_equal(values["lora"], values["pac"])
 
 
-def test_an_interrupted_from_keeps_its_new_targets_for_resume(tmp_path, monkeypatch):
+def test_an_interrupted_from_keeps_its_new_targets_for_resume(tmp_path, killed_at):
     run = tmp_path / "run"
     assert main(["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi", *TINY, *SHORT,
                  "--out", str(run)]) == 0
-    save = RunStore.save
-
-    def killed_before_the_new_target(store, piece, payload):
-        if piece.startswith("pac/nu=0.0127"):
-            raise Killed
-        save(store, piece, payload)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(RunStore, "save", killed_before_the_new_target)
-        with pytest.raises(Killed):
-            main(["transfer", "--from", str(run), "--targets", "nu=0.04/pi", "--quiet"])
+    with killed_at(lambda piece, _: piece.startswith("pac/nu=0.0127"), before=True):
+        main(["transfer", "--from", str(run), "--targets", "nu=0.04/pi", "--quiet"])
     assert main(["transfer", "--resume", str(run), "--quiet"]) == 0
     assert [r["coefficients"]["nu"] for r in records(run)[1:]] == pytest.approx([0.1 / math.pi, 0.04 / math.pi])
 
@@ -120,6 +107,21 @@ def test_a_run_started_from_the_library_resumes_from_the_command_line(tmp_path):
     assert store.summary() == "nothing finished yet"
     assert main(["transfer", "--resume", str(run), "--quiet"]) == 0
     assert [r["rel_l2"] for r in records(run)] == [r.rel_l2 for r in whole.records]
+
+
+def test_a_run_started_from_the_command_line_resumes_from_the_library(tmp_path, killed_at):
+    run, whole = tmp_path / "run", tmp_path / "whole"
+    command = ["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi,nu=0.03/pi", *TINY, *SHORT]
+    assert main([*command, "--out", str(whole)]) == 0
+    with killed_at(lambda piece, _: piece.startswith("pac/nu=")):
+        main([*command, "--out", str(run)])
+    store = RunStore.open(run)
+    job = TransferJob.from_dict(store.job)
+    source = create(job.equation, **job.source)
+    methods = [PAC(**m["options"]) for m in job.methods]
+    resumed, = transfer(source, [source.with_coefficients(**t) for t in job.targets], job.settings, job.budgets,
+                        methods, progress=False, store=store)
+    assert [r.as_dict()["rel_l2"] for r in resumed.records] == [r["rel_l2"] for r in records(whole)]
 
 
 def test_target_points_beyond_the_rad_candidates_are_refused_before_the_source_trains(tmp_path, capsys,
@@ -230,6 +232,22 @@ def test_lora_follows_the_run_seed_and_stores_no_seed_of_its_own(tmp_path):
         runs[seed] = load_checkpoint(out)
     assert runs["0"]["options"] == runs["1"]["options"] == {"rank": 4}
     assert runs["0"]["seed"] == 0 and runs["1"]["seed"] == 1
+
+
+def test_lora_draws_its_down_projections_from_the_run_seed(trained_source):
+    source, network = trained_source
+    settings = Settings(width=8, depth=2, n_interior=128, n_condition=32)
+    downs = []
+    for seed in (0, 1):
+        context = TransferContext(source, network, [source.with_coefficients(nu=0.1 / math.pi)],
+                                  loss_for=lambda equation, **points: physics_loss(equation, settings, **points),
+                                  new_network=lambda equation: build_network(equation, settings), n_interior=128,
+                                  seed=seed)
+        lora = LoRA(rank=2)
+        lora.prepare(context, Budget(0, 0))
+        adapted = lora.adapt(context.targets[0], Budget(0, 0), progress=False)
+        downs.append([d.detach().clone() for d in adapted.network.down])
+    assert not torch.equal(downs[0][0], downs[1][0])
 
 
 def test_the_summary_counts_each_methods_targets(tmp_path):

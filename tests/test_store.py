@@ -12,7 +12,6 @@ import pytest
 
 from pinn_pac.cli import main
 from pinn_pac.runs import evaluate_run
-from pinn_pac.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--width", "8", "--depth", "2", "--points", "128", "--condition-points", "32", "--quiet",
@@ -61,26 +60,15 @@ def uninterrupted(tmp_path_factory) -> Path:
     return out
 
 
-class Killed(BaseException):
-    """Stands for a SIGKILL: nothing after it runs, and nothing catches it."""
-
-
-def test_killed_run_resumes_to_the_records_of_an_uninterrupted_one(uninterrupted, tmp_path, monkeypatch):
+def test_killed_run_resumes_to_the_records_of_an_uninterrupted_one(uninterrupted, tmp_path, killed_at):
     out = tmp_path / "killed"
-    save = RunStore.save
-
-    def killed_after_two_targets(store, piece, payload):
-        save(store, piece, payload)
-        if sum(p.startswith("pac/nu") for p in store.manifest["finished"]) == 2:
-            raise Killed
-
-    with monkeypatch.context() as patch:
-        patch.setattr(RunStore, "save", killed_after_two_targets)
-        with pytest.raises(Killed):
-            main([*FAMILY, "--out", str(out)])
+    with killed_at(lambda _, store: sum(p.startswith("pac/nu") for p in store.manifest["finished"]) == 2):
+        main([*FAMILY, "--out", str(out)])
     assert len(_finished(out)) == 4 and not (out / "results.json").exists()
+    kept = {name: (out / name).read_bytes() for name in ("source.pt", "pac/prepared.pt")}
 
     assert main(["transfer", "--resume", str(out), "--quiet"]) == 0
+    assert {name: (out / name).read_bytes() for name in kept} == kept  # taken up, not trained again
     assert _records(out) == _records(uninterrupted)
     assert [r.rel_l2 for r in evaluate_run(out)] == [r["rel_l2"] for r in _records(out)]
 

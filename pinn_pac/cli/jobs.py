@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-import equations
-from equations import Equation, coefficient_key
+from equations import Equation, EquationSource, coefficient_key
 
 from ..runs import (
     Record, SolveJob, TransferJob, check_transfer, comparison_table, error_text, evaluator_for, save_comparison,
@@ -22,6 +21,7 @@ from ..runs import (
 )
 from ..runs.assemble import check_run
 from ..runs.coefficients import parse_assignments, parse_value
+from ..runs.families import checked_family, recorded_family
 from ..runs.parallel import ProcessPool, RayTasks, TargetExecutor
 from ..runs.store import MANIFEST, SOLVE, RunStore
 from ..transfer import METHODS
@@ -33,13 +33,15 @@ class Interrupted(Exception):
 
 
 #: Options that may be given with --resume or --from: they say how to run, not what to train.
-RESUMABLE = {"resume", "from_run", "quiet", "workers", "ray", "device"}
+RESUMABLE = {"resume", "from_run", "quiet", "workers", "ray", "device", "equation_from", "allow_changed_equation"}
 LOCAL_RAY = "local"
 
 
-def equation_with_flags(name: str, extra: list[str]) -> Equation:
-    """The equation named `name`, with coefficient flags such as --nu 0.01/pi read from `extra`."""
-    family = equations.family(name)
+def equation_with_flags(spec: str, extra: list[str]) -> tuple[Equation, EquationSource]:
+    """The equation `spec` names (a built-in, a plug-in, file.py:Class or package.module:Class;
+    a user's class checked first), with coefficient flags such as --nu 0.01/pi read from
+    `extra`; and where its family came from."""
+    family, source = checked_family(spec)
     parser = argparse.ArgumentParser(prog=f"pinn-pac ... {family.name}", add_help=False, allow_abbrev=False)
     for spec in family.coefficient_specs:
         parser.add_argument(f"--{spec.name}", default=None, help=spec.description)
@@ -48,7 +50,7 @@ def equation_with_flags(name: str, extra: list[str]) -> Equation:
         names = ", ".join(f"--{s.name}" for s in family.coefficient_specs)
         raise UsageError(f"unrecognised arguments: {' '.join(unknown)} ({family.name} takes {names})")
     given = {k: parse_value(v) for k, v in vars(values).items() if v is not None}
-    return family(**given)
+    return family(**given), source
 
 
 def check_writable(folder: Path, what: str) -> None:
@@ -121,7 +123,8 @@ def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> No
     if args.resume is not None:
         if extra:
             raise UsageError(f"unrecognised arguments: {' '.join(extra)} (the run's own coefficients apply)")
-        _refuse_options_of_the_run(typed, {"resume", "quiet", "device"}, "solve")
+        _refuse_options_of_the_run(typed, {"resume", "quiet", "device", "equation_from", "allow_changed_equation"},
+                                   "solve")
         store = RunStore.open(args.resume)
         if store.job.get("kind") != SolveJob.kind:
             raise UsageError(f"{args.resume} holds a {store.job.get('kind')} run; resume it with "
@@ -131,12 +134,13 @@ def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> No
         job = SolveJob.from_dict(store.job)
         if "device" in typed:
             job.settings = replace(job.settings, device=settings_from(args).device)
-        equation = equations.create(job.equation, **job.coefficients)
+        equation = recorded_family(store.job, args.equation_from, args.allow_changed_equation)(**job.coefficients)
     else:
         if args.equation is None:
             raise UsageError("solve needs an equation, or --resume RUN_DIR")
-        equation = equation_with_flags(args.equation, extra)
-        job = SolveJob(equation.name, equation.coefficients, settings_from(args), budget_from(args, ""))
+        equation, source = equation_with_flags(args.equation, extra)
+        job = SolveJob(equation.name, equation.coefficients, settings_from(args), budget_from(args, ""),
+                       source.as_record())
         check_run(equation, job.settings, job.budget.optimizer)
         out = _run_dir(args, equation)
     evaluator = evaluator_for(equation, job.settings)  # a reference it cannot serve is refused here
@@ -168,23 +172,24 @@ def _executor(args: argparse.Namespace) -> TargetExecutor | None:
     return None
 
 
-def _new_transfer_job(args: argparse.Namespace, extra: list[str]) -> TransferJob:
+def _new_transfer_job(args: argparse.Namespace, extra: list[str]) -> tuple[TransferJob, type[Equation]]:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)} (use --source and --targets)")
     if args.equation is None:
         raise UsageError("transfer needs an equation, or --resume RUN_DIR, or --from RUN_DIR --targets ...")
-    family = equations.family(args.equation)
+    family, origin = checked_family(args.equation)
     groups = parse_assignments(args.source) if args.source.strip() else [{}]
     if len(groups) > 1:
         raise UsageError(f"--source takes one set of coefficients, got {len(groups)}: {args.source!r}")
     source = family(**groups[0])
     targets = parse_assignments(family.example_targets if args.targets is None else args.targets)
     methods = [{"name": m.name, "options": m.options_dict()} for m in methods_from(args)]
-    return TransferJob(source.name, source.coefficients, [source.with_coefficients(**t).coefficients for t in targets],
-                       settings_from(args), transfer_settings_from(args), methods, args.target_points)
+    job = TransferJob(source.name, source.coefficients, [source.with_coefficients(**t).coefficients for t in targets],
+                      settings_from(args), transfer_settings_from(args), methods, args.target_points, origin.as_record())
+    return job, family
 
 
-def _stored_transfer_job(args: argparse.Namespace, typed: set[str]) -> tuple[TransferJob, RunStore]:
+def _stored_transfer_job(args: argparse.Namespace, typed: set[str]) -> tuple[TransferJob, type[Equation], RunStore]:
     """The job of the run that --resume or --from names, with --from's targets added (the
     manifest rewritten at once, so an interrupted --from resumes them) and --device applied."""
     _refuse_options_of_the_run(typed, RESUMABLE | ({"targets"} if args.from_run is not None else set()), "transfer")
@@ -196,16 +201,17 @@ def _stored_transfer_job(args: argparse.Namespace, typed: set[str]) -> tuple[Tra
     job = TransferJob.from_dict(store.job)
     if "device" in typed:
         job.settings = replace(job.settings, device=settings_from(args).device)
+    family = recorded_family(store.job, args.equation_from, args.allow_changed_equation)
     if args.from_run is not None:
-        source = equations.create(job.equation, **job.source)
+        source = family(**job.source)
         job.targets = job.targets + [source.with_coefficients(**t).coefficients for t in parse_assignments(args.targets)]
-    return job, store
+    return job, family, store
 
 
 def run_transfer(args: argparse.Namespace, extra: list[str], typed: set[str]) -> None:
     stored = args.resume is not None or args.from_run is not None
-    job, store = _stored_transfer_job(args, typed) if stored else (_new_transfer_job(args, extra), None)
-    source = equations.create(job.equation, **job.source)
+    job, family, store = _stored_transfer_job(args, typed) if stored else (*_new_transfer_job(args, extra), None)
+    source = family(**job.source)
     targets = [source.with_coefficients(**t) for t in job.targets]
     methods = [METHODS[m["name"]](**m["options"]) for m in job.methods]
     executor = _executor(args)

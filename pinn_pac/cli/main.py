@@ -15,9 +15,12 @@ from ..runs import SOLVE_BUDGET, TransferSettings
 from ..runs.checkpoint import CheckpointError
 from ..solver.derivatives import CompileUnavailable
 from ..solver.train import TrainingDiverged, request_stop
-from ..transfer import METHODS
+from ..transfer import DEFAULT_METHOD, METHODS
 from .jobs import LOCAL_RAY, Interrupted, run_solve, run_transfer
-from .options import add_budget_options, add_device_option, add_method_options, add_settings_options, typed_options
+from .options import (
+    add_budget_options, add_device_option, add_equation_source_options, add_method_options, add_settings_options,
+    typed_options,
+)
 from .tools import run_evaluate, run_list_equations, run_predict, run_reference
 
 #: The two packages whose own errors are the user's input refused; an error raised inside
@@ -38,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("equations", help="list the equation families, their coefficients and defaults",
-                        allow_abbrev=False)
+    equations_parser = commands.add_parser(
+        "equations", help="list the equation families (built-in and installed), or check and describe yours",
+        allow_abbrev=False)
+    equations_parser.add_argument("spec", nargs="?", help="a family to check and describe: path/to/file.py:ClassName "
+                                                          "or package.module:ClassName")
 
     solve_parser = commands.add_parser("solve", help="train one PINN and report its error", allow_abbrev=False)
     solve_parser.add_argument("equation", nargs="?", help="the family (not with --resume)")
@@ -47,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="continue an interrupted solve where its training was kept (no other options "
                                    "but --device and --quiet)")
     add_settings_options(solve_parser)
+    add_equation_source_options(solve_parser)
     add_budget_options(solve_parser, "", SOLVE_BUDGET, "training")
 
     defaults = TransferSettings()
@@ -64,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="targets, e.g. nu=0.02/pi,nu=0.005/pi; ranges nu=0.005/pi..0.05/pi:16 "
                                       "(evenly spaced, ends included), nu=0.001..0.1:5:log; ranges in one "
                                       "target multiply (default: the family's examples)")
-    transfer_parser.add_argument("--method", default="pac", choices=(*METHODS, "all"),
+    transfer_parser.add_argument("--method", default=DEFAULT_METHOD, choices=(*METHODS, "all"),
                                  help="transfer method; all runs every one from the same source (%(default)s)")
     transfer_parser.add_argument("--target-points", type=int, default=None,
                                  help="interior points each target trains on (default: --points)")
@@ -76,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="send targets to a Ray cluster as tasks of --threads CPUs (default 1) each; "
                             "without ADDRESS, a local Ray on this machine's CPUs (pip install -e '.[ray]')")
     add_method_options(transfer_parser)
+    add_equation_source_options(transfer_parser)
     add_settings_options(transfer_parser)
     add_budget_options(transfer_parser, "source-", defaults.source, "source training")
     add_budget_options(transfer_parser, "allocate-", defaults.allocate,
@@ -86,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           allow_abbrev=False)
     evaluate_parser.add_argument("run_dir", type=Path)
     add_device_option(evaluate_parser)
+    add_equation_source_options(evaluate_parser)
 
     predict_parser = commands.add_parser(
         "predict", help="write a run's solution (and derivatives) at your points as .npz", allow_abbrev=False)
@@ -99,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--grid", help="a grid of every input, e.g. x=-1:1:256,t=0:0.99:100")
     predict_parser.add_argument("--derivatives", default="", help="derivatives of u to add, e.g. u_x,u_xx")
     predict_parser.add_argument("--out", type=Path, required=True, help="output .npz file")
+    add_equation_source_options(predict_parser)
 
     reference_parser = commands.add_parser("reference", help="write the scipy reference as .npz arrays",
                                            allow_abbrev=False)
@@ -122,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {number: signal.signal(number, _raise_interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         if args.command == "equations":
-            run_list_equations()
+            run_list_equations(args)
         elif args.command == "solve":
             run_solve(args, extra, typed_options(build_parser(), argv))
         elif args.command == "transfer":

@@ -70,6 +70,14 @@ def add_device_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
                              "(%(default)s)")
 
 
+def add_equation_source_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("a saved run's own equation (with a run folder)")
+    group.add_argument("--equation-from", default=None, metavar="FILE.py:CLASS",
+                       help="where the run's equation file is now, if it moved (its sha256 is still checked)")
+    group.add_argument("--allow-changed-equation", action="store_true",
+                       help="rebuild the run from its equation file as it is now, though it changed since the run")
+
+
 def add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Budget, what: str) -> None:
     group = parser.add_argument_group(f"{what} budget")
     group.add_argument(f"--{prefix}adam", type=int, default=budget.adam_steps, help="Adam steps (%(default)s)")

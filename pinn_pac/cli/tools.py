@@ -14,6 +14,7 @@ from equations import Equation
 
 from ..runs import evaluate_run
 from ..runs.checkpoint import atomic_write
+from ..runs.families import checked_family
 from ..runs.numerics import CROSS_MACHINE_ATOL, machine, same_numerics
 from ..runs.predict import MAX_POINTS, grid_axes, load_model, read_points
 from ..runs.store import read_payloads
@@ -22,7 +23,7 @@ from .options import UsageError
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    print(format_table(evaluate_run(args.run_dir, args.device)))
+    print(format_table(evaluate_run(args.run_dir, args.device, args.equation_from, args.allow_changed_equation)))
     recorded = next(iter(read_payloads(args.run_dir).values()))
     if not same_numerics(recorded):
         made = recorded.get("machine")
@@ -44,7 +45,7 @@ def run_predict(args: argparse.Namespace, extra: list[str]) -> None:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
     _check_output_file(args.out, "the prediction")
-    model = load_model(args.run_dir, args.model, args.method)
+    model = load_model(args.run_dir, args.model, args.method, args.equation_from, args.allow_changed_equation)
     derivatives = [name.strip() for name in args.derivatives.split(",") if name.strip()]
     if args.grid is not None:
         inputs = grid_axes(args.grid, model.equation.inputs)
@@ -75,7 +76,7 @@ def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
 
 
 def run_reference(args: argparse.Namespace, extra: list[str]) -> None:
-    equation = equation_with_flags(args.equation, extra)
+    equation, _ = equation_with_flags(args.equation, extra)
     grid = _grid(equation, args.grid)
     _check_output_file(args.out, "the reference")
     solution = equation.reference(grid)
@@ -89,8 +90,28 @@ def run_reference(args: argparse.Namespace, extra: list[str]) -> None:
           f"(arrays {', '.join([*grid, *fields])}; {', '.join(fields)} indexed [{', '.join(equation.inputs)}])")
 
 
-def run_list_equations() -> None:
+def _describe(name: str, family: type[Equation]) -> None:
+    coefficients = ", ".join(f"--{c.name} {c.default:.6g}" for c in family.coefficient_specs)
+    print(f"{name:<20} {family.summary}")
+    print(f"{'':<20} inputs ({', '.join(family.inputs)}) -> {', '.join(family.outputs)}; {coefficients}")
+
+
+def run_list_equations(args: argparse.Namespace) -> None:
+    """The built-in families and those installed packages ship; or the one `args.spec`
+    names (file.py:Class), checked."""
+    if args.spec is not None:
+        family, source = checked_family(args.spec)
+        _describe(family.name, family)
+        origin = f"{source.path} (sha256 {source.sha256[:12]})" if source.path else source.kind
+        print(f"{'':<20} from {origin}; checked: attributes, derivatives, domain, residual, exact form, reference")
+        return
     for name, family in sorted(equations.FAMILIES.items()):
-        coefficients = ", ".join(f"--{c.name} {c.default:.6g}" for c in family.coefficient_specs)
-        print(f"{name:<20} {family.summary}")
-        print(f"{'':<20} inputs ({', '.join(family.inputs)}) -> {', '.join(family.outputs)}; {coefficients}")
+        _describe(name, family)
+    installed = equations.plugins()
+    if installed:
+        print("\ninstalled (entry points in the group pinn_pac.equations):")
+    for name, family in sorted(installed.items()):
+        if isinstance(family, str):
+            print(f"{name:<20} cannot be used: {family}")
+        else:
+            _describe(name, family)

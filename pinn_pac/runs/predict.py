@@ -63,11 +63,13 @@ class SavedModel:
         return {name: np.concatenate(parts).reshape(shape) for name, parts in columns.items()}
 
 
-def load_model(run_dir: Path, model: str | None = None, method: str | None = None) -> SavedModel:
+def load_model(run_dir: Path, model: str | None = None, method: str | None = None, equation: str | None = None,
+               allow_changed: bool = False) -> SavedModel:
     """The source of the run in `run_dir` (`model` None or "source"), or the target whose
     coefficients `model` gives ("nu=0.02/pi", or its key as the run prints it), of the
-    transfer `method` (needed where the run holds several: --method all)."""
-    runs = load_runs(run_dir)
+    transfer `method` (needed where the run holds several: --method all); `equation` and
+    `allow_changed` as for `reload.load_runs`."""
+    runs = load_runs(run_dir, "cpu", equation, allow_changed)
     if method is None and len(runs) > 1:
         raise ValueError(f"{run_dir} holds {len(runs)} methods ({', '.join(r.method for r in runs)}); "
                          "choose one with --method")

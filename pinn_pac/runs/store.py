@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..solver.train import TrainingState
+from ..transfer import DEFAULT_METHOD
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json
 
 MANIFEST = "manifest.json"
@@ -35,9 +36,9 @@ SOURCE = "source"
 SOLVE = "solve"
 STATE = "state"
 #: Quasi-Newton iterations between two saves of a phase's training state: a save (the dense
-#: matrix with the rest, 13 MB for the default network) costs about 0.5% of that many
+#: matrix with the rest, 15 MB for the default network) costs about 0.4% of that many
 #: iterations' time (benchmarks/README.md, "resumable phases").
-STATE_EVERY = 250
+STATE_EVERY = 100
 
 
 def _piece_path(run_dir: Path, piece: str) -> Path:
@@ -194,6 +195,6 @@ def read_payload(run_dir: Path, method: str | None = None) -> dict[str, Any]:
     if method in payloads:
         return payloads[method]
     only = next(iter(payloads.values()))
-    if len(payloads) == 1 and only.get("method", "pac") == method:
+    if len(payloads) == 1 and only.get("method", DEFAULT_METHOD) == method:
         return only
     raise ValueError(f"{run_dir} holds no {method} models; it holds {', '.join(payloads) or 'none'}")

@@ -29,6 +29,8 @@ from .scratch import Scratch
 METHODS: dict[str, type[TransferMethod]] = {
     method.name: method for method in (Scratch, FineTune, L2SP, Freeze, LoRA, Parametric, PAC)
 }
+#: The method a transfer uses unless told otherwise, and that of runs saved before others existed.
+DEFAULT_METHOD = PAC.name
 
 
 def make_method(name: str, **options: Any) -> TransferMethod:
@@ -38,6 +40,6 @@ def make_method(name: str, **options: Any) -> TransferMethod:
     return METHODS[name](**options)
 
 
-__all__ = ["METHODS", "Adapted", "AtCoefficient", "CoefficientRange", "FineTune", "Freeze", "L2SP", "LoRA",
+__all__ = ["DEFAULT_METHOD", "METHODS", "Adapted", "AtCoefficient", "CoefficientRange", "FineTune", "Freeze", "L2SP", "LoRA",
            "LoRANetwork", "NoOptions", "PAC", "Parametric", "Scratch", "TransferContext", "TransferMethod",
            "coefficient_distance", "make_method", "option"]

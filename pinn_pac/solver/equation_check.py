@@ -1,0 +1,210 @@
+"""A user's equation class checked before any training: each problem in one line that names
+the attribute, where training would otherwise fail far from its cause or silently learn the
+wrong thing.
+
+Checked: the class attributes and their types; derivative names; a bound for every input;
+coefficient defaults inside their own ranges; the residual and the exact form on a few random
+points (they run, and give one row per point); that the exact form meets the conditions it
+claims to impose, at random points of their faces; the reference's shape on a small grid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from equations import Coefficient, DirichletCondition, Equation, PeriodicCondition
+
+from .derivatives import parse_derivatives
+
+POINTS = 16
+#: How closely an exact form must meet an imposed condition, relative to the value's size.
+TOLERANCE = 1e-9
+
+
+class EquationClassError(ValueError):
+    """A user's equation class cannot be trained as it is written."""
+
+
+def _names(value: object) -> bool:
+    return isinstance(value, (tuple, list)) and bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def check_equation_class(cls: type[Equation], label: str) -> None:
+    """Refuse `cls` (named `label` in messages) in one line at its first problem."""
+
+    def fail(attribute: str, problem: str) -> None:
+        raise EquationClassError(f"{label}: {attribute}: {problem}")
+
+    for attribute in ("name", "summary", "example_targets"):
+        value = getattr(cls, attribute, None)
+        if not isinstance(value, str) or (attribute == "name" and not value.strip()):
+            fail(attribute, f"must be a string, got {value!r}")
+    for attribute in ("inputs", "outputs"):
+        if not _names(getattr(cls, attribute, None)):
+            fail(attribute, f"must be a tuple of names, got {getattr(cls, attribute, None)!r}")
+    derivatives = getattr(cls, "derivatives", None)
+    if not isinstance(derivatives, (tuple, list)) or not all(isinstance(d, str) for d in derivatives):
+        fail("derivatives", f"must be a tuple of derivative names such as 'u_x', got {derivatives!r}")
+    specs = getattr(cls, "coefficient_specs", None)
+    if not isinstance(specs, (tuple, list)) or not all(isinstance(s, Coefficient) for s in specs):
+        fail("coefficient_specs", f"must be a tuple of equations.Coefficient, got {specs!r}")
+    try:
+        parse_derivatives(tuple(derivatives), tuple(cls.inputs), tuple(cls.outputs))
+    except ValueError as error:
+        fail("derivatives", str(error))
+    for spec in specs:
+        if not (math.isfinite(spec.default) and spec.low < spec.default < spec.high):
+            fail("coefficient_specs", f"{spec.name}'s default {spec.default:g} is outside its own range "
+                                      f"({spec.low:g}, {spec.high:g})")
+    try:
+        equation = cls()
+    except Exception as error:
+        fail("__init__", f"the family at its default coefficients cannot be made: {type(error).__name__}: {error}")
+    _check_domain(equation, fail)
+    points = _random_points(equation, POINTS)
+    _check_residual(equation, points, fail)
+    _check_exact_form(equation, points, fail)
+    if equation.has_reference:
+        _check_reference(equation, fail)
+
+
+def _check_domain(equation: Equation, fail) -> None:
+    try:
+        domain = equation.domain
+    except Exception as error:
+        fail("domain", f"raised {type(error).__name__}: {error}")
+    if not isinstance(domain, dict):
+        fail("domain", f"must be a dict of (low, high) per input, got {domain!r}")
+    for name in equation.inputs:
+        bounds = domain.get(name)
+        if not (isinstance(bounds, (tuple, list)) and len(bounds) == 2
+                and all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds) and bounds[0] < bounds[1]):
+            fail("domain", f"no finite bound (low, high) with low < high for input {name!r}, got {bounds!r}")
+
+
+def _random_points(equation: Equation, n: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    columns = [low + (high - low) * torch.rand(n, 1, generator=generator, dtype=torch.float64)
+               for low, high in (equation.domain[name] for name in equation.inputs)]
+    return torch.cat(columns, dim=1)
+
+
+def _check_residual(equation: Equation, points: torch.Tensor, fail) -> None:
+    generator = torch.Generator().manual_seed(1)
+    fields = {name: points[:, k:k + 1] for k, name in enumerate(equation.inputs)}
+    for name in (*equation.outputs, *equation.derivatives):
+        fields[name] = torch.randn(len(points), 1, generator=generator, dtype=torch.float64)
+    try:
+        residual = equation.residual(fields)
+    except Exception as error:
+        fail("residual", f"raised {type(error).__name__}: {error} on {len(points)} random points (it is given the "
+                         f"inputs, the outputs and the derivatives it lists: {', '.join(fields)})")
+    if not isinstance(residual, torch.Tensor) or residual.dim() != 2 or residual.shape[0] != len(points):
+        shape = tuple(residual.shape) if isinstance(residual, torch.Tensor) else type(residual).__name__
+        fail("residual", f"returned {shape} on {len(points)} points; it must be a ({len(points)}, k) tensor")
+
+
+def _check_exact_form(equation: Equation, points: torch.Tensor, fail) -> None:
+    try:
+        form = equation.exact_form()
+    except Exception as error:
+        fail("exact_form", f"raised {type(error).__name__}: {error}")
+    if form is None:
+        return
+    conditions = {c.name: c for c in equation.conditions()}
+    unknown = [name for name in form.imposes if name not in conditions]
+    if unknown:
+        fail("exact_form", f"imposes {', '.join(unknown)}, which conditions() does not declare "
+                           f"(it declares {', '.join(conditions) or 'none'})")
+    outputs = len(equation.outputs)
+    for part in ("offset", "factor"):
+        try:
+            value = getattr(form, part)(points)
+        except Exception as error:
+            fail(f"exact_form.{part}", f"raised {type(error).__name__}: {error} on random points")
+        if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[0] != len(points) \
+                or value.shape[1] not in (1, outputs):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            fail(f"exact_form.{part}", f"returned {shape} on {len(points)} points; it must be "
+                                       f"({len(points)}, {outputs}) or ({len(points)}, 1)")
+    for name in form.imposes:
+        _check_imposed(equation, form, conditions[name], points, fail)
+
+
+def _check_imposed(equation: Equation, form, condition, points: torch.Tensor, fail) -> None:
+    """u = offset + factor N meets `condition` for any N: on a Dirichlet condition's faces
+    factor (and, for a derivative field, its derivative) vanishes and offset meets the value;
+    for a periodic one, N is periodic in that input and offset and factor agree on both faces."""
+    column = equation.inputs.index(condition.on)
+    low, high = equation.domain[condition.on]
+
+    def on_face(at: float) -> torch.Tensor:
+        face = points.clone()
+        face[:, column] = at
+        return face.requires_grad_(True)
+
+    if isinstance(condition, PeriodicCondition):
+        if condition.on not in form.periodic:
+            fail("exact_form", f"claims to impose the periodic {condition.name}, but {condition.on!r} is not in "
+                               "its periodic inputs, so the network is not periodic there")
+        for part in ("offset", "factor"):
+            ends = [getattr(form, part)(on_face(at)).detach() for at in (low, high)]
+            miss = (ends[0] - ends[1]).abs().max()
+            if miss > TOLERANCE * max(1.0, float(ends[0].abs().max())):
+                fail("exact_form", f"claims to impose the periodic {condition.name}, but its {part} differs by "
+                                   f"{miss:.3g} between {condition.on}={low:g} and {high:g}")
+        return
+    for at in condition.at:
+        face = on_face(at)
+        for k, field_name in enumerate(condition.fields):
+            output, _, wrt = field_name.partition("_")
+            index = equation.outputs.index(output) if output in equation.outputs else 0
+            factor = form.factor(face)
+            terms = {"factor": _field_of(factor, index, face, "", equation.inputs)}
+            if wrt:
+                terms[f"factor's {wrt}-derivative"] = _field_of(factor, index, face, wrt, equation.inputs)
+            for what, term in terms.items():
+                size = float(term.detach().abs().max())
+                if size > TOLERANCE:
+                    fail("exact_form", f"claims to impose {condition.name}, but its {what} is {size:.3g} on "
+                                       f"{condition.on}={at:g}, not 0: the network would move {field_name} there")
+            offset = _field_of(form.offset(face), index, face, wrt, equation.inputs).detach()
+            target = condition.value(face.detach())[:, k]
+            miss = float((offset - target).abs().max())
+            if miss > TOLERANCE * max(1.0, float(target.abs().max())):
+                fail("exact_form", f"claims to impose {condition.name} ({field_name} on {condition.on}={at:g}), "
+                                   f"but its offset misses the value by {miss:.3g}")
+
+
+def _field_of(values: torch.Tensor, index: int, points: torch.Tensor, wrt: str, inputs) -> torch.Tensor:
+    """Column `index` of `values`, or its first derivative along input `wrt` (only one
+    derivative order is checked: "u_t", not "u_tt")."""
+    column = values[:, min(index, values.shape[1] - 1)]
+    if not wrt:
+        return column
+    if len(wrt) != 1 or wrt not in inputs:
+        return torch.zeros_like(column)  # a higher derivative: not checked here
+    if not column.requires_grad:
+        return torch.zeros_like(column)  # constant in the points
+    (gradient,) = torch.autograd.grad(column.sum(), points, create_graph=True, allow_unused=True)
+    return torch.zeros_like(column) if gradient is None else gradient[:, inputs.index(wrt)]
+
+
+def _check_reference(equation: Equation, fail) -> None:
+    try:
+        grid = equation.standard_grid()
+        small = {name: np.linspace(float(np.min(grid[name])), float(np.max(grid[name])), 3) for name in equation.inputs}
+    except Exception as error:
+        fail("standard_grid", f"must give one axis per input ({', '.join(equation.inputs)}): "
+                              f"{type(error).__name__}: {error}")
+    expected = (3,) * len(equation.inputs) + ((len(equation.outputs),) if len(equation.outputs) > 1 else ())
+    try:
+        reference = np.asarray(equation.reference(small))
+    except Exception as error:
+        fail("reference", f"raised {type(error).__name__}: {error} on a grid of 3 points per input")
+    if reference.shape != expected:
+        fail("reference", f"returned shape {reference.shape} on a grid of 3 points per input; it must be {expected} "
+                          "(indexed in the order of inputs, one last axis per output where there are several)")
