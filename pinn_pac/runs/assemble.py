@@ -1,0 +1,111 @@
+"""The solver's parts for one run, built from its settings: networks, losses, evaluators,
+threads, and the context a transfer method works in."""
+
+from __future__ import annotations
+
+import torch
+
+from equations import Equation
+
+from ..solver.evaluate import Evaluator
+from ..solver.loss import PhysicsLoss, check_causal
+from ..solver.model import MLP
+from ..solver.optim import DENSE_METHODS, dense_bytes, dense_fits
+from ..solver.posing import Posing
+from ..solver.sampling import domain_box, sample_points
+from ..transfer.base import TransferContext
+from .config import Settings
+from .numerics import make_thread_invariant
+
+
+def build_network(equation: Equation, settings: Settings) -> MLP:
+    """A freshly initialised MLP for `equation`, seeded by `settings.seed`, periodic in the
+    inputs where the posing of its conditions needs it: drawn on the CPU (the same weights on
+    every device), then moved to `settings.device`."""
+    dtype = settings.torch_dtype
+    periodic = Posing(equation, settings.conditions).periodic_inputs
+    with torch.device("cpu"):
+        lower, upper = (torch.tensor(bound, dtype=dtype) for bound in domain_box(equation))
+        generator = torch.Generator().manual_seed(settings.seed)
+        network = MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator, periodic)
+    return network.to(settings.torch_device)
+
+
+def physics_loss(
+    equation: Equation, settings: Settings, n_interior: int | None = None, seed_offset: int = 0,
+) -> PhysicsLoss:
+    """The physics loss on the run's points; fewer interior points or other points if asked."""
+    points = sample_points(
+        equation, n_interior or settings.n_interior, settings.n_condition, settings.seed + seed_offset,
+        settings.torch_dtype, settings.sampler, settings.torch_device,
+    )
+    return PhysicsLoss(equation, points, settings.derivative_method, settings.conditions,
+                       settings.rad_every, settings.rad_candidates, settings.seed + seed_offset,
+                       settings.balance, settings.causal)
+
+
+def evaluator_for(equation: Equation, settings: Settings) -> Evaluator:
+    """The reference of `equation` on its standard grid, for networks trained with `settings`."""
+    return Evaluator(equation, conditions=settings.conditions)
+
+
+def apply_threads(settings: Settings) -> None:
+    """This process's numerics as the settings ask: MKL's strict mode, the thread count."""
+    if settings.thread_invariant:
+        make_thread_invariant()
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+
+
+def transfer_context(source: Equation, network: MLP, targets: list[Equation], settings: Settings,
+                     progress: bool) -> TransferContext:
+    """What a transfer method works with in a run made with `settings`."""
+    return TransferContext(
+        source, network, targets,
+        loss_for=lambda equation, **points: physics_loss(equation, settings, **points),
+        new_network=lambda equation: build_network(equation, settings),
+        n_interior=settings.n_interior, seed=settings.seed, progress=progress,
+    )
+
+
+#: Bytes per interior point, hidden neuron and layer that training keeps alive: the fields
+#: and their derivatives, forward and backward (a rough count, on the low side).
+ACTIVATION_BYTES = 8 * 64
+
+
+def training_bytes(equation: Equation, settings: Settings, optimizer: str = "ssbroyden") -> int:
+    """A low estimate of the memory a run with `settings` needs: the network, the dense
+    quasi-Newton matrix where one is used, and the activations over the interior points (and
+    over RAD's chunks of candidates)."""
+    inputs, outputs, width, depth = len(equation.inputs) + 2, len(equation.outputs), settings.width, settings.depth
+    parameters = (inputs + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * outputs
+    dense = dense_bytes(parameters) if optimizer in DENSE_METHODS and dense_fits(parameters) else 0
+    points = max(settings.n_interior, min(settings.rad_candidates, 10_000) if settings.rad_every else 0)
+    return 8 * parameters * 4 + dense + points * width * depth * ACTIVATION_BYTES
+
+
+def available_bytes() -> int | None:
+    """Memory this machine can give a new run now (MemAvailable), or None where unknown."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_run(equation: Equation, settings: Settings, optimizer: str = "ssbroyden") -> None:
+    """Refuse, before any work, settings that cannot train `equation`: causal weighting without
+    a time input, or a network and points that cannot fit this machine's memory."""
+    check_causal(settings.causal, equation)
+    check_memory(equation, settings, optimizer)
+
+
+def check_memory(equation: Equation, settings: Settings, optimizer: str = "ssbroyden") -> None:
+    """Refuse, before any work, a run whose network and points cannot fit this machine's memory."""
+    needed, available = training_bytes(equation, settings, optimizer), available_bytes()
+    if available is not None and needed > available:
+        raise ValueError(f"a {settings.width}x{settings.depth} network on {settings.n_interior:,} points needs at "
+                         f"least {needed / 2**30:.1f} GiB; this machine has {available / 2**30:.1f} GiB free: "
+                         "use fewer points or a smaller network")
