@@ -34,6 +34,7 @@ class Interrupted(Exception):
 
 #: Options that may be given with --resume or --from: they say how to run, not what to train.
 RESUMABLE = {"resume", "from_run", "quiet", "workers", "ray", "device", "equation_from", "allow_changed_equation"}
+SOLVE_RESUMABLE = {"resume", "quiet", "device", "equation_from", "allow_changed_equation"}
 LOCAL_RAY = "local"
 
 
@@ -115,16 +116,16 @@ def _refuse_options_of_the_run(typed: set[str], allowed: set[str], command: str)
     given = sorted(typed - allowed)
     if given:
         flags = ", ".join("equation" if k == "equation" else "--" + k.replace("_", "-") for k in given)
+        accepted = ", ".join("--" + name.replace("_", "-") for name in sorted(allowed - {"resume", "from_run"}))
         raise UsageError(f"{flags}: not with --resume or --from; the run's own options apply "
-                         f"(pinn-pac {command} --resume takes only {', '.join('--' + a.replace('_', '-') for a in sorted(allowed - {'resume', 'from_run'}))})")
+                         f"(pinn-pac {command} --resume takes only {accepted})")
 
 
 def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> None:
     if args.resume is not None:
         if extra:
             raise UsageError(f"unrecognised arguments: {' '.join(extra)} (the run's own coefficients apply)")
-        _refuse_options_of_the_run(typed, {"resume", "quiet", "device", "equation_from", "allow_changed_equation"},
-                                   "solve")
+        _refuse_options_of_the_run(typed, SOLVE_RESUMABLE, "solve")
         store = RunStore.open(args.resume)
         if store.job.get("kind") != SolveJob.kind:
             raise UsageError(f"{args.resume} holds a {store.job.get('kind')} run; resume it with "
