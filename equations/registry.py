@@ -66,7 +66,7 @@ class EquationSource:
             return cls
         if self.kind == MODULE:
             cls = _class_from_module(self.spec)
-            self._check(_sha256(_read(Path(sys.modules[cls.__module__].__file__), self.spec)), allow_changed)
+            self._check(_module_source(cls, self.spec).sha256, allow_changed)
             return cls
         return family(self.spec)
 
@@ -112,8 +112,7 @@ def register(cls: type[Equation]) -> type[Equation]:
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
     if path and cls.__module__ != "__main__" and not cls.__module__.startswith("pinn_pac_user_"):
-        spec = f"{cls.__module__}:{cls.__qualname__}"
-        _SOURCES[cls] = EquationSource(MODULE, spec, cls.name, str(Path(path).resolve()), _sha256(_read(Path(path), spec)))
+        _SOURCES[cls] = _module_source(cls, f"{cls.__module__}:{cls.__qualname__}")
     return cls
 
 
@@ -149,8 +148,7 @@ def resolve(spec: str) -> tuple[type[Equation], EquationSource]:
             source = EquationSource(FILE, f"{path}:{name}", cls.name, str(path), _sha256(text), text)
         else:
             cls = _class_from_module(spec)
-            file = Path(sys.modules[cls.__module__].__file__).resolve()
-            source = EquationSource(MODULE, spec, cls.name, str(file), _sha256(_read(file, spec)))
+            source = _module_source(cls, spec)
         _SOURCES[cls] = source
         return cls, source
     key = _key(spec)
@@ -178,6 +176,12 @@ def source_of(cls: type[Equation]) -> EquationSource:
     if _BUILTINS.get(key) is cls:
         return EquationSource(BUILTIN, key, key)
     return EquationSource(REGISTERED, key, cls.name)
+
+
+def _module_source(cls: type[Equation], spec: str) -> EquationSource:
+    """The source of a class defined in an importable module: that module's file and its sha256."""
+    file = Path(sys.modules[cls.__module__].__file__).resolve()
+    return EquationSource(MODULE, spec, cls.name, str(file), _sha256(_read(file, spec)))
 
 
 def _read(path: Path, spec: str) -> str:

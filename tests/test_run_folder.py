@@ -181,11 +181,11 @@ def test_unusable_outputs_and_oversized_runs_get_one_line(argv, message, tmp_pat
 
 def test_a_bug_inside_a_library_keeps_its_traceback(monkeypatch, tmp_path):
     """pinn-pac's own refusals are one line; numpy's or a missing key is a bug, not an input error."""
-    monkeypatch.setattr("pinn_pac.cli.tools.evaluate_run", lambda *a: np.reshape(np.zeros(3), (2,)))
+    monkeypatch.setattr("pinn_pac.cli.tools.measure", lambda *a: np.reshape(np.zeros(3), (2,)))
     committed = Path(__file__).resolve().parents[1] / "benchmarks/results/defaults/transfer_seed0"
     with pytest.raises(ValueError, match="cannot reshape"):
         main(["evaluate", str(committed)])
-    monkeypatch.setattr("pinn_pac.cli.tools.evaluate_run", lambda *a: {}["network"])
+    monkeypatch.setattr("pinn_pac.cli.tools.measure", lambda *a: {}["network"])
     with pytest.raises(KeyError):
         main(["evaluate", str(committed)])
 

@@ -21,7 +21,7 @@ from pinn_pac.runs.checkpoint import CheckpointError, load_checkpoint, save_chec
 from pinn_pac.cli import main
 from pinn_pac.runs.numerics import CROSS_MACHINE_ATOL, machine, reload_tolerance
 from pinn_pac.runs import evaluate_run
-from pinn_pac.runs.store import read_payload
+from pinn_pac.runs.store import read_payloads
 from pinn_pac.transfer import METHODS
 
 # Tiny runs take the autograd derivatives: "compiled" (the command-line default) spends
@@ -93,7 +93,7 @@ def test_every_committed_run_reloads_to_its_results_json(run_dir):
     """Exactly where the run recorded this machine's numerics (CPU, MKL path, torch), else
     within the measured cross-machine tolerance (see `numerics`)."""
     saved = json.loads((run_dir / "results.json").read_text())
-    assert reloads_to(run_dir, saved, reload_tolerance(read_payload(run_dir)))
+    assert reloads_to(run_dir, saved, reload_tolerance(next(iter(read_payloads(run_dir).values()))))
 
 
 def test_a_run_reloads_exactly_here_and_within_the_tolerance_where_it_names_another_cpu(transfer_run, tmp_path):

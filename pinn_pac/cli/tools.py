@@ -12,19 +12,19 @@ import torch
 import equations
 from equations import Equation
 
-from ..runs import evaluate_run
 from ..runs.checkpoint import atomic_write
 from ..runs.families import checked_family
 from ..runs.numerics import CROSS_MACHINE_ATOL, machine, same_numerics
 from ..runs.predict import MAX_POINTS, grid_axes, load_model, read_points
-from ..runs.store import read_payloads
+from ..runs.reload import load_runs, measure
 from .jobs import check_writable, equation_with_flags, format_table
 from .options import UsageError
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    print(format_table(evaluate_run(args.run_dir, args.device, args.equation_from, args.allow_changed_equation)))
-    recorded = next(iter(read_payloads(args.run_dir).values()))
+    runs = load_runs(args.run_dir, args.device, args.equation_from, args.allow_changed_equation)
+    print(format_table(measure(runs, args.device)))
+    recorded = runs[0].metadata
     if not same_numerics(recorded):
         made = recorded.get("machine")
         made = f"{made['cpu']}, MKL {made['mkl_path']}" if made else "a machine it did not record"

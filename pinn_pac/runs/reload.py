@@ -85,8 +85,13 @@ def evaluate_run(run_dir: Path, device: str = "cpu", equation: str | None = None
                  allow_changed: bool = False) -> list[Record]:
     """Reload a run on `device` (see `load_runs`) and measure every model of every method
     against its reference again."""
+    return measure(load_runs(run_dir, device, equation, allow_changed), device)
+
+
+def measure(runs: list[LoadedRun], device: str = "cpu") -> list[Record]:
+    """Every model of reloaded `runs` measured against its reference on `device`."""
     records = []
-    for loaded in load_runs(run_dir, device, equation, allow_changed):
+    for loaded in runs:
         settings = saved_settings(loaded.metadata, device)
         for role, equation, network, trainable in loaded.models:
             metrics = evaluator_for(equation, settings)(network)

@@ -20,12 +20,10 @@ assembles the same checkpoints from the pieces of a run that was stopped before 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from ..solver.train import TrainingState
-from ..transfer import DEFAULT_METHOD
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json
 
 MANIFEST = "manifest.json"
@@ -110,10 +108,7 @@ class RunStore:
         """Write one finished piece ("source", "pac/prepared", "pac/nu=0.02"), list it, and
         drop the training state it leaves behind."""
         save_checkpoint(_piece_path(self.run_dir, piece), payload)
-        if piece not in self.manifest["finished"]:
-            self.manifest["finished"].append(piece)
-        self._write_manifest()
-        self.training_state(piece).path.unlink(missing_ok=True)
+        self.finish(piece)
 
     def finish(self, piece: str) -> None:
         """List `piece` as finished where its files are written elsewhere (a solve's
@@ -130,9 +125,6 @@ class RunStore:
     def training_state(self, piece: str) -> FileTrainingState:
         """Where the phase that makes `piece` keeps its training state."""
         return FileTrainingState(_piece_path(self.run_dir / STATE, piece))
-
-    def clear_training_states(self) -> None:
-        shutil.rmtree(self.run_dir / STATE, ignore_errors=True)
 
     def summary(self) -> str:
         """What is finished, in words: "the source and 2 targets (pac 2, lora 0)"."""
@@ -181,20 +173,3 @@ def read_payloads(run_dir: Path) -> dict[str, dict[str, Any]]:
         payload["targets"] = [{k: v for k, v in t.items() if k not in ("record", "history")} for t in targets]
         payloads[method] = payload
     return payloads
-
-
-def read_payload(run_dir: Path, method: str | None = None) -> dict[str, Any]:
-    """The checkpoint of one method of a run directory (`method`, or the only one there is);
-    where several methods are there and none is named, refused with their names."""
-    payloads = read_payloads(run_dir)
-    if method is None:
-        if len(payloads) > 1:
-            raise ValueError(f"{run_dir} holds {len(payloads)} methods ({', '.join(payloads)}); choose one "
-                             "with --method")
-        return next(iter(payloads.values()))
-    if method in payloads:
-        return payloads[method]
-    only = next(iter(payloads.values()))
-    if len(payloads) == 1 and only.get("method", DEFAULT_METHOD) == method:
-        return only
-    raise ValueError(f"{run_dir} holds no {method} models; it holds {', '.join(payloads) or 'none'}")
