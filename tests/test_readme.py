@@ -2,6 +2,7 @@
 the longer ones are listed in LONG, with why, and the worked example's table is checked
 against what its saved run reloads to."""
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -23,6 +24,9 @@ LONG = {
     "import math, equations": "the default transfer from the library, 4 minutes",
     "pinn-pac transfer burgers --targets nu=0.06/pi --thread-invariant --calibrate-iterations 1000 --out family":
         "the family example, 7 minutes; its table is checked against its saved run below",
+    "pinn-pac identify burgers --nu 0.03/pi --data burgers_data.npz --unknowns nu --quiet "
+    "--out benchmarks/results/identify/burgers_readme":
+        "the identify example, 2.5 minutes; its table is checked against its saved run below",
 }
 
 
@@ -106,3 +110,16 @@ def test_the_family_example_shows_the_family_md_of_its_saved_run():
              if line.startswith("| nu=")]
     assert len(shown) == 17 and shown == saved
     assert "(results/family/workers2/family.png)" in section
+
+
+def test_the_identify_example_prints_what_its_saved_run_holds(capsys):
+    text = (ROOT / "README.md").read_text()
+    example = re.search(r"^```console\n\$ (pinn-pac identify [^\n]*--out (\S+))\n(.*?)^```", text, re.M | re.S)
+    assert example and example.group(1) in LONG
+    results = json.loads((ROOT / example.group(2) / "results.json").read_text())
+    (row,) = [line.split() for line in example.group(3).splitlines() if line.startswith("nu ")]
+    nu, start, error = results["identified"]["nu"], results["start"]["nu"], results["standard_errors"]["nu"]
+    assert row == ["nu", f"{start:.6g}", f"{nu:.8g}", f"{error:.2e}"]
+    assert f"rel L2 of the solution at the identified coefficients {results['rel_l2']:.2e}" in example.group(3)
+    assert main(["evaluate", str(ROOT / example.group(2))]) == 0
+    assert f"{results['rel_l2']:.3e}" in capsys.readouterr().out

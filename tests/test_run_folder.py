@@ -261,6 +261,6 @@ def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path, mon
     monkeypatch.setattr("time.strftime", lambda *a: "20261201-120000")
     args = argparse.Namespace(out=None, command="solve")
     burgers = create("burgers")
-    first, second = cli_jobs._run_dir(args, burgers), cli_jobs._run_dir(args, burgers)
+    first, second = cli_jobs.run_dir_for(args, burgers), cli_jobs.run_dir_for(args, burgers)
     assert first != second and first.is_dir() and second.is_dir()
     assert second.name == first.name + "-2"

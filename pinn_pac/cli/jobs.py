@@ -67,7 +67,7 @@ def check_writable(folder: Path, what: str) -> None:
         raise UsageError(f"cannot write {what} to {folder}: {error.strerror or error}") from None
 
 
-def _run_dir(args: argparse.Namespace, equation: Equation) -> Path:
+def run_dir_for(args: argparse.Namespace, equation: Equation) -> Path:
     """Where the run goes, created and checked writable before any training; refused if it
     is a file or already holds a run. The default folder is new: a second run started in the
     same second gets the next free name."""
@@ -143,7 +143,7 @@ def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> No
         job = SolveJob(equation.name, equation.coefficients, settings_from(args), budget_from(args, ""),
                        source.as_record())
         check_run(equation, job.settings, job.budget.optimizer)
-        out = _run_dir(args, equation)
+        out = run_dir_for(args, equation)
     evaluator = evaluator_for(equation, job.settings)  # a reference it cannot serve is refused here
     if args.resume is None:
         store = RunStore.create(out, job.as_dict())
@@ -218,7 +218,7 @@ def run_transfer(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
     executor = _executor(args)
     check_transfer(source, targets, job.settings, methods, job.target_points, executor)
     check_run(source, job.settings, job.budgets.source.optimizer)
-    out = _run_dir(args, source) if store is None else store.run_dir
+    out = run_dir_for(args, source) if store is None else store.run_dir
     # Every reference before the manifest: one it cannot serve is refused before any work.
     evaluators = {coefficient_key(e): evaluator_for(e, job.settings) for e in (source, *targets)}
     if store is None:

@@ -16,6 +16,8 @@ from ..runs.checkpoint import CheckpointError
 from ..solver.derivatives import CompileUnavailable
 from ..solver.train import TrainingDiverged, request_stop
 from ..transfer import DEFAULT_METHOD, METHODS
+from ..runs.identify_job import FROM_BUDGET, IDENTIFY_BUDGET
+from .identify import add_identify_arguments, run_identify
 from .jobs import LOCAL_RAY, Interrupted, run_solve, run_transfer
 from .options import (
     add_budget_options, add_device_option, add_equation_source_options, add_method_options, add_settings_options,
@@ -90,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "preparation (pac: Allocate; parametric: range training)")
     add_budget_options(transfer_parser, "calibrate-", defaults.calibrate, "per-target training (every method)")
 
+    identify_parser = commands.add_parser(
+        "identify", help="find unknown coefficients from measurements (an inverse problem)", allow_abbrev=False)
+    add_identify_arguments(identify_parser)
+    add_settings_options(identify_parser)
+    add_equation_source_options(identify_parser)
+    add_budget_options(identify_parser, "", IDENTIFY_BUDGET, "training (with --from: 0 Adam steps and "
+                       f"{FROM_BUDGET.iterations} iterations unless given)")
+
     evaluate_parser = commands.add_parser("evaluate", help="reload a run directory and re-evaluate it",
                                           allow_abbrev=False)
     evaluate_parser.add_argument("run_dir", type=Path)
@@ -137,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_solve(args, extra, typed_options(build_parser(), argv))
         elif args.command == "transfer":
             run_transfer(args, extra, typed_options(build_parser(), argv))
+        elif args.command == "identify":
+            run_identify(args, extra, typed_options(build_parser(), argv))
         elif args.command == "reference":
             run_reference(args, extra)
         elif args.command == "predict":

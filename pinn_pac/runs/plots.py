@@ -125,3 +125,38 @@ def plot_family(axis: str, series: dict[str, tuple[list[float], list[float], lis
     error_ax.set(ylabel="relative L2 error", title="each target's error")
     seconds_ax.set(ylabel="seconds", title="each target's training time")
     save_figure(figure, path)
+
+
+def plot_unknowns(history: History, start: dict[str, float], identified: dict[str, float],
+                  standard_errors: dict[str, float] | None, path: Path) -> None:
+    """Each unknown against optimizer step, from its start to what was identified (a band of
+    one approximate standard error where known)."""
+    names = list(identified)
+    figure = Figure(figsize=(5 * len(names), 3.8))
+    axes = np.atleast_1d(figure.subplots(1, len(names)))
+    for ax, name in zip(axes, names):
+        ax.plot(history.step, history.tracked[name], "b-", lw=1.5)
+        ax.axhline(start[name], color="gray", ls=":", lw=1, label=f"start {start[name]:.6g}")
+        ax.axhline(identified[name], color="r", ls="--", lw=1, label=f"identified {identified[name]:.6g}")
+        if standard_errors:
+            ax.axhspan(identified[name] - standard_errors[name], identified[name] + standard_errors[name],
+                       color="r", alpha=0.15, label=f"± {standard_errors[name]:.2g} (approx.)")
+        ax.set(xlabel="step", ylabel=name, title=name)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    save_figure(figure, path)
+
+
+def plot_data_fit(data: dict[str, np.ndarray], predicted: dict[str, np.ndarray], path: Path) -> None:
+    """Each observed output's prediction against its data, with the identity line."""
+    names = list(data)
+    figure = Figure(figsize=(4.5 * len(names), 4.2))
+    axes = np.atleast_1d(figure.subplots(1, len(names)))
+    for ax, name in zip(axes, names):
+        low, high = float(min(data[name].min(), predicted[name].min())), float(max(data[name].max(), predicted[name].max()))
+        ax.plot([low, high], [low, high], "k-", lw=1)
+        ax.plot(data[name], predicted[name], "r.", ms=2)
+        rms = float(np.sqrt(np.mean((predicted[name] - data[name]) ** 2)))
+        ax.set(xlabel=f"{name} measured", ylabel=f"{name} predicted", title=f"{name}: rms mismatch {rms:.2e}")
+        ax.grid(True, alpha=0.3)
+    save_figure(figure, path)

@@ -128,18 +128,18 @@ def check_points(points: Mapping[str, np.ndarray], inputs: Sequence[str]) -> tup
     return shape, np.stack([arrays[name].ravel().astype(np.float64) for name in inputs], axis=1)
 
 
-def read_points(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the .npz file at `path`, by name."""
+def read_points(path: Path, what: str = "points") -> dict[str, np.ndarray]:
+    """Every array of the .npz file at `path`, by name (`what` the file holds, for errors)."""
     if not Path(path).is_file():
-        raise ValueError(f"no points file at {path}")
+        raise ValueError(f"no {what} file at {path}")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not an .npz file; save one array per input with np.savez")
+        raise ValueError(f"{path} is not an .npz file; save one array per name with np.savez")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"cannot read points from {path}: {detail}") from None
+        raise ValueError(f"cannot read {what} from {path}: {detail}") from None
 
 
 def grid_axes(text: str, inputs: Sequence[str]) -> dict[str, np.ndarray]:

@@ -44,9 +44,10 @@ def _load(payload: dict[str, Any], device: str, relocate: str | None, allow_chan
     source = recorded_family(payload, relocate, allow_changed)(**payload["coefficients"])
     settings = saved_settings(payload, device)
     network = build_network(source, settings)
-    if kind == "solve":
+    if kind in ("solve", "identify"):  # one network, at the run's (for identify: the identified) coefficients
         network.load_state_dict(payload["network"], strict=True)
-        return LoadedRun(kind, payload, [("source", source, network, sum(p.numel() for p in network.parameters()))])
+        role = "source" if kind == "solve" else "identified"
+        return LoadedRun(kind, payload, [(role, source, network, sum(p.numel() for p in network.parameters()))])
     if kind != "transfer":
         raise ValueError(f"unknown run kind {kind!r}")
     name = payload.get("method", DEFAULT_METHOD)

@@ -15,23 +15,28 @@ from equations import coefficient_key
 from ..solver.evaluate import Evaluator
 from ..solver.train import History
 from .checkpoint import atomic_write, save_checkpoint, write_json
-from .plots import plot_family, plot_histories, plot_solution
+from .identify_job import IdentifyRun, identify_checkpoint
+from .plots import plot_data_fit, plot_family, plot_histories, plot_solution, plot_unknowns
+from .predict import SavedModel
 from .records import Record, SolveRun, TransferRun, error_text
-from .solve_job import solve_checkpoint
+from .solve_job import run_metadata, solve_checkpoint
 
 
 def write_histories(histories: dict[str, History], run_dir: Path) -> None:
     """history.json (strict JSON: null where an error is unavailable) and history.csv (one
-    row per recorded step: phase, step, seconds, loss, rel_l2 and each loss term)."""
+    row per recorded step: phase, step, seconds, loss, rel_l2, each loss term and each tracked
+    value, such as an unknown coefficient)."""
     write_json(run_dir / "history.json", {label: h.as_dict() for label, h in histories.items()})
     terms = sorted({name for h in histories.values() for name in h.terms})
+    tracked = sorted({name for h in histories.values() for name in h.tracked})
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["phase", "step", "seconds", "loss", "rel_l2", *terms])
+    writer.writerow(["phase", "step", "seconds", "loss", "rel_l2", *terms, *tracked])
     for label, h in histories.items():
         for k in range(len(h.step)):
             row = [h.step[k], h.seconds[k], h.loss[k], h.rel_l2[k], *(h.terms[t][k] if t in h.terms else None
-                                                                      for t in terms)]
+                                                                      for t in terms),
+                   *(h.tracked[t][k] if t in h.tracked else None for t in tracked)]
             writer.writerow([label, *("" if v is None or (isinstance(v, float) and math.isnan(v)) else repr(v)
                                       for v in row)])
     atomic_write(run_dir / "history.csv", lambda f: f.write(text.getvalue().encode()))
@@ -131,3 +136,23 @@ def plot_model(evaluator: Evaluator, network: torch.nn.Module, title: str, path:
         evaluator.grid, evaluator.equation.inputs, evaluator.predict(network), evaluator.reference,
         f"{title} (relative L2 {error_text(metrics.rel_l2)})", path,
     )
+
+
+def save_identify(run: IdentifyRun, run_dir: Path) -> None:
+    """Checkpoint, results.json, the history (with each unknown's path) and figures of an
+    identification: the unknowns against step, data against prediction, and the solution at
+    the identified coefficients against its reference where the family has one."""
+    run_dir = Path(run_dir)
+    save_checkpoint(run_dir / "checkpoint.pt", identify_checkpoint(run, run_metadata(run.equation, run.settings)))
+    write_json(run_dir / "results.json", run.results())
+    histories = {"identify " + ",".join(run.identified): run.history}
+    write_histories(histories, run_dir)
+    errors = run.standard_errors if isinstance(run.standard_errors, dict) else None
+    plot_unknowns(run.history, run.start, run.identified, errors, run_dir / "unknowns.png")
+    inputs = run.equation.inputs
+    arrays = run.observations.arrays(inputs)
+    model = SavedModel("identified", run.equation, run.network, run.settings.conditions)
+    predicted = model({name: arrays[name] for name in inputs})
+    plot_data_fit({name: arrays[name] for name in run.observations.values}, predicted, run_dir / "data_fit.png")
+    if run.evaluator is not None:
+        plot_model(run.evaluator, run.network, f"{run.equation.describe()}: identified", run_dir / "solution.png")

@@ -51,6 +51,9 @@ class PhysicsLoss:
         check_rad(resample_every, candidates, len(points.interior))
         check_causal(causal, equation)
         self.equation = equation
+        #: The equation's residual scale, taken once (an unknown coefficient must not move it).
+        scale = equation.residual_scale
+        self.residual_scale = float(scale.detach() if isinstance(scale, torch.Tensor) else scale)
         self.posing = Posing(equation, conditions)
         soft = {c.name for c in self.posing.soft_conditions()}
         self.points = TrainingPoints(points.interior, [c for c in points.conditions if c.condition.name in soft])
@@ -105,7 +108,7 @@ class PhysicsLoss:
 
     def _squared_residual(self, network: torch.nn.Module) -> torch.Tensor:
         fields = self._fields(network, self.points.interior, self.derivatives)
-        return (self.equation.residual(fields) * self.equation.residual_scale).square()
+        return (self.equation.residual(fields) * self.residual_scale).square()
 
     def _time_slabs(self) -> torch.Tensor:
         """The causal time slab of each interior point (kept until the points change)."""
@@ -232,7 +235,7 @@ class StackedPhysicsLoss:
                  first._fields(network, self.interior, first.derivatives).items()}
         total = sum(
             (loss.equation.residual({name: chunks[k] for name, chunks in parts.items()})
-             * loss.equation.residual_scale).square().mean()
+             * loss.residual_scale).square().mean()
             for k, loss in enumerate(self.losses)
         )
         for condition, derivatives in zip(self.conditions, first.condition_derivatives):

@@ -77,10 +77,13 @@ class History:
     optimizer: str = ""
     #: Each loss term (unweighted) at every recorded step, where the loss has several.
     terms: dict[str, list[float]] = field(default_factory=dict)
+    #: Values the loss reports beside its terms at every recorded step (identify: each unknown).
+    tracked: dict[str, list[float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, list | str | dict]:
         return {"step": self.step, "seconds": self.seconds, "loss": self.loss, "rel_l2": self.rel_l2,
-                "optimizer": self.optimizer, **({"terms": self.terms} if self.terms else {})}
+                "optimizer": self.optimizer, **({"terms": self.terms} if self.terms else {}),
+                **({"tracked": self.tracked} if self.tracked else {})}
 
 
 @dataclass
@@ -127,7 +130,8 @@ def train(
     and is what `budget.target_error` is checked against. A loss with `resample_every` > 0
     (a `PhysicsLoss` with RAD) has its points redrawn every that many quasi-Newton iterations;
     one with `reweight_every` > 0 has its term weights renewed every that many steps (see
-    `PhysicsLoss.reweight`). A loss with `term_values` has each term recorded in the history.
+    `PhysicsLoss.reweight`). A loss with `term_values` has each term recorded in the history,
+one with `tracked_values` each of those values.
 
     With a `state`, the quasi-Newton phase saves everything it needs to go on (parameters,
     optimizer, the loss's points and random stream, history) every `state.every` iterations,
@@ -160,6 +164,8 @@ def train(
         history.rel_l2.append(error)
         for name, value in term_values(network).items():
             history.terms.setdefault(name, []).append(value)
+        for name, value in tracked_values().items():
+            history.tracked.setdefault(name, []).append(value)
         bar.set_postfix(loss=f"{loss:.2e}", rel_l2=f"{error:.2e}", refresh=False)
         if budget.target_error is not None and error <= budget.target_error:
             return "target error reached"
@@ -170,6 +176,7 @@ def train(
         return None
 
     term_values = getattr(loss_fn, "term_values", lambda _: {})
+    tracked_values = getattr(loss_fn, "tracked_values", dict)
     every = getattr(loss_fn, "resample_every", 0)
     resample = (lambda: loss_fn.resample(network)) if every else None
     reweight_every = getattr(loss_fn, "reweight_every", 0)

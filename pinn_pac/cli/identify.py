@@ -1,0 +1,98 @@
+"""`pinn-pac identify`: unknown coefficients from measurements, every input checked first."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from ..runs.assemble import check_run
+from ..runs.identify_job import FROM_BUDGET, IDENTIFY_BUDGET, IdentifyRun, best_member, identify
+from ..runs.predict import read_points
+from ..runs.reports import save_identify
+from ..solver.observations import check_data_weight, read_observations
+from ..solver.unknowns import check_residual_only, check_unknowns
+from .jobs import Interrupted, equation_with_flags, run_dir_for
+from .options import UsageError, settings_from
+
+#: Budget flags (their destinations) and the `Budget` field each sets.
+BUDGET_FLAGS = {"adam": "adam_steps", "adam_lr": "adam_lr", "iterations": "iterations", "seconds": "max_seconds",
+                "optimizer": "optimizer"}
+#: What may be given with --from: how to run, the budget, the data; not the network or points.
+FROM_ALLOWED = {"equation", "data", "unknowns", "from_run", "data_weight", "out", "quiet", "device", "threads",
+                "equation_from", "allow_changed_equation", *BUDGET_FLAGS}
+
+
+def add_identify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("equation", help="the family; its coefficient flags (--nu ...) give known values and the "
+                                         "unknowns' starting guesses (default: the family's defaults)")
+    parser.add_argument("--data", type=Path, required=True, metavar="FILE.npz",
+                        help="one 1-D array per input (named as the equation names them) and per observed output")
+    parser.add_argument("--unknowns", required=True, help="the coefficients to find, e.g. nu or alpha,beta")
+    parser.add_argument("--from", dest="from_run", type=Path, default=None, metavar="RUN_DIR",
+                        help="start from the member of this trained run (source or target) that fits the data "
+                             "best, and its network; the run's network and point settings apply")
+    parser.add_argument("--data-weight", type=float, default=1.0,
+                        help="weight of the data misfit (mean squared mismatch over mean squared data) "
+                             "against the physics loss (%(default)s)")
+
+
+def _budget(args: argparse.Namespace, typed: set[str]):
+    """The default budget (from scratch or from a run) with every budget flag given applied."""
+    base = FROM_BUDGET if args.from_run is not None else IDENTIFY_BUDGET
+    given = {field: getattr(args, flag) for flag, field in BUDGET_FLAGS.items() if flag in typed}
+    if given.get("max_seconds") == 0:
+        given["max_seconds"] = None
+    return replace(base, **given)
+
+
+def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) -> None:
+    if "target_error" in typed:
+        raise UsageError("--target-error: identify has no reference while it trains (the coefficients are unknown)")
+    if args.from_run is not None:
+        given = sorted(typed - FROM_ALLOWED)
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise UsageError(f"{flags}: not with --from; the run's network and point settings apply")
+    equation, _ = equation_with_flags(args.equation, extra)
+    unknowns = [name.strip() for name in args.unknowns.split(",") if name.strip()]
+    check_unknowns(equation, unknowns)
+    check_residual_only(equation, unknowns)
+    observations = read_observations(read_points(args.data, "data"), equation)
+    check_data_weight(args.data_weight)
+    budget = _budget(args, typed)
+    start = None
+    if args.from_run is not None:
+        start = best_member(args.from_run, equation, observations, args.equation_from, args.allow_changed_equation)
+        settings = replace(start.settings, device=settings_from(args).device, threads=args.threads)
+        print(f"starting from the {start.role} {', '.join(f'{k}={v:.6g}' for k, v in start.coefficients.items())} "
+              f"of {args.from_run}: data misfit {start.misfit:.2e}, the best of {len(start.misfits)} members")
+    else:
+        settings = settings_from(args)
+    check_run(equation, settings, budget.optimizer)
+    out = run_dir_for(args, equation)
+    try:
+        run = identify(equation, observations, unknowns, settings, budget, args.data_weight, start,
+                       progress=not args.quiet)
+    except KeyboardInterrupt:
+        raise Interrupted(f"identify stopped before it finished; nothing was saved in {out}") from None
+    save_identify(run, out)
+    print(format_identified(run))
+    print(f"stopped: {run.stopped_because}; run saved to {out}")
+
+
+def format_identified(run: IdentifyRun) -> str:
+    """The table of unknowns, then the fit's figures."""
+    errors = run.standard_errors if isinstance(run.standard_errors, dict) else {}
+    header = f"{'unknown':<10} {'start':>12} {'identified':>14} {'std error (approx.)':>20}"
+    lines = [header, "-" * len(header)]
+    for name, value in run.identified.items():
+        error = f"{errors[name]:.2e}" if name in errors else "-"
+        lines.append(f"{name:<10} {run.start[name]:>12.6g} {value:>14.8g} {error:>20}")
+    if not errors:
+        lines.append(f"no standard errors: {run.standard_errors}")
+    rel_l2 = "n/a (no reference)" if run.rel_l2 != run.rel_l2 else f"{run.rel_l2:.2e}"
+    lines.append(f"data misfit {run.data_misfit:.2e}, physics loss {run.residual_loss:.2e}, "
+                 f"rel L2 of the solution at the identified coefficients {rel_l2}; "
+                 f"{len(run.observations)} data points, {run.seconds:.1f} s")
+    return "\n".join(lines)
