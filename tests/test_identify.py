@@ -250,3 +250,19 @@ def test_identify_from_a_run_of_another_family_is_refused(family_run, tmp_path, 
     data = write(tmp_path / "data.npz", oscillator_samples())
     assert main(["identify", "oscillator", "--data", data, "--unknowns", "omega", "--from", str(family_run)]) == 2
     assert "holds a burgers run, not oscillator" in capsys.readouterr().err
+
+
+def test_identify_takes_a_users_equation_file(tmp_path, capsys):
+    from test_readme import file_blocks
+
+    (tmp_path / "logistic.py").write_text(file_blocks()["logistic.py"])
+    spec = f"{tmp_path / 'logistic.py'}:Logistic"
+    family, _ = equations.resolve(spec)
+    t = np.linspace(0, family().domain["t"][1], 50)
+    data = write(tmp_path / "data.npz", {"t": t, "u": family(r=3.0).reference({"t": t})})
+    out = tmp_path / "run"
+    assert main(["identify", spec, "--r", "1", "--data", data, "--unknowns", "r", *TINY, "--points", "200",
+                 "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert abs(results["identified"]["r"] / 3.0 - 1) < 1e-8 and results["start"] == {"r": 1.0}
+    assert main(["evaluate", str(out)]) == 0 and "identified" in capsys.readouterr().out
