@@ -13,10 +13,10 @@ import equations
 
 from ..runs import SOLVE_BUDGET, TransferSettings
 from ..runs.checkpoint import CheckpointError
+from ..runs.identify_job import FROM_BUDGET, IDENTIFY_BUDGET
 from ..solver.derivatives import CompileUnavailable
 from ..solver.train import TrainingDiverged, request_stop
 from ..transfer import DEFAULT_METHOD, METHODS
-from ..runs.identify_job import FROM_BUDGET, IDENTIFY_BUDGET
 from .identify import add_identify_arguments, run_identify
 from .jobs import LOCAL_RAY, Interrupted, run_solve, run_transfer
 from .options import (

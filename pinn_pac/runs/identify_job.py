@@ -23,9 +23,7 @@ from equations import Equation
 from ..solver.curvature import standard_errors
 from ..solver.evaluate import Evaluator, Metrics, network_placement
 from ..solver.model import MLP
-from ..solver.observations import (
-    IdentificationLoss, Observations, data_scale, read_observations, relative_misfit,
-)
+from ..solver.observations import IdentificationLoss, Observations, read_observations
 from ..solver.posing import Posing
 from ..solver.train import Budget, History, train
 from ..solver.unknowns import Unknowns, check_residual_only, check_unknowns, with_unknowns
@@ -109,11 +107,8 @@ class IdentifyRun:
 def member_misfit(network: torch.nn.Module, equation: Equation, conditions: str, observations: Observations) -> float:
     """The data misfit (as `IdentificationLoss.misfit` measures it) of a trained member."""
     observed = observations.to(**network_placement(network))
-    columns = [equation.outputs.index(name) for name in observed.values]
-    data = torch.cat(list(observed.values.values()), dim=1)
     with torch.no_grad():
-        predicted = Posing(equation, conditions).predict(network, observed.points)[:, columns]
-    return float(relative_misfit(predicted, data, data_scale(data)))
+        return float(observed.misfit(Posing(equation, conditions).predict(network, observed.points), equation.outputs))
 
 
 def best_member(run_dir: Path, equation: Equation, observations: Observations, relocate: str | None = None,

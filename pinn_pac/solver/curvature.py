@@ -2,8 +2,8 @@
 
 The identification loss is a sum of squares L = sum r_i^2 over rows r: the data mismatches,
 scaled as the misfit scales them, then the residual at the collocation points (a subset of
-CURVATURE_POINTS) and each soft condition's mismatch, scaled as their loss terms are. With J the rows' Jacobian in every
-trained parameter (network and unknowns' raw parameters), the Gauss-Newton curvature of L is
+CURVATURE_POINTS) and each soft condition's mismatch, scaled as their loss terms are. With J
+the rows' Jacobian in every trained parameter (network and unknowns' raw parameters), the Gauss-Newton curvature of L is
 2 J^T J. Reading L / (2 tau^2) as a negative log-likelihood, with tau^2 the data rows' mean
 square at the optimum (the noise the fit leaves), the raw unknowns' covariance is tau^2 times
 the unknowns' block of (J^T J)^-1, found as the inverse of J_c^T (I - P) J_c, where P
@@ -43,8 +43,7 @@ class _Rows(torch.nn.Module):
         loss, physics = self.loss, self.loss.physics
         mismatch = loss.mismatch(self.network)
         data = mismatch * (loss.data_weight / (mismatch.shape[1] * len(mismatch) * loss.scale)).sqrt()
-        fields = physics.posing.fields(self.network, self.interior, physics.derivatives, "forward")
-        residual = physics.equation.residual(fields) * physics.residual_scale
+        residual = physics.scaled_residual(self.network, self.interior, "forward")
         rows = [data.flatten(), residual.flatten() * (physics.weights["residual"] / residual.numel()) ** 0.5]
         for condition, derivatives in zip(physics.points.conditions, physics.condition_derivatives):
             soft = physics.condition_mismatch(self.network, condition, derivatives)

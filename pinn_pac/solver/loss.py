@@ -106,9 +106,15 @@ class PhysicsLoss:
         if self.causal:
             self._slabs = self._time_slabs()
 
+    def scaled_residual(self, network: torch.nn.Module, points: torch.Tensor | None = None,
+                        method: str | None = None) -> torch.Tensor:
+        """The residual times the residual scale at `points` (the interior points by default),
+        one row per point, with the derivative `method` (this loss's by default)."""
+        points = self.points.interior if points is None else points
+        return self.equation.residual(self._fields(network, points, self.derivatives, method)) * self.residual_scale
+
     def _squared_residual(self, network: torch.nn.Module) -> torch.Tensor:
-        fields = self._fields(network, self.points.interior, self.derivatives)
-        return (self.equation.residual(fields) * self.residual_scale).square()
+        return self.scaled_residual(network).square()
 
     def _time_slabs(self) -> torch.Tensor:
         """The causal time slab of each interior point (kept until the points change)."""

@@ -47,6 +47,19 @@ class Observations:
         return Observations(self.points.to(dtype=dtype, device=device),
                             {name: v.to(dtype=dtype, device=device) for name, v in self.values.items()})
 
+    def stacked(self) -> torch.Tensor:
+        """The observed outputs' data, one column each (N, n_observed)."""
+        return torch.cat(list(self.values.values()), dim=1)
+
+    def columns(self, outputs: tuple[str, ...]) -> list[int]:
+        """Where each observed output sits among an equation's `outputs`."""
+        return [outputs.index(name) for name in self.values]
+
+    def misfit(self, predicted: torch.Tensor, outputs: tuple[str, ...]) -> torch.Tensor:
+        """The misfit of a prediction of every output (N, len(outputs)) at these points."""
+        data = self.stacked()
+        return relative_misfit(predicted[:, self.columns(outputs)], data, data_scale(data))
+
     def arrays(self, inputs: tuple[str, ...]) -> dict[str, np.ndarray]:
         """The observations as the arrays they were read from."""
         columns = {name: self.points[:, k].cpu().numpy() for k, name in enumerate(inputs)}
@@ -121,9 +134,8 @@ class IdentificationLoss:
         check_data_weight(data_weight)
         self.physics, self.observations, self.unknowns = physics, observations, unknowns
         self.data_weight = data_weight
-        outputs = physics.equation.outputs
-        self._columns = [outputs.index(name) for name in observations.values]
-        self._data = torch.cat(list(observations.values.values()), dim=1)
+        self._columns = observations.columns(physics.equation.outputs)
+        self._data = observations.stacked()
         #: Each observed output's mean squared data: what its mismatch is measured against.
         self.scale = data_scale(self._data)
         self.resample_every = physics.resample_every
