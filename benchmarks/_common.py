@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,15 @@ from pinn_pac.runs.checkpoint import atomic_write, package_versions, write_json 
 from pinn_pac.runs.numerics import machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pinn_pac(arguments: list[str]) -> float:
+    """Run one `pinn-pac` command (quiet) from the repository root; its wall seconds."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pinn_pac.cli", *arguments, "--quiet"], check=True,
+                   stdout=subprocess.DEVNULL, cwd=ROOT)
+    return time.perf_counter() - started
 
 
 def matmul_gflops(dtype: torch.dtype = torch.float64, n: int = 2048, repeats: int = 5) -> float:

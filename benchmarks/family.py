@@ -26,14 +26,10 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from _common import RESULTS, markdown_table, run_header, write_results  # first: see _common
+from _common import RESULTS, ROOT, markdown_table, pinn_pac, run_header, write_results  # first: see _common
 
-ROOT = Path(__file__).resolve().parents[1]
 MODES = {"workers 1": ["--workers", "1"], "workers 2": ["--workers", "2"], "ray": ["--ray"]}
 
 
@@ -46,14 +42,6 @@ def configuration(quick: bool, derivatives: str) -> dict:
                             "--calibrate-iterations", "20", "--derivatives", derivatives]}
     return {"targets": "nu=0.005/pi..0.05/pi:16", "first_target": "nu=0.06/pi",
             "options": ["--calibrate-iterations", "1000", "--derivatives", derivatives]}
-
-
-def pinn_pac(arguments: list[str]) -> float:
-    """Run one `pinn-pac` command from the repository root; its wall seconds."""
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pinn_pac.cli", *arguments, "--quiet"], check=True,
-                   stdout=subprocess.DEVNULL, cwd=ROOT)
-    return time.perf_counter() - started
 
 
 def targets_of(run_dir: Path) -> list[dict]:

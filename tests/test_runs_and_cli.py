@@ -187,6 +187,8 @@ def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     (["solve", "burgers", "--dtype", "float32", "--width", "0"], "width and depth must be positive"),
     (["evaluate", "/nonexistent/run"], "no checkpoint at"),
     (["solve", "burgers", "--seconds", "-5"], "a time cap must be > 0 seconds"),
+    (["solve", "burgers", "--target-error", "0"], "a target error must be > 0, got 0.0"),
+    (["transfer", "burgers", "--calibrate-target-loss=-1e-6"], "a target loss must be > 0, got -1e-06"),
     (["solve", "burgers", "--nu", "2**1000**1000"], "cannot read '2**1000**1000'"),
     (["solve", "burgers", "--nu", "1+" * 150 + "1"], "longer than 200 characters"),
     (["solve", "burgers", "--threads", "0"], "threads must be >= 1"),
@@ -300,6 +302,24 @@ def test_atomic_writes_leave_no_temporary_files(transfer_run):
     assert not [p for p in transfer_run.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_member_cost_benchmark_quick_mode_measures_transfer_scratch_and_the_naive_loop(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "member_cost.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--cases", "diffusion", "--results", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    case = json.loads((tmp_path / "member_cost.json").read_text())["cases"]["diffusion"]
+    members = case["transfer"]["members"]
+    assert [round(m["coefficients"]["kappa"], 6) for m in members] == [0.05, 0.1, 0.2]
+    assert all(math.isfinite(m["rel_l2"]) and m["seconds"] > 0 for m in members)
+    assert case["scratch"]["command"].startswith("pinn-pac solve diffusion --kappa 0.1 --target-error 0.0001")
+    median = sorted(m["rel_l2"] for m in members)[1]
+    assert [n["coefficients"] for n in case["naive"]] == [m["coefficients"] for m in members]
+    assert all(f"--target-error {median:.3g}" in n["command"] for n in case["naive"])
+    table = (tmp_path / "member_cost.md").read_text()
+    assert "| diffusion | transfer --from |" in table and "| diffusion | naive loop |" in table
+    assert (tmp_path / "member_cost.png").stat().st_size > 500
+
+
 def test_transfer_benchmark_quick_mode_runs_every_method(tmp_path):
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer.py"
     done = subprocess.run([sys.executable, str(script), "--quick", "--results", str(tmp_path)],
@@ -390,3 +410,15 @@ def test_speed_benchmark_quick_mode_times_every_derivative_path(tmp_path):
         assert row["lbfgs_ratio"] == row["lbfgs_s"] / baseline["lbfgs_s"]
     compiled, forward = (next(r for r in rows if r["path"] == p) for p in ("compiled", "forward"))
     assert compiled["matmul_gflop"] == forward["matmul_gflop"] < baseline["matmul_gflop"]
+
+
+def test_calibrate_target_loss_stops_each_target_and_nothing_else(tmp_path):
+    out = tmp_path / "run"
+    assert main(["transfer", "burgers", "--targets", "nu=0.1/pi,nu=0.03/pi", *TINY, "--source-adam", "20",
+                 "--source-iterations", "5", "--allocate-iterations", "5", "--calibrate-iterations", "50",
+                 "--calibrate-target-loss", "1e9", "--out", str(out)]) == 0
+    records = json.loads((out / "results.json").read_text())
+    assert [r["stopped_because"] for r in records] == ["budget used", "target loss reached", "target loss reached"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["job"]["budgets"]["calibrate"]["target_loss"] == 1e9
+    assert manifest["job"]["budgets"]["source"]["target_loss"] is None

@@ -17,7 +17,7 @@ from .options import UsageError, settings_from
 
 #: Budget flags (their destinations) and the `Budget` field each sets.
 BUDGET_FLAGS = {"adam": "adam_steps", "adam_lr": "adam_lr", "iterations": "iterations", "seconds": "max_seconds",
-                "optimizer": "optimizer"}
+                "target_loss": "target_loss", "optimizer": "optimizer"}
 #: What may be given with --from: how to run, the budget, the data; not the network or points.
 FROM_ALLOWED = {"equation", "data", "unknowns", "from_run", "data_weight", "out", "quiet", "device", "threads",
                 "equation_from", "allow_changed_equation", *BUDGET_FLAGS}

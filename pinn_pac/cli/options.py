@@ -88,6 +88,8 @@ def add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Bud
                        help="wall-clock cap in seconds, 0 for none (default: none; budgets count steps)")
     group.add_argument(f"--{prefix}target-error", type=float, default=budget.target_error,
                        help="stop at this relative L2 error")
+    group.add_argument(f"--{prefix}target-loss", type=float, default=budget.target_loss,
+                       help="stop at this loss: a stop that needs no reference")
 
 
 def add_method_options(parser: argparse.ArgumentParser) -> None:
@@ -127,7 +129,7 @@ def budget_from(args: argparse.Namespace, prefix: str) -> Budget:
         adam_steps=getattr(args, f"{key}adam"), iterations=getattr(args, f"{key}iterations"),
         optimizer=args.optimizer, adam_lr=getattr(args, f"{key}adam_lr"),
         max_seconds=getattr(args, f"{key}seconds") or None,
-        target_error=getattr(args, f"{key}target_error"),
+        target_error=getattr(args, f"{key}target_error"), target_loss=getattr(args, f"{key}target_loss"),
     )
 
 

@@ -58,13 +58,14 @@ def apply_threads(settings: Settings) -> None:
 
 
 def transfer_context(source: Equation, network: MLP, targets: list[Equation], settings: Settings,
-                     progress: bool) -> TransferContext:
-    """What a transfer method works with in a run made with `settings`."""
+                     progress: bool, target_points: int | None = None) -> TransferContext:
+    """What a transfer method works with in a run made with `settings` (targets on
+    `target_points` interior points, if given)."""
     return TransferContext(
         source, network, targets,
         loss_for=lambda equation, **points: physics_loss(equation, settings, **points),
         new_network=lambda equation: build_network(equation, settings),
-        n_interior=settings.n_interior, seed=settings.seed, progress=progress,
+        n_interior=settings.n_interior, seed=settings.seed, progress=progress, target_points=target_points,
     )
 
 

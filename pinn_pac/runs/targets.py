@@ -68,7 +68,7 @@ def train_target(task: TargetTask) -> dict[str, Any]:
     network = build_network(source, settings)
     network.load_state_dict(task.source_state, strict=True)
     context = transfer_context(source, network, [source.with_coefficients(**t) for t in task.targets], settings,
-                               False)
+                               False, task.target_points)
     method = METHODS[task.method](**task.method_options)
     method.load_prepared(context, task.prepared)
     evaluators = {coefficient_key(e): evaluator_for(e, settings) for e in (source, target)}

@@ -94,7 +94,7 @@ def transfer(
         source_run = _source_run(source, settings, transfer_settings.source, progress, store,
                                  built.get(coefficient_key(source)))
     evaluators = {**target_evaluators, coefficient_key(source): source_run.evaluator}
-    context = transfer_context(source, source_run.network, targets, settings, progress)
+    context = transfer_context(source, source_run.network, targets, settings, progress, target_points)
     job = _TransferJob(context, source_run, evaluators, settings, transfer_settings, target_points, store, executor)
     return [job.run(method) for method in methods]
 

@@ -63,6 +63,9 @@ class Budget:
             raise ValueError("adam_lr must be > 0")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ValueError(f"a time cap must be > 0 seconds, got {self.max_seconds}")
+        for name, value in (("target error", self.target_error), ("target loss", self.target_loss)):
+            if value is not None and not value > 0:
+                raise ValueError(f"a {name} must be > 0, got {value}")
 
 
 @dataclass

@@ -50,6 +50,8 @@ class TransferContext:
     #: The run's seed: what a method draws at random (LoRA's down-projections) is seeded by it.
     seed: int = 0
     progress: bool = False
+    #: Interior points each target trains on (None: `n_interior`).
+    target_points: int | None = None
 
 
 @dataclass

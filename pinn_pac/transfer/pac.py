@@ -62,11 +62,12 @@ class PAC(TransferMethod):
                           evaluator, **train_options)
         self.pac = PACNetwork(network, kept)
         self.calibrated: list[Equation] = []
-        # One loss and gradient through an adapted network, so that one-off work on the
-        # calibration path (compiling it, with compiled derivatives) is paid here, once per
-        # family, and not inside the first target's calibration time.
+        # One loss and gradient through an adapted network on as many points as a target
+        # has, so that one-off work on the calibration path (compiling it, with compiled
+        # derivatives, for that point count) is paid here, once per family, and not inside
+        # the first target's calibration time.
         adapter = self.pac.zero_adapter()
-        source_loss(AdaptedNetwork(self.pac, adapter)).backward()
+        context.loss_for(context.source, n_interior=context.target_points)(AdaptedNetwork(self.pac, adapter)).backward()
         return result
 
     @property

@@ -1,0 +1,191 @@
+"""What a new family member costs: `transfer --from` a trained source against solving each
+member from scratch, as a user runs both.
+
+For each case (a family and its levers) a source is trained once with the calibration levers
+of issue 22 (each target starts from the nearest member calibrated before it, trains on fewer
+RAD-placed points and stops at a loss level, a rule that needs no reference), with one first
+target. A copy of that
+run then gets the new members with `pinn-pac transfer --from RUN --targets ...`. Beside it:
+
+* one scratch solve, `pinn-pac solve` at one member stopped at a stated error (Burgers: the
+  transfer's median error; diffusion: 1e-4), the cost a member by transfer is measured against;
+* the naive loop: `pinn-pac solve` of every new member, stopped at the transfer's median error.
+
+Wall seconds are whole commands; training seconds are the records' (the first target of a
+`--from` run pays the one-off compile of the calibration path). One process at a time.
+
+    python benchmarks/member_cost.py                   # about 50 minutes on 2 cores
+    python benchmarks/member_cost.py --cases diffusion-2000 --no-naive   # one case, no naive loop
+    python benchmarks/member_cost.py --render          # table and figure from results/member_cost.json
+    python benchmarks/member_cost.py --quick --results DIR   # the harness on tiny budgets (the tests run it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+from pathlib import Path
+
+from _common import RESULTS, ROOT, markdown_table, pinn_pac, run_header, write_results  # first: see _common
+
+from pinn_pac.runs.checkpoint import write_json
+
+CASES = {
+    "burgers": {
+        "source": "nu=0.01/pi", "first": "nu=0.02/pi", "targets": "nu=0.012/pi..0.03/pi:4",
+        "levers": ["--warm-start", "nearest", "--target-points", "4000", "--calibrate-target-loss", "5e-7"],
+        "scratch_at": {"nu": "0.02/pi"}, "scratch_error": "median",
+    },
+    "diffusion": {
+        "source": "kappa=0.1", "first": "kappa=0.12", "targets": "kappa=0.05..0.2:16:log",
+        "levers": ["--warm-start", "nearest", "--target-points", "1000", "--calibrate-target-loss", "1e-6"],
+        "scratch_at": {"kappa": "0.1"}, "scratch_error": 1e-4,
+    },
+}
+#: The same diffusion family with twice the target points.
+CASES["diffusion-2000"] = {**CASES["diffusion"], "family": "diffusion", "levers": [
+    "--warm-start", "nearest", "--target-points", "2000", "--calibrate-target-loss", "1e-6"]}
+
+
+#: --quick: the harness on tiny networks, points and budgets, three members a family.
+QUICK_TARGETS = {"burgers": "nu=0.012/pi..0.03/pi:3", "diffusion": "kappa=0.05..0.2:3:log"}
+
+
+def family_of(name: str) -> str:
+    return CASES[name].get("family", name)
+QUICK_NETWORK = ["--width", "8", "--depth", "2", "--points", "200", "--condition-points", "32", "--rad-every", "20",
+                 "--rad-candidates", "1000", "--derivatives", "autograd"]
+QUICK_TRANSFER = [*QUICK_NETWORK, "--source-adam", "20", "--source-iterations", "30", "--allocate-iterations", "10",
+                  "--calibrate-iterations", "20", "--target-points", "100"]
+QUICK_SOLVE = [*QUICK_NETWORK, "--adam", "20", "--iterations", "30"]
+
+
+def records(run_dir: Path) -> list[dict]:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def solve_member(family: str, coefficients: dict, error: float, out: Path, options: list[str]) -> dict:
+    """`pinn-pac solve` of one member from scratch, stopped at `error`: its command and cost."""
+    flags = [part for name, value in coefficients.items() for part in (f"--{name}", str(value))]
+    command = ["solve", family, *flags, "--target-error", f"{error:.3g}", *options]
+    wall = pinn_pac([*command, "--out", str(out)])
+    record = records(out)[0]
+    return {"command": "pinn-pac " + " ".join(command), "wall_seconds": wall, "coefficients": record["coefficients"],
+            "seconds": record["seconds"], "rel_l2": record["rel_l2"], "stopped_because": record["stopped_because"]}
+
+
+def measure_case(name: str, folder: Path, naive: bool, quick: bool, save) -> dict:
+    case, family = CASES[name], family_of(name)
+    if folder.exists():
+        shutil.rmtree(folder)
+    base, grown = folder / "source", folder / "from"
+    source_command = ["transfer", family, "--source", case["source"], "--targets", case["first"], *case["levers"],
+                      *(QUICK_TRANSFER if quick else [])]
+    solve_options = QUICK_SOLVE if quick else []
+    result = {"source_command": "pinn-pac " + " ".join(source_command),
+              "source_wall_seconds": pinn_pac([*source_command, "--out", str(base)])}
+    shutil.copytree(base, grown)
+    command = ["transfer", "--from", os.path.relpath(grown, ROOT), "--targets",
+               QUICK_TARGETS[family] if quick else case["targets"]]
+    wall = pinn_pac(command)
+    known = len(records(base))
+    result["transfer"] = {"command": "pinn-pac " + " ".join(command), "wall_seconds": wall,
+                          "members": records(grown)[known:]}
+    median = statistics.median(r["rel_l2"] for r in result["transfer"]["members"])
+    save(result)
+    error = median if case["scratch_error"] == "median" else case["scratch_error"]
+    result["scratch"] = solve_member(family, case["scratch_at"], error, folder / "scratch", solve_options)
+    save(result)
+    if naive:
+        result["naive"] = []
+        for k, member in enumerate(result["transfer"]["members"]):
+            result["naive"].append(solve_member(family, member["coefficients"], median, folder / f"naive{k}",
+                                                solve_options))
+            save(result)
+    return result
+
+
+def render(data: dict, directory: Path) -> None:
+    rows = []
+    for name, case in data["cases"].items():
+        transfer, scratch = case.get("transfer"), case.get("scratch")
+        if transfer is None or scratch is None:
+            continue
+        ways = [("transfer --from", f"`{transfer['command']}`", transfer["wall_seconds"], transfer["members"]),
+                ("one scratch solve", f"`{scratch['command']}`", scratch["wall_seconds"], [scratch])]
+        if case.get("naive"):
+            ways.append(("naive loop", f"`pinn-pac solve {family_of(name)} ... --target-error E`, each member",
+                         sum(n["wall_seconds"] for n in case["naive"]), case["naive"]))
+        for way, command, wall, members in ways:
+            errors, seconds = [m["rel_l2"] for m in members], sum(m["seconds"] for m in members)
+            rows.append([name, way, command, len(members), f"{wall:.0f}", f"{seconds:.1f}",
+                         f"{seconds / len(members):.1f}", f"{statistics.median(errors):.2e}", f"{max(errors):.2e}",
+                         sum(e > 1e-4 for e in errors), f"{seconds / len(members) / scratch['seconds']:.2f}"])
+    made = "; ".join(f"{name}: `{case['header']['command']}` on {case['header']['date']}"
+                     for name, case in data["cases"].items())
+    notes = (f"Made case by case: {made}. Each source once (not counted below): " + "; ".join(
+        f"`{case['source_command']}`, {case['source_wall_seconds']:.0f} s" for case in data["cases"].values())
+        + ". Training s: the records' seconds (a `--from` run's first target includes the one-off compile of "
+        "the calibration path); the ratio: training seconds per member against the one scratch solve's. "
+        "E is the transfer's median error.")
+    columns = ["case", "way", "command", "members", "wall s", "training s, all", "training s per member",
+               "median rel L2", "worst rel L2", "members above 1e-4", "ratio to one scratch solve"]
+    write_results("member_cost", data, notes + "\n\n" + markdown_table(columns, rows), directory)
+    plot(data, directory / "member_cost.png")
+
+
+def plot(data: dict, path: Path) -> None:
+    """Each member's error against the cumulative training seconds, by transfer and by the naive loop."""
+    from matplotlib.figure import Figure
+
+    from pinn_pac.runs.plots import save_figure
+
+    cases = [(name, case) for name, case in data["cases"].items() if "transfer" in case and "scratch" in case]
+    figure = Figure(figsize=(6 * len(cases), 4))
+    for ax, (name, case) in zip(figure.subplots(1, len(cases), squeeze=False)[0], cases):
+        for way, members, style in (("transfer --from", case["transfer"]["members"], "o"),
+                                    ("naive loop", case.get("naive", []), "s")):
+            if members:
+                cumulative = [sum(m["seconds"] for m in members[: k + 1]) for k in range(len(members))]
+                ax.loglog(cumulative, [m["rel_l2"] for m in members], style, mfc="none", label=way)
+        ax.axvline(case["scratch"]["seconds"], color="gray", ls=":", label="one scratch solve")
+        ax.axhline(1e-4, color="gray", ls="-", lw=0.5)
+        ax.set(xlabel="cumulative training seconds (each member's error where it finished)",
+               ylabel="member relative L2", title=name)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    save_figure(figure, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES), help="cases to run (%(default)s)")
+    parser.add_argument("--no-naive", dest="naive", action="store_false", help="skip the naive loop")
+    parser.add_argument("--quick", action="store_true", help="the harness on tiny budgets, 3 members a family")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write (%(default)s)")
+    parser.add_argument("--render", action="store_true", help="only rewrite the table and figure from the JSON")
+    args = parser.parse_args(argv)
+    path = args.results / "member_cost.json"
+    if args.render:
+        render(json.loads(path.read_text()), args.results)
+        return
+    names = args.cases.split(",")
+    unknown = sorted(set(names) - set(CASES))
+    if unknown:
+        parser.error(f"unknown cases {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    # Cases not run now keep their earlier results; each case carries its own machine header.
+    data = json.loads(path.read_text()) if path.exists() else {"cases": {}}
+    data["header"] = run_header()
+    for name in names:
+        def save(result, name=name):  # the measurements so far, kept as they come
+            data["cases"][name] = {"header": data["header"], **result}
+            write_json(path, data)
+        measure_case(name, args.results / "member_cost" / name, args.naive, args.quick, save)
+        render(data, args.results)
+
+
+if __name__ == "__main__":
+    main()
