@@ -95,7 +95,7 @@ def transfer(
                                  built.get(coefficient_key(source)))
     evaluators = {**target_evaluators, coefficient_key(source): source_run.evaluator}
     context = transfer_context(source, source_run.network, targets, settings, progress, target_points)
-    job = _TransferJob(context, source_run, evaluators, settings, transfer_settings, target_points, store, executor)
+    job = _TransferJob(context, source_run, evaluators, settings, transfer_settings, store, executor)
     return [job.run(method) for method in methods]
 
 
@@ -125,7 +125,6 @@ class _TransferJob:
     evaluators: dict[str, Evaluator]
     settings: Settings
     transfer_settings: TransferSettings
-    target_points: int | None
     store: RunStore | None
     executor: TargetExecutor | None
 
@@ -151,7 +150,7 @@ class _TransferJob:
             target_key = coefficient_key(target)
             piece = pieces[target_key]
             if piece is None:
-                loss = physics_loss(target, self.settings, n_interior=self.target_points)
+                loss = physics_loss(target, self.settings, n_interior=self.context.target_points)
                 options = {"progress": context.progress,
                            "state": store.training_state(target_piece(method.name, target_key)) if store else None}
                 networks[target_key], piece = adapt_target(method, target, self.transfer_settings.calibrate,
@@ -213,7 +212,7 @@ class _TransferJob:
             target.coefficients,
             method.name, method.options_dict(), settings, self.transfer_settings.calibrate,
             self.source_run.network.state_dict(), {k: v for k, v in prepared.items() if k != "prepare"},
-            self.target_points,
+            self.context.target_points,
         ) for target in targets]
         pieces = {}
         with (tqdm(total=len(tasks), desc=f"{method.name} targets", disable=not self.context.progress) as bar,

@@ -134,7 +134,7 @@ def train(
     (a `PhysicsLoss` with RAD) has its points redrawn every that many quasi-Newton iterations;
     one with `reweight_every` > 0 has its term weights renewed every that many steps (see
     `PhysicsLoss.reweight`). A loss with `term_values` has each term recorded in the history,
-one with `tracked_values` each of those values.
+    one with `tracked_values` each of those values.
 
     With a `state`, the quasi-Newton phase saves everything it needs to go on (parameters,
     optimizer, the loss's points and random stream, history) every `state.every` iterations,
