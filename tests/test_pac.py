@@ -32,6 +32,15 @@ def test_prune_frees_the_requested_fraction_of_smallest_weights(tiny_network, sc
             assert w[~m].max() <= w[m].min()
 
 
+@pytest.mark.parametrize("ratio", [0.2, 0.5])
+def test_output_scope_is_the_global_prune_with_the_output_layer_freeing_its_own_share(tiny_network, ratio):
+    kept, global_kept = prune(tiny_network, ratio, "output"), prune(tiny_network, ratio, "global")
+    assert all(torch.equal(a, b) for a, b in zip(kept[:-1], global_kept[:-1]))
+    output = tiny_network.weights[-1].detach().abs()
+    assert int((~kept[-1]).sum()) == round(ratio * output.numel())
+    assert output[~kept[-1]].max() <= output[kept[-1]].min()
+
+
 @pytest.mark.parametrize("ratio", [0.0, 1.0, -0.1, 1.5])
 def test_prune_rejects_ratios_outside_open_unit_interval(tiny_network, ratio):
     with pytest.raises(ValueError, match="ratio"):

@@ -380,18 +380,21 @@ def test_a_forgetting_method_says_so(tmp_path, capsys):
 
 
 def test_warm_start_changes_only_where_later_targets_begin(tmp_path):
+    """Given far first, a nearest start trains nu = 0.1/pi first (from the source's zeros) and
+    0.12/pi from it; the records keep the order given."""
     runs = {}
     for warm_start in ("zero", "nearest"):
         out = tmp_path / warm_start
-        assert main(["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi,nu=0.12/pi",
+        assert main(["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.12/pi,nu=0.1/pi",
                      "--warm-start", warm_start, *TINY, "--source-adam", "20", "--source-iterations", "0",
                      "--allocate-iterations", "5", "--calibrate-iterations", "10", "--out", str(out)]) == 0
         runs[warm_start] = json.loads((out / "results.json").read_text())
         assert [r.rel_l2 for r in evaluate_run(out)] == [r["rel_l2"] for r in runs[warm_start]]
     zero, nearest = runs["zero"], runs["nearest"]
-    assert nearest[0]["rel_l2"] == zero[0]["rel_l2"]  # the same source, the same first target
-    assert nearest[1]["start_rel_l2"] == zero[1]["start_rel_l2"] and nearest[1]["rel_l2"] == zero[1]["rel_l2"]
-    assert nearest[2]["start_rel_l2"] != zero[2]["start_rel_l2"]  # began from the first target's weights
+    assert [r["coefficients"]["nu"] * math.pi for r in nearest[1:]] == pytest.approx([0.12, 0.1])
+    assert nearest[0]["rel_l2"] == zero[0]["rel_l2"]  # the same source
+    assert nearest[2]["start_rel_l2"] == zero[2]["start_rel_l2"] and nearest[2]["rel_l2"] == zero[2]["rel_l2"]
+    assert nearest[1]["start_rel_l2"] != zero[1]["start_rel_l2"]  # began from nu = 0.1/pi's weights
     with pytest.raises(SystemExit):
         main(["transfer", "burgers", "--warm-start", "neighbour"])
 

@@ -189,6 +189,25 @@ def test_pac_warm_start_begins_at_the_nearest_calibrated_target(context, warm_st
     assert all(torch.all(v == 0) for v in method.pac.target_adapter(coefficient_key(near_source)))
 
 
+@pytest.mark.parametrize("warm_start", ["zero", "nearest"])
+def test_pac_nearest_warm_start_trains_nearest_targets_first(context, warm_start):
+    """Given far to near, a nearest warm start walks out from the source (and from members
+    already calibrated), so each target starts from a neighbour; the zero start keeps the order."""
+    method = make_method("pac", ratio=0.5, warm_start=warm_start)
+    method.prepare(context, Budget(adam_steps=0, iterations=0), progress=False)
+    source = context.source
+    nu = source.coefficients["nu"]
+    far, middle, near, below = (source.with_coefficients(nu=f * nu) for f in (4.0, 2.5, 1.5, 0.8))
+    given = [far, middle, below, near]
+    expected = [below, near, middle, far] if warm_start == "nearest" else given
+    assert method.training_order(given) == expected
+    low, beside_middle = (source.with_coefficients(nu=f * nu) for f in (0.4, 3.0))
+    assert method.training_order([low, beside_middle]) == [low, beside_middle]
+    method.adapt(middle, Budget(adam_steps=0, iterations=0), progress=False)
+    # Now a calibrated member lies 0.5 from beside_middle; low is 0.6 from the source.
+    expected = [beside_middle, low] if warm_start == "nearest" else [low, beside_middle]
+    assert method.training_order([low, beside_middle]) == expected
+
 def test_pac_refuses_an_unknown_warm_start():
     with pytest.raises(ValueError, match="warm start 'neighbour'"):
         PAC(warm_start="neighbour")

@@ -131,10 +131,10 @@ def comparison_table(records: list[Record]) -> str:
 
 def plot_model(evaluator: Evaluator, network: torch.nn.Module, title: str, path: Path) -> None:
     """Prediction, reference and error of `network` on the evaluator's grid, error in the title."""
-    metrics = evaluator(network)
+    prediction = evaluator.predict(network)
     plot_solution(
-        evaluator.grid, evaluator.equation.inputs, evaluator.predict(network), evaluator.reference,
-        f"{title} (relative L2 {error_text(metrics.rel_l2)})", path,
+        evaluator.grid, evaluator.equation.inputs, prediction, evaluator.reference,
+        f"{title} (relative L2 {error_text(evaluator.metrics(prediction).rel_l2)})", path,
     )
 
 

@@ -144,21 +144,22 @@ class _TransferJob:
         if self.executor is not None:
             pieces.update(self._train_elsewhere(method, saved, [t for t in context.targets
                                                                  if pieces[coefficient_key(t)] is None]))
+        networks = {target_key: method.load_target(target, pieces[target_key]) for target in context.targets
+                    if pieces[target_key := coefficient_key(target)] is not None}
         # Each method gets its own target losses: RAD moves their points during training.
-        networks, target_records, target_states = {}, [], []
+        for target in method.training_order([t for t in context.targets if pieces[coefficient_key(t)] is None]):
+            target_key = coefficient_key(target)
+            loss = physics_loss(target, self.settings, n_interior=self.context.target_points)
+            options = {"progress": context.progress,
+                       "state": store.training_state(target_piece(method.name, target_key)) if store else None}
+            networks[target_key], pieces[target_key] = adapt_target(method, target, self.transfer_settings.calibrate,
+                                                                     evaluators, loss, key, options)
+            if store:
+                store.save(target_piece(method.name, target_key), pieces[target_key])
+        target_records, target_states = [], []
         for target in context.targets:
             target_key = coefficient_key(target)
             piece = pieces[target_key]
-            if piece is None:
-                loss = physics_loss(target, self.settings, n_interior=self.context.target_points)
-                options = {"progress": context.progress,
-                           "state": store.training_state(target_piece(method.name, target_key)) if store else None}
-                networks[target_key], piece = adapt_target(method, target, self.transfer_settings.calibrate,
-                                                           evaluators, loss, key, options)
-                if store:
-                    store.save(target_piece(method.name, target_key), piece)
-            else:
-                networks[target_key] = method.load_target(target, piece)
             histories[f"{method.name} {target_key}"] = History(**piece.pop("history"))
             target_records.append(Record(**piece.pop("record")))
             target_states.append(piece)

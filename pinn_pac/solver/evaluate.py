@@ -58,9 +58,13 @@ class Evaluator:
         return values.reshape(self.output_shape)
 
     def __call__(self, network: torch.nn.Module) -> Metrics:
+        return self.metrics(self.predict(network) if self.reference is not None else None)
+
+    def metrics(self, prediction: np.ndarray | None) -> Metrics:
+        """The errors of a prediction on the grid (from `predict`); NaN without a reference."""
         if self.reference is None:
             return Metrics(rel_l2=math.nan, max_abs_err=math.nan)
-        error = self.predict(network) - self.reference
+        error = prediction - self.reference
         return Metrics(rel_l2=_norm(error) / _norm(self.reference), max_abs_err=float(np.abs(error).max()))
 
 

@@ -112,6 +112,10 @@ class TransferMethod(ABC):
         (not on other targets trained before it), so targets may train in any process."""
         return True
 
+    def training_order(self, targets: list[Equation]) -> list[Equation]:
+        """The order in which `targets` (those not yet trained) are to train: as given."""
+        return list(targets)
+
     def prepare(self, context: TransferContext, budget: Budget, evaluator: Evaluator | None = None,
                 **train_options) -> TrainResult | None:
         """Set up from the trained source; returns the training it did, if any."""

@@ -22,9 +22,10 @@ WARM_STARTS = ("zero", "nearest")
 class PACOptions:
     ratio: float = option(0.3, "pac: fraction of weights freed")
     penalty: float = option(0.0, "pac: lambda of the L2 pull of freed weights to 0")
-    scope: str = option("global", "pac: one prune threshold for all layers, or one per layer", PRUNE_SCOPES)
+    scope: str = option("global", "pac: one prune threshold for all layers, one per layer, or the global one "
+                        "with the output layer freeing its own share", PRUNE_SCOPES)
     warm_start: str = option("zero", "pac: start each target's freed weights from the source's zeros, or from "
-                             "the nearest target calibrated before it, in the order given", WARM_STARTS)
+                             "the nearest target calibrated before it, nearest targets first", WARM_STARTS)
     with_allocate: bool = option(True, "pac: retrain the kept weights on the source after pruning")
 
     def __post_init__(self) -> None:
@@ -43,8 +44,9 @@ class PAC(TransferMethod):
 
     `warm_start="nearest"` starts each target's freed weights from those of the nearest
     target calibrated before it, where that one is nearer than the source (whose freed
-    weights are 0); targets are taken in the order given. Distances are measured in
-    coefficients relative to the source's (see `coefficient_distance`).
+    weights are 0); targets are then taken nearest first, each the one closest to the source
+    or a member already calibrated, so that each starts from a neighbour. Distances are
+    measured in coefficients relative to the source's (see `coefficient_distance`).
     """
 
     name, keeps_source = "pac", True
@@ -79,6 +81,18 @@ class PAC(TransferMethod):
 
     def source_count(self) -> int:
         return self.pac.source_count  # the kept weights and the biases; freed weights are the targets'
+
+    def training_order(self, targets: list[Equation]) -> list[Equation]:
+        if self.options.warm_start == "zero":
+            return list(targets)
+        known, waiting, order = [self.context.source, *self.calibrated], list(targets), []
+        while waiting:  # min takes the first of equals: ties keep the order given
+            nearest = min(waiting, key=lambda target: min(
+                coefficient_distance(target, member, self.context.source) for member in known))
+            waiting.remove(nearest)
+            known.append(nearest)
+            order.append(nearest)
+        return order
 
     def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:
         key = coefficient_key(target)
@@ -117,15 +131,6 @@ class PAC(TransferMethod):
         source = self.context.source
         nearest = min([source, *self.calibrated], key=lambda known: coefficient_distance(target, known, source))
         return None if nearest is source else coefficient_key(nearest)
-
-
-def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:
-    """Euclidean distance between two family members' coefficients, each coefficient
-    divided by the reference's magnitude of it (by 1 where that is 0)."""
-    return math.sqrt(sum(
-        ((a.coefficients[name] - b.coefficients[name]) / (abs(value) or 1.0)) ** 2
-        for name, value in reference.coefficients.items()
-    ))
 
 
 def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:

@@ -21,7 +21,7 @@ from ..solver.loss import StackedPhysicsLoss
 from ..solver.model import MLP, Layers, TanhNetwork
 from ..solver.train import Budget, TrainResult, train
 
-PRUNE_SCOPES = ("global", "layer")
+PRUNE_SCOPES = ("global", "layer", "output")
 
 
 def _keep_largest(magnitudes: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -36,17 +36,23 @@ def prune(network: MLP, ratio: float, scope: str = "global") -> list[torch.Tenso
     """Boolean masks over the weight matrices, True where a weight is kept for the source.
 
     `ratio` is the fraction of weights freed for targets. With scope "global" one magnitude
-    threshold spans all layers; with "layer" each matrix frees `ratio` of its own weights.
+    threshold spans all layers; with "layer" each matrix frees `ratio` of its own weights;
+    with "output" the global threshold holds for the hidden layers and the output layer frees
+    `ratio` of its own (a global threshold may free none of it, and a target then cannot
+    re-weight the source's features).
     """
     if not 0.0 < ratio < 1.0:
         raise ValueError(f"prune ratio must be in (0, 1), got {ratio}")
     weights = [w.detach().abs() for w in network.weights]
     if scope == "layer":
         return [_keep_largest(w, ratio) for w in weights]
-    if scope != "global":
+    if scope not in PRUNE_SCOPES:
         raise ValueError(f"unknown prune scope {scope!r}; use one of {PRUNE_SCOPES}")
     keep = _keep_largest(torch.cat([w.flatten() for w in weights]), ratio)
-    return [part.view_as(w) for part, w in zip(keep.split([w.numel() for w in weights]), weights)]
+    masks = [part.view_as(w) for part, w in zip(keep.split([w.numel() for w in weights]), weights)]
+    if scope == "output":
+        masks[-1] = _keep_largest(weights[-1], ratio)
+    return masks
 
 
 class MaskedNetwork(TanhNetwork):
