@@ -14,7 +14,7 @@ run then gets the new members with `pinn-pac transfer --from RUN --targets ...`.
 Wall seconds are whole commands; training seconds are the records' (the first target of a
 `--from` run pays the one-off compile of the calibration path). One process at a time.
 
-    python benchmarks/member_cost.py                   # about 70 minutes on 2 cores
+    python benchmarks/member_cost.py                   # about 80 minutes on 2 cores
     python benchmarks/member_cost.py --cases diffusion-error-stop   # one case
     python benchmarks/member_cost.py --cases diffusion-2000 --no-naive   # one case, no naive loop
     python benchmarks/member_cost.py --render          # table and figure from results/member_cost.json
@@ -49,6 +49,9 @@ CASES = {
 #: The same diffusion family with twice the target points.
 CASES["diffusion-2000"] = {**CASES["diffusion"], "family": "diffusion", "levers": [
     "--warm-start", "nearest", "--target-points", "2000", "--calibrate-target-loss", "1e-6"]}
+#: Burgers on 2,000 points, each member stopped at 1e-4 against the reference.
+CASES["burgers-error-stop"] = {**CASES["burgers"], "family": "burgers", "levers": [
+    "--warm-start", "nearest", "--target-points", "2000", "--calibrate-target-error", "1e-4"]}
 #: 1000 points, each member stopped at the error the scratch solve stops at (1e-4, against
 #: the family's reference: the same rule on both sides) in place of a loss level.
 CASES["diffusion-error-stop"] = {**CASES["diffusion"], "family": "diffusion", "levers": [

@@ -81,6 +81,10 @@ def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
     print(f"stopped: {run.stopped_because}; run saved to {out}")
 
 
+#: A physics loss on fresh points this many times that on the training points gets a warning.
+HELD_OUT_WARNING = 100.0
+
+
 def format_identified(run: IdentifyRun) -> str:
     """The table of unknowns, then the fit's figures."""
     errors = run.standard_errors if isinstance(run.standard_errors, dict) else {}
@@ -92,7 +96,12 @@ def format_identified(run: IdentifyRun) -> str:
     if not errors:
         lines.append(f"no standard errors: {run.standard_errors}")
     rel_l2 = "n/a (no reference)" if run.rel_l2 != run.rel_l2 else f"{run.rel_l2:.2e}"
-    lines.append(f"data misfit {run.data_misfit:.2e}, physics loss {run.residual_loss:.2e}, "
+    lines.append(f"data misfit {run.data_misfit:.2e}, physics loss {run.residual_loss:.2e} "
+                 f"({run.held_out_loss:.2e} on fresh points), "
                  f"rel L2 of the solution at the identified coefficients {rel_l2}; "
                  f"{len(run.observations)} data points, {run.seconds:.1f} s")
+    if run.held_out_loss > HELD_OUT_WARNING * run.residual_loss:
+        lines.append(f"warning: the physics loss on fresh points is {run.held_out_loss / run.residual_loss:.0f} "
+                     "times that on the training points: the network meets the equation only where it trained, "
+                     "and the identified values are not to be trusted (more --points, or a start from scratch)")
     return "\n".join(lines)

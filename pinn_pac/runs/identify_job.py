@@ -38,6 +38,8 @@ IDENTIFY_BUDGET = Budget(adam_steps=1000, iterations=2000, adam_lr=5e-3)
 #: quasi-Newton iterations as from scratch (with 1,000, Burgers from nu = 0.005/pi to
 #: 0.01/pi stopped at 7.9e-5 against scratch's 5.6e-6).
 FROM_BUDGET = Budget(adam_steps=0, iterations=2000)
+#: Where the held-out points are drawn: a seed offset no training loss uses.
+HELD_OUT_SEED_OFFSET = 7919
 
 
 @dataclass
@@ -67,6 +69,9 @@ class IdentifyRun:
     standard_errors: dict[str, float] | str
     data_misfit: float
     residual_loss: float
+    #: The same physics loss on as many fresh points: far above `residual_loss`, the network
+    #: meets the equation only at its training points and the identified values are not to be trusted.
+    held_out_loss: float
     rel_l2: float
     max_abs_err: float
     seconds: float
@@ -93,7 +98,7 @@ class IdentifyRun:
             "standard_errors": errors if isinstance(errors, dict) else None,
             "standard_errors_note": ("approximate: Gauss-Newton curvature of the loss at the optimum, "
                                      "noise from the data misfit left there" if isinstance(errors, dict) else errors),
-            "data_misfit": self.data_misfit, "residual_loss": self.residual_loss,
+            "data_misfit": self.data_misfit, "residual_loss": self.residual_loss, "held_out_loss": self.held_out_loss,
             "rel_l2": number(self.rel_l2), "max_abs_err": number(self.max_abs_err),
             "data_points": len(self.observations), "observed": list(self.observations.values),
             "data_weight": self.data_weight, "seconds": self.seconds, "stopped_because": self.stopped_because,
@@ -172,6 +177,7 @@ def identify(
     found = equation.with_coefficients(**identified)
     errors = standard_errors(loss, network) if with_standard_errors else "not asked for"
     terms = loss.term_values(network)
+    held_out = physics_loss(found, settings, seed_offset=HELD_OUT_SEED_OFFSET).terms(network)
     try:
         evaluator = Evaluator(found, conditions=settings.conditions)
     except ValueError:  # a reference that cannot serve the identified coefficients: no error to give
@@ -179,7 +185,8 @@ def identify(
     metrics = evaluator(network) if evaluator is not None else Metrics(math.nan, math.nan)
     return IdentifyRun(
         found, {name: equation.coefficients[name] for name in unknowns}, identified, errors, terms["data"],
-        sum(value for name, value in terms.items() if name != "data"), metrics.rel_l2, metrics.max_abs_err,
+        sum(value for name, value in terms.items() if name != "data"),
+        sum(float(value.detach()) for value in held_out.values()), metrics.rel_l2, metrics.max_abs_err,
         result.seconds, result.stopped_because, result.history, network, settings, budget, data_weight,
         observations, evaluator, start_from,
     )
