@@ -2,10 +2,10 @@
 member from scratch, as a user runs both.
 
 For each case (a family and its levers) a source is trained once with the calibration levers
-of issue 22 (each target starts from the nearest member calibrated before it, trains on fewer
-RAD-placed points and stops at a loss level, a rule that needs no reference), with one first
-target. A copy of that
-run then gets the new members with `pinn-pac transfer --from RUN --targets ...`. Beside it:
+of issue 22 (each target starts from the nearest member calibrated before it, nearest first,
+trains on fewer RAD-placed points and stops at a loss level, a rule that needs no reference,
+or at an error against the reference), with one first target. A copy of that run then gets
+the new members with `pinn-pac transfer --from RUN --targets ...`. Beside it:
 
 * one scratch solve, `pinn-pac solve` at one member stopped at a stated error (Burgers: the
   transfer's median error; diffusion: 1e-4), the cost a member by transfer is measured against;
@@ -58,12 +58,13 @@ CASES["diffusion-error-stop"] = {**CASES["diffusion"], "family": "diffusion", "l
     "--warm-start", "nearest", "--target-points", "1000", "--calibrate-target-error", "1e-4"]}
 
 
+def family_of(name: str) -> str:
+    return CASES[name].get("family", name)
+
+
 #: --quick: the harness on tiny networks, points and budgets, three members a family.
 QUICK_TARGETS = {"burgers": "nu=0.012/pi..0.03/pi:3", "diffusion": "kappa=0.05..0.2:3:log"}
 
-
-def family_of(name: str) -> str:
-    return CASES[name].get("family", name)
 QUICK_NETWORK = ["--width", "8", "--depth", "2", "--points", "200", "--condition-points", "32", "--rad-every", "20",
                  "--rad-candidates", "1000", "--derivatives", "autograd"]
 QUICK_TRANSFER = [*QUICK_NETWORK, "--source-adam", "20", "--source-iterations", "30", "--allocate-iterations", "10",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def format_identified(run: IdentifyRun) -> str:
                  f"rel L2 of the solution at the identified coefficients {rel_l2}; "
                  f"{len(run.observations)} data points, {run.seconds:.1f} s")
     if run.held_out_loss > HELD_OUT_WARNING * run.residual_loss:
-        lines.append(f"warning: the physics loss on fresh points is {run.held_out_loss / run.residual_loss:.0f} "
+        ratio = run.held_out_loss / run.residual_loss if run.residual_loss > 0 else math.inf
+        lines.append(f"warning: the physics loss on fresh points is {ratio:.0f} "
                      "times that on the training points: the network meets the equation only where it trained, "
                      "and the identified values are not to be trusted (more --points, or a start from scratch)")
     return "\n".join(lines)

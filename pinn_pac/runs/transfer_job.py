@@ -144,10 +144,16 @@ class _TransferJob:
         if self.executor is not None:
             pieces.update(self._train_elsewhere(method, saved, [t for t in context.targets
                                                                  if pieces[coefficient_key(t)] is None]))
-        networks = {target_key: method.load_target(target, pieces[target_key]) for target in context.targets
-                    if pieces[target_key := coefficient_key(target)] is not None}
+        # Stored targets are taken up first: the order the rest train in may depend on them.
+        networks, waiting = {}, []
+        for target in context.targets:
+            piece = pieces[coefficient_key(target)]
+            if piece is None:
+                waiting.append(target)
+            else:
+                networks[coefficient_key(target)] = method.load_target(target, piece)
         # Each method gets its own target losses: RAD moves their points during training.
-        for target in method.training_order([t for t in context.targets if pieces[coefficient_key(t)] is None]):
+        for target in method.training_order(waiting):
             target_key = coefficient_key(target)
             loss = physics_loss(target, self.settings, n_interior=self.context.target_points)
             options = {"progress": context.progress,
