@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import subprocess
 import sys
 import time
@@ -99,12 +100,19 @@ def samples(truth: Equation, count: int, noise: float, seed: int) -> dict[str, n
     return {**points, **outputs}
 
 
+def family_command(problem: Problem) -> list[str]:
+    """The `pinn-pac transfer` arguments that train the family `--from` starts from: the
+    command's defaults but the points, and the prune the cases were measured with (the
+    default until PAC-Net's became "output")."""
+    return ["transfer", problem.name, "--source", problem.family_source, "--targets", problem.family_targets,
+            "--points", str(problem.settings.n_interior), "--scope", "global"]
+
+
 def build_family(problem: Problem, folder: Path) -> Path:
-    """The family `--from` starts from, trained once with the transfer command's defaults."""
+    """The family `--from` starts from, trained once (kept in `folder` between runs)."""
     if not (folder / "checkpoint.pt").is_file():
-        subprocess.run([sys.executable, "-m", "pinn_pac.cli", "transfer", problem.name, "--source", problem.family_source,
-                        "--targets", problem.family_targets, "--out", str(folder), "--quiet",
-                        "--points", str(problem.settings.n_interior)], check=True)
+        subprocess.run([sys.executable, "-m", "pinn_pac.cli", *family_command(problem), "--out", str(folder), "--quiet"],
+                       check=True)
     return folder
 
 
@@ -259,8 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         problem = PROBLEMS[name]
         began = time.perf_counter()
         family_dir = build_family(problem, args.families / name)
-        families[name] = {"command": f"pinn-pac transfer {name} --source {problem.family_source} "
-                                     f"--targets '{problem.family_targets}' --points {problem.settings.n_interior}",
+        families[name] = {"command": "pinn-pac " + " ".join(shlex.quote(part) for part in family_command(problem)),
                           "seconds_here": time.perf_counter() - began}
         for noise in NOISES:
             for seed in seeds[:1] if name in args.first_seed_only.split(",") else seeds:

@@ -4,12 +4,14 @@ For each family and seed one source network is trained; every method then moves 
 near and a far target with the same budget (the same quasi-Newton iterations; step budgets
 only, no time caps, so the same command gives the same errors on any load). Burgers also
 runs a few-target-points variant (every target trains on 200 points) and a PAC-Net ablation
-(prune ratio, lambda, Allocate on or off). Errors are relative L2 against each family's
+(prune ratio, lambda, Allocate on or off); every family also runs PAC-Net with the global
+prune beside its default scope. Errors are relative L2 against each family's
 reference on its standard grid. Jobs (family x seed) run in two
 worker processes of one torch thread each, so every timing is a one-core timing.
 
-    python benchmarks/transfer.py            # about 100 minutes on 2 cores
-    python benchmarks/transfer.py --quick    # the harness on tiny budgets (the tests run it)
+    python benchmarks/transfer.py                # about an hour on 2 cores
+    python benchmarks/transfer.py --methods pac  # re-run one method, keep the others' rows
+    python benchmarks/transfer.py --quick        # the harness on tiny budgets (the tests run it)
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ PAIRS = {
     "oscillator": ("omega=20", {"near": "omega=22", "far": "omega=30"}),
 }
 THRESHOLDS = (1e-2, 1e-3)
+#: The prune scope the scope ablation runs beside PAC-Net's default one.
+OTHER_SCOPE = "global"
+DEFAULT_PAC = f"default (ratio={PAC.Options().ratio:g}, lambda={PAC.Options().penalty:g}, scope {PAC.Options().scope})"
 FEW_POINTS = 200
 RATIOS = (0.2, 0.3, 0.5, 0.7, 0.9)
 PENALTIES = (1e-6, 1e-4, 1e-2)
@@ -98,9 +103,9 @@ def rows_of(run: TransferRun, family: str, pair_of: dict[str, str], seed: int, v
     return rows
 
 
-def run_job(job: tuple[str, int, bool]) -> dict:
-    """One family and seed: source, every method, and (Burgers) few points and the ablation."""
-    family, seed, quick = job
+def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
+    """One family and seed: source, the methods, and (Burgers) few points and PAC's ablation."""
+    family, seed, quick, methods = job
     torch.set_num_threads(1)
     config = configuration(quick)
     settings = replace(config["settings"], seed=seed)
@@ -118,9 +123,12 @@ def run_job(job: tuple[str, int, bool]) -> dict:
                             source_run=source_run, target_points=target_points):
             rows.extend(rows_of(run, family, pair_of, seed, variant))
 
-    add("all points", base, tuple(METHODS))
+    add("all points", base, methods)
+    if "pac" in methods:  # the other prune scope, on every family: the choice of PAC-Net's default
+        add(f"ablation scope={OTHER_SCOPE}", base, (PAC(scope=OTHER_SCOPE),))
     if family == "burgers":
-        add(f"{config['few_points']} target points", base, tuple(METHODS), target_points=config["few_points"])
+        add(f"{config['few_points']} target points", base, methods, target_points=config["few_points"])
+    if family == "burgers" and "pac" in methods:
         for ratio in config["ratios"]:
             add(f"ablation ratio={ratio:g}", base, (PAC(ratio=ratio),))
         for penalty in config["penalties"]:
@@ -170,11 +178,27 @@ def ablation_table(rows: list[dict]) -> tuple[list[str], list[list]]:
     for row in rows:
         if row["variant"].startswith("ablation") or (row["variant"] == "all points" and row["method"] == "pac"):
             if row["family"] == "burgers":
-                name = row["variant"].removeprefix("ablation ") if row["variant"] != "all points" else "default (ratio=0.3, lambda=0)"
+                name = row["variant"].removeprefix("ablation ") if row["variant"] != "all points" else DEFAULT_PAC
                 groups.setdefault((name, row["pair"]), []).append(row)
     return columns, [[name, pair, spread([r["rel_l2"] for r in group]),
                       spread([r["source_rel_l2_after"] for r in group]), group[0]["stored"]]
                      for (name, pair), group in groups.items()]
+
+
+def scope_table(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """Every family and pair: PAC-Net with its default prune scope beside the other scope."""
+    default, other = PAC.Options().scope, OTHER_SCOPE
+    groups: dict[tuple, dict[str, list[dict]]] = {}
+    for row in rows:
+        if row["method"] == "pac" and row["variant"] in ("all points", f"ablation scope={other}"):
+            scope = default if row["variant"] == "all points" else other
+            groups.setdefault((row["family"], row["pair"]), {}).setdefault(scope, []).append(row)
+    columns = ["family", "pair", *(f"{scope}: {what}" for scope in (default, other)
+                                   for what in ("target rel L2", "source rel L2 (allocated)"))]
+    table = [[family, pair, *(spread([r[key] for r in by_scope[scope]]) for scope in (default, other)
+                              for key in ("rel_l2", "source_rel_l2_after"))]
+             for (family, pair), by_scope in groups.items() if len(by_scope) == 2]
+    return columns, table
 
 
 def plot_error_against_time(rows: list[dict], path: Path) -> None:
@@ -248,12 +272,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes, one thread each")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite transfer.md and the figures from RESULTS/transfer.json")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="methods to run, comma-separated (default: all); with a subset the other "
+                             "methods' rows are kept from RESULTS/transfer.json and that run is named")
     args = parser.parse_args(argv)
+    methods = tuple(args.methods.split(","))
+    if unknown := [m for m in methods if m not in METHODS]:
+        parser.error(f"unknown method {unknown[0]!r}; use some of {', '.join(METHODS)}")
+    earlier = None
+    if set(methods) != set(METHODS):
+        if not (args.results / "transfer.json").exists():
+            parser.error(f"--methods {args.methods} keeps the other methods' rows, but "
+                         f"{args.results / 'transfer.json'} does not exist")
+        earlier = json.loads((args.results / "transfer.json").read_text())
     if args.render:
         render(json.loads((args.results / "transfer.json").read_text()), args.results, rerendered=True)
         return
     config = configuration(args.quick)
-    jobs = [(family, seed, args.quick) for seed in config["seeds"] for family in config["families"]]
+    jobs = [(family, seed, args.quick, methods) for seed in config["seeds"] for family in config["families"]]
     jobs.sort(key=lambda job: job[0] != "burgers")  # the longest jobs first, so the pool ends together
     started = time.perf_counter()
     if args.workers > 1:
@@ -267,8 +303,24 @@ def main(argv: list[str] | None = None) -> None:
             "budgets": {k: asdict(config[k]) for k in ("source", "allocate", "calibrate")},
             "sources": [{k: v for k, v in r.items() if k != "rows"} for r in results],
             "rows": [row for result in results for row in result["rows"]]}
+    if earlier:
+        data = merged(data, earlier, methods)
     render(data, args.results)
     print(f"done in {wall / 60:.1f} min; wrote {args.results / 'transfer.md'}")
+
+
+def merged(data: dict, earlier: dict, methods: tuple[str, ...]) -> dict:
+    """This run's rows of `methods` with the other methods' rows of the `earlier` run.
+
+    Each source is trained again here; whether its error equals the earlier run's to the
+    bit says whether the kept rows would come out the same on this machine and code.
+    """
+    before = {(s["family"], s["seed"]): s["source_rel_l2"] for s in earlier["sources"]}
+    same = [s["source_rel_l2"] == before.get((s["family"], s["seed"])) for s in data["sources"]]
+    kept = sorted({r["method"] for r in earlier["rows"] if r["method"] not in methods})
+    return {**data, "rows": data["rows"] + [r for r in earlier["rows"] if r["method"] not in methods],
+            "kept": {"methods": kept, "header": earlier["header"], "wall_seconds": earlier["wall_seconds"],
+                     "sources_reproduced": sum(same), "sources": len(same)}}
 
 
 def render(data: dict, directory: Path, rerendered: bool = False) -> None:
@@ -288,11 +340,13 @@ def render(data: dict, directory: Path, rerendered: bool = False) -> None:
         f"process on one torch thread, {data.get('workers', 2)} at a time. Whole run: {data['wall_seconds'] / 60:.1f} min."
         + (" Tables and figures re-rendered from transfer.json by `python benchmarks/transfer.py --render`."
            if rerendered else ""),
+        *([kept_note(data["kept"])] if "kept" in data else []),
         "## Best method per pair (lowest median target error)\n\n" + markdown_table(*ranking(rows)),
         "## All points\n\n" + markdown_table(*summary(rows, "all points")),
         f"## Few target points ({few.split()[0]} interior points per target, Burgers)\n\n"
         + markdown_table(*summary(rows, few)),
         "## PAC-Net ablation (Burgers)\n\n" + markdown_table(*ablation_table(rows)),
+        "## PAC-Net's prune scope (median over seeds [min, max])\n\n" + markdown_table(*scope_table(rows)),
         "Sources: " + ", ".join(f"{r['family']} seed {r['seed']} {r['source_rel_l2']:.2e} "
                                 f"({r['source_seconds']:.0f} s)" for r in data["sources"]),
     ]
@@ -300,6 +354,18 @@ def render(data: dict, directory: Path, rerendered: bool = False) -> None:
     plot_error_against_time(rows, directory / "transfer_error_vs_time.png")
     plot_source_against_target(rows, directory / "transfer_source_vs_target.png")
     plot_ablation(rows, directory / "transfer_ablation.png")
+
+
+def kept_note(kept: dict) -> str:
+    header = kept["header"]
+    return (f"Rows of {', '.join(kept['methods'])} are kept from an earlier run, `{header['command']}` on "
+            f"{header['date']} ({header['machine']}; whole run {kept['wall_seconds'] / 60:.1f} min); this run "
+            f"trained every source again and {kept['sources_reproduced']} of {kept['sources']} source errors "
+            "equal that run's to the bit"
+            + ("." if kept["sources_reproduced"] == kept["sources"] else
+               ": the other sources differ (another machine or code), so places against the kept rows compare "
+               "methods on different sources of the same budgets and are indicative.")
+            + " Compare seconds across the two runs as ratios of their machines.")
 
 
 def ranking(rows: list[dict]) -> tuple[list[str], list[list]]:

@@ -327,18 +327,29 @@ def test_transfer_benchmark_quick_mode_runs_every_method(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     rows = json.loads((tmp_path / "transfer.json").read_text())["rows"]
     variants = {row["variant"] for row in rows}
-    assert {"all points", "32 target points", "ablation ratio=0.7", "ablation no allocate"} <= variants
+    assert {"all points", "32 target points", "ablation ratio=0.7", "ablation no allocate", "ablation scope=global"} <= variants
     assert {row["method"] for row in rows if row["variant"] == "all points"} == set(METHODS)
     assert all(math.isfinite(row["rel_l2"]) and row["stored"] > 0 for row in rows)
     pac = next(r for r in rows if r["method"] == "pac" and r["variant"] == "all points")
     assert pac["source_rel_l2_after"] == pac["source_rel_l2_before"]  # the source is kept exactly
     for name in ("transfer.md", "transfer_error_vs_time.png", "transfer_source_vs_target.png", "transfer_ablation.png"):
         assert (tmp_path / name).stat().st_size > 500
-    assert "| pac |" in (tmp_path / "transfer.md").read_text() and "pac's place" in (tmp_path / "transfer.md").read_text()
+    text = (tmp_path / "transfer.md").read_text()
+    assert "| pac |" in text and "pac's place" in text
+    assert "| burgers | near | " in text.split("## PAC-Net's prune scope")[1]  # both scopes measured
     again = subprocess.run([sys.executable, str(script), "--render", "--results", str(tmp_path)],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "re-rendered from transfer.json" in (tmp_path / "transfer.md").read_text()
+    pac_only = subprocess.run([sys.executable, str(script), "--quick", "--methods", "pac", "--results", str(tmp_path)],
+                              capture_output=True, text=True, timeout=600)
+    assert pac_only.returncode == 0, pac_only.stderr[-2000:]
+    merged = json.loads((tmp_path / "transfer.json").read_text())
+    others = lambda table: [r for r in table if r["method"] != "pac"]  # noqa: E731
+    assert others(merged["rows"]) == others(rows)  # kept as they were
+    assert [r["rel_l2"] for r in merged["rows"] if r["method"] == "pac"] == [r["rel_l2"] for r in rows if r["method"] == "pac"]
+    assert merged["kept"]["sources_reproduced"] == merged["kept"]["sources"] == 1  # same code, same bits
+    assert "kept from an earlier run" in (tmp_path / "transfer.md").read_text()
 
 
 @pytest.fixture(scope="module")

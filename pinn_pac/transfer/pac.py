@@ -22,7 +22,7 @@ WARM_STARTS = ("zero", "nearest")
 class PACOptions:
     ratio: float = option(0.3, "pac: fraction of weights freed")
     penalty: float = option(0.0, "pac: lambda of the L2 pull of freed weights to 0")
-    scope: str = option("global", "pac: one prune threshold for all layers, one per layer, or the global one "
+    scope: str = option("output", "pac: one prune threshold for all layers, one per layer, or the global one "
                         "with the output layer freeing its own share", PRUNE_SCOPES)
     warm_start: str = option("zero", "pac: start each target's freed weights from the source's zeros, or from "
                              "the nearest target calibrated before it, nearest targets first", WARM_STARTS)

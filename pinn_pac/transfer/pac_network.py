@@ -32,7 +32,7 @@ def _keep_largest(magnitudes: torch.Tensor, ratio: float) -> torch.Tensor:
     return keep.view_as(magnitudes)
 
 
-def prune(network: MLP, ratio: float, scope: str = "global") -> list[torch.Tensor]:
+def prune(network: MLP, ratio: float, scope: str = "output") -> list[torch.Tensor]:
     """Boolean masks over the weight matrices, True where a weight is kept for the source.
 
     `ratio` is the fraction of weights freed for targets. With scope "global" one magnitude
