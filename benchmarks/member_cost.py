@@ -36,28 +36,34 @@ from pinn_pac.runs.checkpoint import write_json
 
 #: The prune these cases were measured with (the default until PAC-Net's became "output").
 MEASURED_WITH = ["--scope", "global"]
+
+
+def levers(target_points: int, stop: str, value: str) -> list[str]:
+    """A case's calibration levers: nearest warm start, `target_points` RAD-placed points and
+    a stop (`loss`: a loss level; `error`: the error against the reference) at `value`."""
+    return [*MEASURED_WITH, "--warm-start", "nearest", "--target-points", str(target_points),
+            f"--calibrate-target-{stop}", value]
+
+
 CASES = {
     "burgers": {
         "source": "nu=0.01/pi", "first": "nu=0.02/pi", "targets": "nu=0.012/pi..0.03/pi:4",
-        "levers": [*MEASURED_WITH, "--warm-start", "nearest", "--target-points", "4000", "--calibrate-target-loss", "5e-7"],
+        "levers": levers(4000, "loss", "5e-7"),
         "scratch_at": {"nu": "0.02/pi"}, "scratch_error": "median",
     },
     "diffusion": {
         "source": "kappa=0.1", "first": "kappa=0.12", "targets": "kappa=0.05..0.2:16:log",
-        "levers": [*MEASURED_WITH, "--warm-start", "nearest", "--target-points", "1000", "--calibrate-target-loss", "1e-6"],
+        "levers": levers(1000, "loss", "1e-6"),
         "scratch_at": {"kappa": "0.1"}, "scratch_error": 1e-4,
     },
 }
 #: The same diffusion family with twice the target points.
-CASES["diffusion-2000"] = {**CASES["diffusion"], "family": "diffusion", "levers": [
-    *MEASURED_WITH, "--warm-start", "nearest", "--target-points", "2000", "--calibrate-target-loss", "1e-6"]}
+CASES["diffusion-2000"] = {**CASES["diffusion"], "family": "diffusion", "levers": levers(2000, "loss", "1e-6")}
 #: Burgers on 2,000 points, each member stopped at 1e-4 against the reference.
-CASES["burgers-error-stop"] = {**CASES["burgers"], "family": "burgers", "levers": [
-    *MEASURED_WITH, "--warm-start", "nearest", "--target-points", "2000", "--calibrate-target-error", "1e-4"]}
+CASES["burgers-error-stop"] = {**CASES["burgers"], "family": "burgers", "levers": levers(2000, "error", "1e-4")}
 #: 1000 points, each member stopped at the error the scratch solve stops at (1e-4, against
 #: the family's reference: the same rule on both sides) in place of a loss level.
-CASES["diffusion-error-stop"] = {**CASES["diffusion"], "family": "diffusion", "levers": [
-    *MEASURED_WITH, "--warm-start", "nearest", "--target-points", "1000", "--calibrate-target-error", "1e-4"]}
+CASES["diffusion-error-stop"] = {**CASES["diffusion"], "family": "diffusion", "levers": levers(1000, "error", "1e-4")}
 
 
 def family_of(name: str) -> str:
