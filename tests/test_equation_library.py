@@ -239,20 +239,20 @@ def test_a_short_pinn_run_lowers_the_loss(name):
     assert math.isfinite(run.record.rel_l2)
 
 
-def readme_family(folder: Path, without_reference: bool = False) -> str:
-    """The README's own-equation file written to `folder` (its reference cut off if asked);
-    the spec that names it."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    source = re.search(r"```python\n(# logistic.py\n.*?)```", readme, re.S).group(1)
+def own_equation_family(folder: Path, without_reference: bool = False) -> str:
+    """The own-equation page's file (docs/own-equation.md) written to `folder` (its reference
+    cut off if asked); the spec that names it."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "own-equation.md").read_text()
+    source = re.search(r"```python\n(# logistic.py\n.*?)```", page, re.S).group(1)
     if without_reference:
         source = source[:source.index("    def reference(self, grid):")]
     (folder / "logistic.py").write_text(source)
     return f"{folder / 'logistic.py'}:Logistic"
 
 
-def test_the_readme_example_family_passes_the_same_checks(tmp_path):
-    """The README shows how to write a family; that code must pass the same checks."""
-    equation = create(readme_family(tmp_path), r=2.5)
+def test_the_own_equation_example_passes_the_same_checks(tmp_path):
+    """The own-equation page shows how to write a family; that code must pass the same checks."""
+    equation = create(own_equation_family(tmp_path), r=2.5)
     check_conditions(equation)
     posing = Posing(equation, "exact")  # its exact form holds u(0) = 0.1 for any network
     assert posing.soft_conditions() == []
@@ -269,7 +269,7 @@ def test_the_readme_example_family_passes_the_same_checks(tmp_path):
 def test_a_family_without_a_reference_trains_and_reports_its_error_unavailable(tmp_path):
     """The README's family with its reference taken out: it trains, its loss is recorded,
     its errors are unavailable (NaN in memory, null in results.json, n/a in tables)."""
-    equation = create(readme_family(tmp_path, without_reference=True))
+    equation = create(own_equation_family(tmp_path, without_reference=True))
     assert not equation.has_reference and create("burgers").has_reference
     settings = Settings(width=16, depth=2, n_interior=128, n_condition=8, rad_every=0)
     run = solve(equation, settings, Budget(adam_steps=100, iterations=50), progress=False)

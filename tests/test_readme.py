@@ -1,6 +1,6 @@
-"""README.md's command blocks run: every block that finishes in under a minute is run here;
-the longer ones are listed in LONG, with why, and the worked example's table is checked
-against what its saved run reloads to."""
+"""The command blocks of README.md and of the pages under docs/ run: every block that finishes
+in under a minute is run here; the longer ones are listed in LONG, with why, and the README's
+example tables are checked against what their saved runs reload to."""
 
 import json
 import re
@@ -12,7 +12,8 @@ import pytest
 from pinn_pac.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMAND_LANGUAGES = ("bash", "sh", "console", "python")
+#: The pages whose blocks run, relative to ROOT.
+PAGES = ["README.md", *sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").glob("*.md"))]
 #: Blocks that take over a minute, by their first command, and why.
 LONG = {
     "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 -e . && pinn-pac transfer burgers":
@@ -30,22 +31,23 @@ LONG = {
 }
 
 
-def fenced_blocks() -> list[tuple[str, str]]:
-    return re.findall(r"^```(\w*)\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S)
+def fenced_blocks(page: str) -> list[tuple[str, str]]:
+    return re.findall(r"^```(\w*)\n(.*?)^```", (ROOT / page).read_text(), re.M | re.S)
 
 
-def file_blocks() -> dict[str, str]:
-    """The files the README shows: Python blocks whose first line is `# NAME.py`."""
-    return {match.group(1): text for language, text in fenced_blocks()
+def file_blocks(page: str) -> dict[str, str]:
+    """The files a page shows: Python blocks whose first line is `# NAME.py`."""
+    return {match.group(1): text for language, text in fenced_blocks(page)
             if language == "python" and (match := re.match(r"# (\w+\.py)\n", text))}
 
 
-def command_blocks() -> list[tuple[str, list[str]]]:
-    """(language, commands) of each fenced block in a command language: a console block's
-    `$ ` lines, a shell block's lines, a Python block whole (but a file block)."""
+def command_blocks(page: str) -> list[tuple[str, list[str]]]:
+    """(language, commands) of each fenced block of a page in a command language: a console
+    block's `$ ` lines, a shell block's lines, a Python block whole (but a file block)."""
+    files = file_blocks(page).values()
     blocks = []
-    for language, text in fenced_blocks():
-        if language == "python" and text in file_blocks().values():
+    for language, text in fenced_blocks(page):
+        if language == "python" and text in files:
             continue
         if language == "console":
             blocks.append((language, [line[2:] for line in text.splitlines() if line.startswith("$ ")]))
@@ -60,26 +62,29 @@ def first_line(commands: list[str]) -> str:
     return commands[0].splitlines()[0]
 
 
-SHORT = [block for block in command_blocks() if first_line(block[1]) not in LONG]
+#: (page, language, commands) of every command block of every page.
+BLOCKS = [(page, *block) for page in PAGES for block in command_blocks(page)]
+SHORT = [block for block in BLOCKS if first_line(block[2]) not in LONG]
 
 
-def test_every_long_block_is_in_the_readme_and_the_rest_run_here():
-    firsts = [first_line(commands) for _, commands in command_blocks()]
-    assert sorted(set(firsts) & set(LONG)) == sorted(LONG), "LONG names a block the README no longer has"
+def test_every_long_block_is_on_a_page_and_the_rest_run_here():
+    firsts = [first_line(commands) for _, _, commands in BLOCKS]
+    assert sorted(set(firsts) & set(LONG)) == sorted(LONG), "LONG names a block no page has any more"
     assert len(SHORT) + len(LONG) == len(firsts) and SHORT
 
 
-@pytest.mark.parametrize("language, commands", SHORT, ids=[first_line(c)[:40] for _, c in SHORT])
-def test_readme_block_runs(language, commands, tmp_path, monkeypatch):
-    """In a scratch folder that sees the repository's benchmarks/ and holds the README's
-    files; `pinn-pac` is this tree's, run in-process."""
+@pytest.mark.parametrize("page, language, commands", SHORT,
+                         ids=[f"{page}:{first_line(commands)[:40]}" for page, _, commands in SHORT])
+def test_page_block_runs(page, language, commands, tmp_path, monkeypatch):
+    """In a scratch folder that sees the repository's benchmarks/ and holds the page's files;
+    `pinn-pac` is this tree's, run in-process."""
     (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
-    for name, text in file_blocks().items():
+    for name, text in file_blocks(page).items():
         (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
     for command in commands:
         if language == "python":
-            exec(compile(command, "README.md", "exec"), {"__name__": "readme"})
+            exec(compile(command, page, "exec"), {"__name__": "readme"})
         else:
             assert command.startswith("pinn-pac "), f"run here are pinn-pac commands (or list it in LONG): {command}"
             assert main(shlex.split(command)[1:]) == 0, command
