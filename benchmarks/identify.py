@@ -102,10 +102,10 @@ def samples(truth: Equation, count: int, noise: float, seed: int) -> dict[str, n
 
 def family_command(problem: Problem) -> list[str]:
     """The `pinn-pac transfer` arguments that train the family `--from` starts from: the
-    command's defaults but the points, and the prune the cases were measured with (the
-    default until PAC-Net's became "output")."""
+    command's defaults but the points. (Saved cases keep the command their family was
+    trained with: those made before PAC-Net's default prune became "output" name `--scope global`.)"""
     return ["transfer", problem.name, "--source", problem.family_source, "--targets", problem.family_targets,
-            "--points", str(problem.settings.n_interior), "--scope", "global"]
+            "--points", str(problem.settings.n_interior)]
 
 
 def build_family(problem: Problem, folder: Path) -> Path:
