@@ -12,6 +12,7 @@ scratch's final error (the largest relative error over the unknowns).
     python benchmarks/identify.py                       # every problem, 3 seeds (over an hour on 2 cores)
     python benchmarks/identify.py --problems lotka-volterra --seeds 0
     python benchmarks/identify.py --data-weights 0.1,1,10 --problems lotka-volterra,burgers --seeds 0
+    python benchmarks/identify.py --problems oscillator --data-weight 0.1 --results benchmarks/results/identify/weight0.1
 
 With --data-weights: the scratch start only, at 1% noise, once per weight of the data misfit
 against the physics loss (results in identify_weights.*).
@@ -128,19 +129,19 @@ def seconds_to_error(history, truth: dict[str, float], error: float) -> float | 
     return None
 
 
-def run_case(problem: Problem, noise: float, seed: int, family_dir: Path) -> dict:
+def run_case(problem: Problem, noise: float, seed: int, family_dir: Path, data_weight: float = 1.0) -> dict:
     truth = family(problem.name)(**problem.truth)
     data = samples(truth, problem.samples, noise, seed)
     start = truth.with_coefficients(**problem.start)
     observations = read_observations(data, truth)
     settings = replace(problem.settings, seed=seed)
-    scratch = identify(start, observations, problem.unknowns, settings, progress=False)
+    scratch = identify(start, observations, problem.unknowns, settings, data_weight=data_weight, progress=False)
     began = time.perf_counter()
     member = best_member(family_dir, start, observations)
     search = time.perf_counter() - began
-    warm = identify(start, observations, problem.unknowns, replace(member.settings, seed=seed),
+    warm = identify(start, observations, problem.unknowns, replace(member.settings, seed=seed), data_weight=data_weight,
                     start_from=member, progress=False)
-    case = {"problem": problem.name, "noise": noise, "seed": seed, "samples": problem.samples,
+    case = {"problem": problem.name, "noise": noise, "seed": seed, "samples": problem.samples, "data_weight": data_weight,
             "member": member.coefficients, "member_search_seconds": search}
     for label, run, extra in (("scratch", scratch, 0.0), ("from", warm, search)):
         errors = coefficient_errors(run.identified, problem.truth)
@@ -246,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--first-seed-only", default="", help="comma-separated problems run with the first seed only")
     parser.add_argument("--keep", action="store_true",
                         help="keep the saved cases of the problems not run now (their commands stay in the JSON)")
+    parser.add_argument("--data-weight", type=float, default=1.0,
+                        help="the data misfit's weight for both starts (%(default)s, identify's default)")
     parser.add_argument("--data-weights", default=None, help="comma-separated: study the data weight instead")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.problems.split(",") if n.strip()]
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
                           "seconds_here": time.perf_counter() - began}
         for noise in NOISES:
             for seed in seeds[:1] if name in args.first_seed_only.split(",") else seeds:
-                case = run_case(problem, noise, seed, family_dir)
+                case = run_case(problem, noise, seed, family_dir, args.data_weight)
                 cases.append(case)
                 write_results("identify", {"header": header, "families": families, "cases": earlier + cases},
                               table(earlier + cases), args.results)  # kept as it goes
