@@ -12,7 +12,7 @@ scratch's final error (the largest relative error over the unknowns).
     python benchmarks/identify.py                       # every problem, 3 seeds (over an hour on 2 cores)
     python benchmarks/identify.py --problems lotka-volterra --seeds 0
     python benchmarks/identify.py --data-weights 0.1,1,10 --problems lotka-volterra,burgers --seeds 0
-    python benchmarks/identify.py --problems oscillator --data-weight 0.1 --results benchmarks/results/identify/weight0.1
+    python benchmarks/identify.py --problems oscillator,lotka-volterra --data-weight 0.1 --results benchmarks/results/identify/weight0.1
 
 With --data-weights: the scratch start only, at 1% noise, once per weight of the data misfit
 against the physics loss (results in identify_weights.*).

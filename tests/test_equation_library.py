@@ -2,7 +2,6 @@
 
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -240,10 +239,11 @@ def test_a_short_pinn_run_lowers_the_loss(name):
 
 
 def own_equation_family(folder: Path, without_reference: bool = False) -> str:
-    """The own-equation page's file (docs/own-equation.md) written to `folder` (its reference
-    cut off if asked); the spec that names it."""
-    page = (Path(__file__).resolve().parents[1] / "docs" / "own-equation.md").read_text()
-    source = re.search(r"```python\n(# logistic.py\n.*?)```", page, re.S).group(1)
+    """The own-equation page's logistic.py written to `folder` (its reference cut off if
+    asked); the spec that names it."""
+    from test_readme import OWN_EQUATION_PAGE, file_blocks
+
+    source = file_blocks(OWN_EQUATION_PAGE)["logistic.py"]
     if without_reference:
         source = source[:source.index("    def reference(self, grid):")]
     (folder / "logistic.py").write_text(source)
@@ -267,7 +267,7 @@ def test_the_own_equation_example_passes_the_same_checks(tmp_path):
 
 
 def test_a_family_without_a_reference_trains_and_reports_its_error_unavailable(tmp_path):
-    """The README's family with its reference taken out: it trains, its loss is recorded,
+    """The own-equation page's family with its reference taken out: it trains, its loss is recorded,
     its errors are unavailable (NaN in memory, null in results.json, n/a in tables)."""
     equation = create(own_equation_family(tmp_path, without_reference=True))
     assert not equation.has_reference and create("burgers").has_reference

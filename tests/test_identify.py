@@ -264,9 +264,9 @@ def test_identify_from_a_run_of_another_family_is_refused(family_run, tmp_path, 
 
 
 def test_identify_takes_a_users_equation_file(tmp_path, capsys):
-    from test_readme import file_blocks
+    from test_readme import OWN_EQUATION_PAGE, file_blocks
 
-    (tmp_path / "logistic.py").write_text(file_blocks("docs/own-equation.md")["logistic.py"])
+    (tmp_path / "logistic.py").write_text(file_blocks(OWN_EQUATION_PAGE)["logistic.py"])
     spec = f"{tmp_path / 'logistic.py'}:Logistic"
     family, _ = equations.resolve(spec)
     t = np.linspace(0, family().domain["t"][1], 50)

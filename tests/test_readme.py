@@ -12,6 +12,8 @@ import pytest
 from pinn_pac.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The page that writes a family of the user's own (logistic.py), relative to ROOT.
+OWN_EQUATION_PAGE = "docs/own-equation.md"
 #: The pages whose blocks run, relative to ROOT.
 PAGES = ["README.md", *sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").glob("*.md"))]
 #: Blocks that take over a minute, by their first command, and why.
