@@ -39,7 +39,7 @@ from equations import Equation, family
 from pinn_pac.runs import Settings
 from pinn_pac.runs.identify_job import best_member, identify
 from pinn_pac.runs.plots import save_figure
-from pinn_pac.solver.observations import read_observations
+from pinn_pac.solver.observations import DEFAULT_DATA_WEIGHT, read_observations
 
 PI = math.pi
 
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--first-seed-only", default="", help="comma-separated problems run with the first seed only")
     parser.add_argument("--keep", action="store_true",
                         help="keep the saved cases of the problems not run now (their commands stay in the JSON)")
-    parser.add_argument("--data-weight", type=float, default=1.0,
+    parser.add_argument("--data-weight", type=float, default=DEFAULT_DATA_WEIGHT,
                         help="the data misfit's weight for both starts (%(default)s, identify's default)")
     parser.add_argument("--data-weights", default=None, help="comma-separated: study the data weight instead")
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ from ..runs.assemble import check_run
 from ..runs.identify_job import FROM_BUDGET, IDENTIFY_BUDGET, IdentifyRun, best_member, identify
 from ..runs.predict import read_points
 from ..runs.reports import save_identify
-from ..solver.observations import check_data_weight, read_observations
+from ..solver.observations import DEFAULT_DATA_WEIGHT, check_data_weight, read_observations
 from ..solver.unknowns import check_residual_only, check_unknowns
 from .jobs import Interrupted, equation_with_flags, run_dir_for
 from .options import UsageError, settings_from
@@ -33,7 +33,7 @@ def add_identify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="from_run", type=Path, default=None, metavar="RUN_DIR",
                         help="start from the member of this trained run (source or target) that fits the data "
                              "best, and its network; the run's network and point settings apply")
-    parser.add_argument("--data-weight", type=float, default=1.0,
+    parser.add_argument("--data-weight", type=float, default=DEFAULT_DATA_WEIGHT,
                         help="weight of the data misfit (mean squared mismatch over mean squared data) "
                              "against the physics loss (%(default)s)")
 

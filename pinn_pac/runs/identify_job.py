@@ -23,7 +23,7 @@ from equations import Equation
 from ..solver.curvature import standard_errors
 from ..solver.evaluate import Evaluator, Metrics, network_placement
 from ..solver.model import MLP
-from ..solver.observations import IdentificationLoss, Observations, read_observations
+from ..solver.observations import DEFAULT_DATA_WEIGHT, IdentificationLoss, Observations, read_observations
 from ..solver.posing import Posing
 from ..solver.train import Budget, History, train
 from ..solver.unknowns import Unknowns, check_residual_only, check_unknowns, with_unknowns
@@ -141,7 +141,7 @@ def identify(
     unknowns: list[str],
     settings: Settings | None = None,
     budget: Budget | None = None,
-    data_weight: float = 1.0,
+    data_weight: float = DEFAULT_DATA_WEIGHT,
     start_from: Start | Path | None = None,
     progress: bool = True,
     with_standard_errors: bool = True,

@@ -119,6 +119,10 @@ def relative_misfit(predicted: torch.Tensor, data: torch.Tensor, scale: torch.Te
     return ((predicted - data).square().mean(dim=0) / scale).mean()
 
 
+#: The data misfit's weight against the physics loss when none is given (see benchmarks/README.md).
+DEFAULT_DATA_WEIGHT = 1.0
+
+
 def check_data_weight(weight: float) -> None:
     if not (math.isfinite(weight) and weight > 0):
         raise ValueError(f"the data weight must be > 0, got {weight}")
@@ -130,7 +134,7 @@ class IdentificationLoss:
     RAD, term weighting and the training state are the physics loss's."""
 
     def __init__(self, physics: PhysicsLoss, observations: Observations, unknowns: Unknowns,
-                 data_weight: float = 1.0) -> None:
+                 data_weight: float = DEFAULT_DATA_WEIGHT) -> None:
         check_data_weight(data_weight)
         self.physics, self.observations, self.unknowns = physics, observations, unknowns
         self.data_weight = data_weight
