@@ -129,7 +129,8 @@ def seconds_to_error(history, truth: dict[str, float], error: float) -> float | 
     return None
 
 
-def run_case(problem: Problem, noise: float, seed: int, family_dir: Path, data_weight: float = 1.0) -> dict:
+def run_case(problem: Problem, noise: float, seed: int, family_dir: Path,
+             data_weight: float = DEFAULT_DATA_WEIGHT) -> dict:
     truth = family(problem.name)(**problem.truth)
     data = samples(truth, problem.samples, noise, seed)
     start = truth.with_coefficients(**problem.start)
