@@ -173,7 +173,8 @@ def _executor(args: argparse.Namespace) -> TargetExecutor | None:
     return None
 
 
-def _new_transfer_job(args: argparse.Namespace, extra: list[str]) -> tuple[TransferJob, type[Equation]]:
+def _new_transfer_job(args: argparse.Namespace, extra: list[str],
+                      typed: set[str]) -> tuple[TransferJob, type[Equation]]:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)} (use --source and --targets)")
     if args.equation is None:
@@ -184,7 +185,7 @@ def _new_transfer_job(args: argparse.Namespace, extra: list[str]) -> tuple[Trans
         raise UsageError(f"--source takes one set of coefficients, got {len(groups)}: {args.source!r}")
     source = family(**groups[0])
     targets = parse_assignments(family.example_targets if args.targets is None else args.targets)
-    methods = [{"name": m.name, "options": m.options_dict()} for m in methods_from(args)]
+    methods = [{"name": m.name, "options": m.options_dict()} for m in methods_from(args, typed)]
     job = TransferJob(source.name, source.coefficients, [source.with_coefficients(**t).coefficients for t in targets],
                       settings_from(args), transfer_settings_from(args), methods, args.target_points, origin.as_record())
     return job, family
@@ -211,7 +212,8 @@ def _stored_transfer_job(args: argparse.Namespace, typed: set[str]) -> tuple[Tra
 
 def run_transfer(args: argparse.Namespace, extra: list[str], typed: set[str]) -> None:
     stored = args.resume is not None or args.from_run is not None
-    job, family, store = _stored_transfer_job(args, typed) if stored else (*_new_transfer_job(args, extra), None)
+    job, family, store = (_stored_transfer_job(args, typed) if stored
+                          else (*_new_transfer_job(args, extra, typed), None))
     source = family(**job.source)
     targets = [source.with_coefficients(**t) for t in job.targets]
     methods = [METHODS[m["name"]](**m["options"]) for m in job.methods]

@@ -137,9 +137,16 @@ def transfer_settings_from(args: argparse.Namespace) -> TransferSettings:
     return TransferSettings(**{phase: budget_from(args, f"{phase}-") for phase in TransferSettings.PHASES})
 
 
-def methods_from(args: argparse.Namespace) -> list[TransferMethod]:
-    """The methods asked for (`--method NAME` or all), each with the options given."""
+def methods_from(args: argparse.Namespace, typed: set[str]) -> list[TransferMethod]:
+    """The methods asked for (`--method NAME` or all), each with the options given; an option
+    given (in `typed`) that none of them takes is refused rather than silently dropped."""
     names = list(METHODS) if args.method == "all" else [args.method]
+    owners = {f.name: method.name for method in METHODS.values() for f in method.option_fields()}
+    taken = {f.name for name in names for f in METHODS[name].option_fields()}
+    stray = sorted((typed & owners.keys()) - taken)
+    if stray:
+        flags = ", ".join(f"--{name.replace('_', '-')} ({owners[name]}'s)" for name in stray)
+        raise UsageError(f"--method {args.method} takes no {flags}")
     return [METHODS[name](**{f.name: getattr(args, f.name) for f in METHODS[name].option_fields()})
             for name in names]
 
