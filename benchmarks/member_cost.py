@@ -14,7 +14,7 @@ the new members with `pinn-pac transfer --from RUN --targets ...`. Beside it:
 Wall seconds are whole commands; training seconds are the records' (the first target of a
 `--from` run pays the one-off compile of the calibration path). One process at a time.
 
-    python benchmarks/member_cost.py                   # about 80 minutes on 2 cores
+    python benchmarks/member_cost.py                   # about 2 hours on 2 cores
     python benchmarks/member_cost.py --cases diffusion-error-stop   # one case
     python benchmarks/member_cost.py --cases diffusion-2000 --no-naive   # one case, no naive loop
     python benchmarks/member_cost.py --render          # table and figure from results/member_cost.json
@@ -38,11 +38,12 @@ from pinn_pac.runs.checkpoint import write_json
 MEASURED_WITH = ["--scope", "global"]
 
 
-def levers(target_points: int, stop: str, value: str) -> list[str]:
-    """A case's calibration levers: nearest warm start, `target_points` RAD-placed points and
-    a stop (`loss`: a loss level; `error`: the error against the reference) at `value`."""
-    return [*MEASURED_WITH, "--warm-start", "nearest", "--target-points", str(target_points),
-            f"--calibrate-target-{stop}", value]
+def levers(target_points: int, stop: str, value: str, method: list[str] = MEASURED_WITH) -> list[str]:
+    """A case's calibration levers: `method`'s flags, nearest warm start (PAC-Net's),
+    `target_points` RAD-placed points and a stop (`loss`: a loss level; `error`: the error
+    against the reference) at `value`."""
+    warm_start = ["--warm-start", "nearest"] if "--method" not in method else []
+    return [*method, *warm_start, "--target-points", str(target_points), f"--calibrate-target-{stop}", value]
 
 
 CASES = {
@@ -64,6 +65,13 @@ CASES["burgers-error-stop"] = {**CASES["burgers"], "family": "burgers", "levers"
 #: 1000 points, each member stopped at the error the scratch solve stops at (1e-4, against
 #: the family's reference: the same rule on both sides) in place of a loss level.
 CASES["diffusion-error-stop"] = {**CASES["diffusion"], "family": "diffusion", "levers": levers(1000, "error", "1e-4")}
+#: The Burgers case with PAC-Net's default prune (the output scope, 30% freed), with half the
+#: weights freed, and with every weight fine-tuned from the source: is the freed set the cost?
+CASES["burgers-output"] = {**CASES["burgers"], "family": "burgers", "levers": levers(4000, "loss", "5e-7", [])}
+CASES["burgers-ratio-0.5"] = {**CASES["burgers"], "family": "burgers",
+                              "levers": levers(4000, "loss", "5e-7", ["--ratio", "0.5"])}
+CASES["burgers-finetune"] = {**CASES["burgers"], "family": "burgers",
+                             "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"])}
 
 
 def family_of(name: str) -> str:
@@ -163,8 +171,13 @@ def plot(data: dict, path: Path) -> None:
     from pinn_pac.runs.plots import save_figure
 
     cases = [(name, case) for name, case in data["cases"].items() if "transfer" in case and "scratch" in case]
-    figure = Figure(figsize=(6 * len(cases), 4))
-    for ax, (name, case) in zip(figure.subplots(1, len(cases), squeeze=False)[0], cases):
+    columns = min(len(cases), 4)
+    rows = -(-len(cases) // columns)
+    figure = Figure(figsize=(6 * columns, 4 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[len(cases):]:
+        ax.set_visible(False)
+    for ax, (name, case) in zip(axes, cases):
         for way, members, style in (("transfer --from", case["transfer"]["members"], "o"),
                                     ("naive loop", case.get("naive", []), "s")):
             if members:
