@@ -181,10 +181,10 @@ def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     (["transfer", "burgers", "--targets", "nu"], "write name=value"),
     (["transfer", "burgers", "--ratio", "1.2", "--targets", "nu=0.1"], "ratio"),
     (["transfer", "burgers", "--method", "lora", "--rank", "0"], "LoRA rank must be >= 1"),
-    (["transfer", "burgers", "--method", "finetune", "--warm-start", "nearest"],
-     "--method finetune takes no --warm-start (pac's)"),
-    (["transfer", "burgers", "--method", "lora", "--scope", "layer", "--ratio", "0.5"],
-     "--method lora takes no --ratio (pac's), --scope (pac's)"),
+    (["transfer", "burgers", "--method", "lora", "--warm-start", "nearest"],
+     "--method lora takes no --warm-start (finetune, l2sp, pac)"),
+    (["transfer", "burgers", "--method", "finetune", "--scope", "layer", "--ratio", "0.5"],
+     "--method finetune takes no --ratio (pac), --scope (pac)"),
     (["transfer", "burgers", "--target-points", "0"], "--target-points must be >= 1"),
     (["transfer", "reaction-diffusion", "--method", "parametric", "--targets", "nu=2,rho=4", "--out", "/tmp/never"],
      "exactly one coefficient to vary"),
@@ -394,14 +394,15 @@ def test_a_forgetting_method_says_so(tmp_path, capsys):
     assert "finetune forgets the source" in capsys.readouterr().out
 
 
-def test_warm_start_changes_only_where_later_targets_begin(tmp_path):
-    """Given far first, a nearest start trains nu = 0.1/pi first (from the source's zeros) and
-    0.12/pi from it; the records keep the order given."""
+@pytest.mark.parametrize("method", ["pac", "finetune"])
+def test_warm_start_changes_only_where_later_targets_begin(tmp_path, method):
+    """Given far first, a nearest start trains nu = 0.1/pi first (from the source) and 0.12/pi
+    from it; the records keep the order given, and reload to the same errors."""
     runs = {}
     for warm_start in ("zero", "nearest"):
         out = tmp_path / warm_start
         assert main(["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.12/pi,nu=0.1/pi",
-                     "--warm-start", warm_start, *TINY, "--source-adam", "20", "--source-iterations", "0",
+                     "--method", method, "--warm-start", warm_start, *TINY, "--source-adam", "20", "--source-iterations", "0",
                      "--allocate-iterations", "5", "--calibrate-iterations", "10", "--out", str(out)]) == 0
         runs[warm_start] = json.loads((out / "results.json").read_text())
         assert [r.rel_l2 for r in evaluate_run(out)] == [r["rel_l2"] for r in runs[warm_start]]
@@ -440,3 +441,17 @@ def test_calibrate_target_loss_stops_each_target_and_nothing_else(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["job"]["budgets"]["calibrate"]["target_loss"] == 1e9
     assert manifest["job"]["budgets"]["source"]["target_loss"] is None
+
+
+def test_a_target_added_by_from_starts_from_the_nearest_stored_member(tmp_path):
+    """Fine-tuning from the nearest member: a target added with --from to a saved run trains
+    as it would have in that run (its start, the nearest member, is taken up from the store)."""
+    common = ["--source", "nu=0.05/pi", "--method", "finetune", "--warm-start", "nearest", *TINY,
+              "--source-adam", "20", "--source-iterations", "0", "--calibrate-iterations", "10"]
+    assert main(["transfer", "burgers", *common, "--targets", "nu=0.1/pi,nu=0.11/pi", "--out", str(tmp_path / "one")]) == 0
+    assert main(["transfer", "burgers", *common, "--targets", "nu=0.1/pi", "--out", str(tmp_path / "grown")]) == 0
+    assert main(["transfer", "--from", str(tmp_path / "grown"), "--targets", "nu=0.11/pi"]) == 0
+    one, grown = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "grown"))
+    assert [r["coefficients"] for r in grown] == [r["coefficients"] for r in one]
+    assert grown[2]["start_rel_l2"] == one[2]["start_rel_l2"] and grown[2]["rel_l2"] == one[2]["rel_l2"]
+    assert grown[2]["start_rel_l2"] < grown[1]["start_rel_l2"]  # from nu = 0.1/pi, not from the source

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..runs import DEVICES, Settings, TransferSettings, resolve_device
 from ..solver.derivatives import DERIVATIVE_METHODS
@@ -93,18 +93,23 @@ def add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Bud
 
 
 def add_method_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per option of every method, made from its options dataclass."""
+    """One flag per option of every method, made from its options dataclass; an option that
+    several methods declare (the same field) is one flag, its help naming them."""
     group = parser.add_argument_group("method options")
+    declared: dict[str, tuple[Any, list[str]]] = {}
     for method in METHODS.values():
         for option in method.option_fields():
-            flag = "--" + option.name.replace("_", "-")
-            help_text = option.metadata["help"] + " (%(default)s)"
-            if isinstance(option.default, bool):
-                group.add_argument(flag, dest=option.name, action=argparse.BooleanOptionalAction,
-                                   default=option.default, help=help_text)
-            else:
-                group.add_argument(flag, dest=option.name, type=type(option.default), default=option.default,
-                                   choices=option.metadata["choices"], help=help_text)
+            declared.setdefault(option.name, (option, []))[1].append(method.name)
+    for name, (option, owners) in declared.items():
+        flag = "--" + name.replace("_", "-")
+        shared = f"{', '.join(owners)}: " if len(owners) > 1 else ""
+        help_text = shared + option.metadata["help"] + " (%(default)s)"
+        if isinstance(option.default, bool):
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                               default=option.default, help=help_text)
+        else:
+            group.add_argument(flag, dest=name, type=type(option.default), default=option.default,
+                               choices=option.metadata["choices"], help=help_text)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -141,11 +146,14 @@ def methods_from(args: argparse.Namespace, typed: set[str]) -> list[TransferMeth
     """The methods asked for (`--method NAME` or all), each with the options given; an option
     given (in `typed`) that none of them takes is refused rather than silently dropped."""
     names = list(METHODS) if args.method == "all" else [args.method]
-    owners = {f.name: method.name for method in METHODS.values() for f in method.option_fields()}
+    owners: dict[str, list[str]] = {}
+    for method in METHODS.values():
+        for option in method.option_fields():
+            owners.setdefault(option.name, []).append(method.name)
     taken = {f.name for name in names for f in METHODS[name].option_fields()}
     stray = sorted((typed & owners.keys()) - taken)
     if stray:
-        flags = ", ".join(f"--{name.replace('_', '-')} ({owners[name]}'s)" for name in stray)
+        flags = ", ".join(f"--{name.replace('_', '-')} ({', '.join(owners[name])})" for name in stray)
         raise UsageError(f"--method {args.method} takes no {flags}")
     return [METHODS[name](**{f.name: getattr(args, f.name) for f in METHODS[name].option_fields()})
             for name in names]

@@ -2,7 +2,7 @@
 behind `base.TransferMethod`.
 
 * `scratch`    a fresh network trained on the target alone.
-* `finetune`   every weight, warm-started from the source.
+* `finetune`   every weight, warm-started from the source (or the nearest member).
 * `l2sp`       `finetune` plus alpha * ||theta - theta_source||^2.
 * `freeze`     the last layer only; the rest of the source stays as it is.
 * `lora`       rank-r updates B A added to every weight matrix; the source stays as it is.
@@ -22,7 +22,8 @@ from .finetune import FineTune
 from .freeze import Freeze
 from .l2sp import L2SP
 from .lora import LoRA, LoRANetwork
-from .pac import PAC, coefficient_distance
+from .nearest import coefficient_distance
+from .pac import PAC
 from .parametric import AtCoefficient, CoefficientRange, Parametric
 from .scratch import Scratch
 

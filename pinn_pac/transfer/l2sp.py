@@ -8,15 +8,16 @@ from typing import Callable
 import torch
 
 from .base import option
-from .finetune import FineTune
+from .finetune import FineTune, FineTuneOptions
 from ..solver.model import MLP
 
 
 @dataclass(frozen=True)
-class L2SPOptions:
+class L2SPOptions(FineTuneOptions):
     alpha: float = option(1e-4, "l2sp: weight of ||theta - theta_source||^2")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.alpha >= 0:
             raise ValueError(f"the l2sp alpha must be >= 0, got {self.alpha}")
 

@@ -4,18 +4,16 @@ weights on the source), then calibrate only the freed weights per target (see `p
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from equations import Equation, coefficient_key
 
 from .base import Adapted, TransferMethod, option
+from .nearest import WARM_START_HELP, WARM_STARTS, check_warm_start, nearest_first, nearest_member
 from .pac_network import PRUNE_SCOPES, AdaptedNetwork, PACNetwork, allocate, prune
 from ..solver.model import TanhNetwork
 from ..solver.train import Budget, TrainResult
-
-WARM_STARTS = ("zero", "nearest")
 
 
 @dataclass(frozen=True)
@@ -24,8 +22,7 @@ class PACOptions:
     penalty: float = option(0.0, "pac: lambda of the L2 pull of freed weights to 0")
     scope: str = option("output", "pac: one prune threshold for all layers, one per layer, or the global one "
                         "with the output layer freeing its own share", PRUNE_SCOPES)
-    warm_start: str = option("zero", "pac: start each target's freed weights from the source's zeros, or from "
-                             "the nearest target calibrated before it, nearest targets first", WARM_STARTS)
+    warm_start: str = option("zero", WARM_START_HELP, WARM_STARTS)
     with_allocate: bool = option(True, "pac: retrain the kept weights on the source after pruning")
 
     def __post_init__(self) -> None:
@@ -35,8 +32,7 @@ class PACOptions:
             raise ValueError(f"unknown prune scope {self.scope!r}; use one of {', '.join(PRUNE_SCOPES)}")
         if not self.penalty >= 0:
             raise ValueError(f"the calibration penalty must be >= 0, got {self.penalty}")
-        if self.warm_start not in WARM_STARTS:
-            raise ValueError(f"unknown warm start {self.warm_start!r}; use one of {', '.join(WARM_STARTS)}")
+        check_warm_start(self.warm_start)
 
 
 class PAC(TransferMethod):
@@ -46,7 +42,7 @@ class PAC(TransferMethod):
     target calibrated before it, where that one is nearer than the source (whose freed
     weights are 0); targets are then taken nearest first, each the one closest to the source
     or a member already calibrated, so that each starts from a neighbour. Distances are
-    measured in coefficients relative to the source's (see `coefficient_distance`).
+    measured in coefficients relative to the source's (see `nearest`).
     """
 
     name, keeps_source = "pac", True
@@ -85,14 +81,7 @@ class PAC(TransferMethod):
     def training_order(self, targets: list[Equation]) -> list[Equation]:
         if self.options.warm_start == "zero":
             return list(targets)
-        known, waiting, order = [self.context.source, *self.calibrated], list(targets), []
-        while waiting:  # min takes the first of equals: ties keep the order given
-            nearest = min(waiting, key=lambda target: min(
-                coefficient_distance(target, member, self.context.source) for member in known))
-            waiting.remove(nearest)
-            known.append(nearest)
-            order.append(nearest)
-        return order
+        return nearest_first(targets, [self.context.source, *self.calibrated], self.context.source)
 
     def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:
         key = coefficient_key(target)
@@ -129,14 +118,5 @@ class PAC(TransferMethod):
         if self.options.warm_start == "zero":
             return None
         source = self.context.source
-        nearest = min([source, *self.calibrated], key=lambda known: coefficient_distance(target, known, source))
+        nearest = nearest_member(target, [source, *self.calibrated], source)
         return None if nearest is source else coefficient_key(nearest)
-
-
-def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:
-    """Euclidean distance between two family members' coefficients, each coefficient
-    divided by the reference's magnitude of it (by 1 where that is 0)."""
-    return math.sqrt(sum(
-        ((a.coefficients[name] - b.coefficients[name]) / (abs(value) or 1.0)) ** 2
-        for name, value in reference.coefficients.items()
-    ))
