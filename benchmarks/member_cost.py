@@ -38,12 +38,13 @@ from pinn_pac.runs.checkpoint import write_json
 MEASURED_WITH = ["--scope", "global"]
 
 
-def levers(target_points: int, stop: str, value: str, method: list[str] = MEASURED_WITH) -> list[str]:
-    """A case's calibration levers: `method`'s flags, nearest warm start (PAC-Net's),
-    `target_points` RAD-placed points and a stop (`loss`: a loss level; `error`: the error
-    against the reference) at `value`."""
-    warm_start = ["--warm-start", "nearest"] if "--method" not in method else []
-    return [*method, *warm_start, "--target-points", str(target_points), f"--calibrate-target-{stop}", value]
+def levers(target_points: int, stop: str, value: str, method: list[str] = MEASURED_WITH,
+           warm_start: str | None = "nearest") -> list[str]:
+    """A case's calibration levers: `method`'s flags, the warm start (None: the method's
+    default), `target_points` RAD-placed points and a stop (`loss`: a loss level; `error`: the
+    error against the reference) at `value`."""
+    start = ["--warm-start", warm_start] if warm_start else []
+    return [*method, *start, "--target-points", str(target_points), f"--calibrate-target-{stop}", value]
 
 
 CASES = {
@@ -66,12 +67,15 @@ CASES["burgers-error-stop"] = {**CASES["burgers"], "family": "burgers", "levers"
 #: the family's reference: the same rule on both sides) in place of a loss level.
 CASES["diffusion-error-stop"] = {**CASES["diffusion"], "family": "diffusion", "levers": levers(1000, "error", "1e-4")}
 #: The Burgers case with PAC-Net's default prune (the output scope, 30% freed), with half the
-#: weights freed, and with every weight fine-tuned from the source: is the freed set the cost?
+#: weights freed, and with every weight fine-tuned, from the source or from the nearest member:
+#: is the freed set the cost?
 CASES["burgers-output"] = {**CASES["burgers"], "family": "burgers", "levers": levers(4000, "loss", "5e-7", [])}
 CASES["burgers-ratio-0.5"] = {**CASES["burgers"], "family": "burgers",
                               "levers": levers(4000, "loss", "5e-7", ["--ratio", "0.5"])}
 CASES["burgers-finetune"] = {**CASES["burgers"], "family": "burgers",
-                             "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"])}
+                             "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"], warm_start=None)}
+CASES["burgers-finetune-nearest"] = {**CASES["burgers"], "family": "burgers",
+                                     "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"])}
 
 
 def family_of(name: str) -> str:
