@@ -92,15 +92,21 @@ def add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Bud
                        help="stop at this loss: a stop that needs no reference")
 
 
-def add_method_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per option of every method, made from its options dataclass; an option that
-    several methods declare (the same field) is one flag, its help naming them."""
-    group = parser.add_argument_group("method options")
+def _method_options() -> dict[str, tuple[Any, list[str]]]:
+    """Every method option by name: its field (the first method's that declares it) and the
+    methods that declare it."""
     declared: dict[str, tuple[Any, list[str]]] = {}
     for method in METHODS.values():
         for option in method.option_fields():
             declared.setdefault(option.name, (option, []))[1].append(method.name)
-    for name, (option, owners) in declared.items():
+    return declared
+
+
+def add_method_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of every method, made from its options dataclass; an option that
+    several methods declare (the same field) is one flag, its help naming them."""
+    group = parser.add_argument_group("method options")
+    for name, (option, owners) in _method_options().items():
         flag = "--" + name.replace("_", "-")
         shared = f"{', '.join(owners)}: " if len(owners) > 1 else ""
         help_text = shared + option.metadata["help"] + " (%(default)s)"
@@ -146,14 +152,11 @@ def methods_from(args: argparse.Namespace, typed: set[str]) -> list[TransferMeth
     """The methods asked for (`--method NAME` or all), each with the options given; an option
     given (in `typed`) that none of them takes is refused rather than silently dropped."""
     names = list(METHODS) if args.method == "all" else [args.method]
-    owners: dict[str, list[str]] = {}
-    for method in METHODS.values():
-        for option in method.option_fields():
-            owners.setdefault(option.name, []).append(method.name)
+    declared = _method_options()
     taken = {f.name for name in names for f in METHODS[name].option_fields()}
-    stray = sorted((typed & owners.keys()) - taken)
+    stray = sorted((typed & declared.keys()) - taken)
     if stray:
-        flags = ", ".join(f"--{name.replace('_', '-')} ({', '.join(owners[name])})" for name in stray)
+        flags = ", ".join(f"--{name.replace('_', '-')} ({', '.join(declared[name][1])})" for name in stray)
         raise UsageError(f"--method {args.method} takes no {flags}")
     return [METHODS[name](**{f.name: getattr(args, f.name) for f in METHODS[name].option_fields()})
             for name in names]

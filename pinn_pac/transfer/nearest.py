@@ -45,3 +45,26 @@ def nearest_first(targets: Sequence[Equation], known: Sequence[Equation], refere
         known.append(following)
         order.append(following)
     return order
+
+
+class NearestStart:
+    """What a `warm_start` option means for a transfer method: mixed in before `TransferMethod`
+    by a method whose options have `warm_start` and which lists the targets it has trained (or
+    taken up from a store), in order, in `self.calibrated`."""
+
+    @property
+    def targets_independent(self) -> bool:
+        return self.options.warm_start == "zero"
+
+    def training_order(self, targets: list[Equation]) -> list[Equation]:
+        if self.options.warm_start == "zero":
+            return list(targets)
+        return nearest_first(targets, [self.context.source, *self.calibrated], self.context.source)
+
+    def nearest_start(self, target: Equation) -> Equation | None:
+        """The trained target `target` starts from, or None for the source (also on a tie)."""
+        if self.options.warm_start == "zero":
+            return None
+        source = self.context.source
+        nearest = nearest_member(target, [source, *self.calibrated], source)
+        return None if nearest is source else nearest

@@ -10,7 +10,7 @@ from typing import Any
 from equations import Equation, coefficient_key
 
 from .base import Adapted, TransferMethod, option
-from .nearest import WARM_START_HELP, WARM_STARTS, check_warm_start, nearest_first, nearest_member
+from .nearest import WARM_START_HELP, WARM_STARTS, NearestStart, check_warm_start
 from .pac_network import PRUNE_SCOPES, AdaptedNetwork, PACNetwork, allocate, prune
 from ..solver.model import TanhNetwork
 from ..solver.train import Budget, TrainResult
@@ -35,7 +35,7 @@ class PACOptions:
         check_warm_start(self.warm_start)
 
 
-class PAC(TransferMethod):
+class PAC(NearestStart, TransferMethod):
     """PAC-Net: prune the source, allocate (retrain the kept weights), calibrate freed weights.
 
     `warm_start="nearest"` starts each target's freed weights from those of the nearest
@@ -68,20 +68,11 @@ class PAC(TransferMethod):
         context.loss_for(context.source, n_interior=context.target_points)(AdaptedNetwork(self.pac, adapter)).backward()
         return result
 
-    @property
-    def targets_independent(self) -> bool:
-        return self.options.warm_start == "zero"
-
     def source_model(self) -> TanhNetwork:
         return self.pac.source_view()
 
     def source_count(self) -> int:
         return self.pac.source_count  # the kept weights and the biases; freed weights are the targets'
-
-    def training_order(self, targets: list[Equation]) -> list[Equation]:
-        if self.options.warm_start == "zero":
-            return list(targets)
-        return nearest_first(targets, [self.context.source, *self.calibrated], self.context.source)
 
     def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:
         key = coefficient_key(target)
@@ -114,9 +105,6 @@ class PAC(TransferMethod):
         return self.pac.target_view(key)
 
     def _start(self, target: Equation) -> str | None:
-        """The calibrated target to start from, or None for the source's zeros (also on a tie)."""
-        if self.options.warm_start == "zero":
-            return None
-        source = self.context.source
-        nearest = nearest_member(target, [source, *self.calibrated], source)
-        return None if nearest is source else coefficient_key(nearest)
+        """The calibrated target to start from, or None for the source's zeros."""
+        nearest = self.nearest_start(target)
+        return None if nearest is None else coefficient_key(nearest)
