@@ -76,6 +76,11 @@ CASES["burgers-finetune"] = {**CASES["burgers"], "family": "burgers",
                              "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"], warm_start=None)}
 CASES["burgers-finetune-nearest"] = {**CASES["burgers"], "family": "burgers",
                                      "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"])}
+#: Fine-tuning by continuation: each member starts on the secant through its two nearest
+#: members, with the quasi-Newton matrix of the member trained before it.
+CASES["burgers-finetune-continuation"] = {
+    **CASES["burgers"], "family": "burgers",
+    "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"], warm_start="continuation")}
 
 
 def family_of(name: str) -> str:

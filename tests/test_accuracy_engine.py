@@ -308,6 +308,32 @@ def test_each_optimizer_through_the_training_loop_minimises_a_quadratic(method):
     assert result.history.loss[-1] - minimum <= 1e-8 * abs(minimum) < result.history.loss[0] - minimum
 
 
+def test_a_given_inverse_hessian_is_where_the_matrix_starts():
+    """From the quadratic's exact inverse Hessian the first step is Newton's (the minimum, no
+    scaling of an identity); the training loop passes a matrix in and gives the last one back."""
+    a, b, x, objective = quadratic(8, 3)
+    solution = torch.linalg.solve(a, b)
+    optimizer = DenseQuasiNewton([x], objective, "ssbroyden", inverse_hessian=torch.linalg.inv(a))
+    optimizer.step()
+    assert torch.allclose(x.detach(), solution, atol=1e-10)
+    with pytest.raises(ValueError, match=r"shape \(3, 3\) for 8 parameters"):
+        DenseQuasiNewton([x], objective, "ssbroyden", inverse_hessian=torch.eye(3, dtype=torch.float64))
+    with torch.no_grad():
+        x.zero_()
+    budget = Budget(adam_steps=0, iterations=3)
+    cold = train(torch.nn.Module(), lambda _: objective(), [x], budget, eval_every=1, progress=False)
+    with torch.no_grad():
+        x.zero_()
+    warm = train(torch.nn.Module(), lambda _: objective(), [x], budget, eval_every=1, progress=False,
+                 curvature=cold.curvature)
+    minimum = float(-0.5 * b @ solution)
+    assert cold.curvature.shape == (8, 8) and not torch.equal(warm.curvature, cold.curvature)
+    assert warm.history.loss[1] - minimum < 0.5 * (cold.history.loss[1] - minimum)  # the first step gains from it
+    lbfgs = train(torch.nn.Module(), lambda _: objective(), [x], Budget(adam_steps=0, iterations=3, optimizer="lbfgs"),
+                  progress=False)
+    assert lbfgs.curvature is None
+
+
 def test_causal_weights_wait_for_earlier_slabs():
     from pinn_pac.solver.weighting import causal_weights, slab_means, time_slabs
 

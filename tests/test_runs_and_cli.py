@@ -183,6 +183,8 @@ def test_transfer_on_a_periodic_family_uses_its_example_targets(tmp_path):
     (["transfer", "burgers", "--method", "lora", "--rank", "0"], "LoRA rank must be >= 1"),
     (["transfer", "burgers", "--method", "lora", "--warm-start", "nearest"],
      "--method lora takes no --warm-start (finetune, l2sp, pac)"),
+    (["transfer", "burgers", "--warm-start", "continuation"],
+     "warm start 'continuation' is for the methods that train every weight (finetune, l2sp)"),
     (["transfer", "burgers", "--method", "finetune", "--scope", "layer", "--ratio", "0.5"],
      "--method finetune takes no --ratio (pac), --scope (pac)"),
     (["transfer", "burgers", "--target-points", "0"], "--target-points must be >= 1"),
@@ -443,11 +445,14 @@ def test_calibrate_target_loss_stops_each_target_and_nothing_else(tmp_path):
     assert manifest["job"]["budgets"]["source"]["target_loss"] is None
 
 
-def test_a_target_added_by_from_starts_from_the_nearest_stored_member(tmp_path):
-    """Fine-tuning from the nearest member: a target added with --from to a saved run trains
-    as it would have in that run (its start, the nearest member, is taken up from the store)."""
-    common = ["--source", "nu=0.05/pi", "--method", "finetune", "--warm-start", "nearest", *TINY,
-              "--source-adam", "20", "--source-iterations", "0", "--calibrate-iterations", "10"]
+@pytest.mark.parametrize("warm_start", ["nearest", "continuation"])
+def test_a_target_added_by_from_starts_from_the_nearest_stored_member(tmp_path, warm_start):
+    """Fine-tuning from the nearest member, or by continuation: a target added with --from to a
+    saved run trains as it would have in that run (its start, from the nearest members, and for
+    continuation the nearest member's quasi-Newton matrix, are taken up
+    from the store; the checkpoint leaves the matrices out)."""
+    common = ["--source", "nu=0.05/pi", "--method", "finetune", "--warm-start", warm_start, *TINY,
+              "--source-adam", "20", "--source-iterations", "5", "--calibrate-iterations", "10"]
     assert main(["transfer", "burgers", *common, "--targets", "nu=0.1/pi,nu=0.11/pi", "--out", str(tmp_path / "one")]) == 0
     assert main(["transfer", "burgers", *common, "--targets", "nu=0.1/pi", "--out", str(tmp_path / "grown")]) == 0
     assert main(["transfer", "--from", str(tmp_path / "grown"), "--targets", "nu=0.11/pi"]) == 0
@@ -455,3 +460,6 @@ def test_a_target_added_by_from_starts_from_the_nearest_stored_member(tmp_path):
     assert [r["coefficients"] for r in grown] == [r["coefficients"] for r in one]
     assert grown[2]["start_rel_l2"] == one[2]["start_rel_l2"] and grown[2]["rel_l2"] == one[2]["rel_l2"]
     assert grown[2]["start_rel_l2"] < grown[1]["start_rel_l2"]  # from nu = 0.1/pi, not from the source
+    stored = [load_checkpoint(path) for path in sorted((tmp_path / "grown" / "finetune").glob("nu=*.pt"))]
+    assert [("curvature" in piece) for piece in stored] == [warm_start == "continuation"] * 2
+    assert all("curvature" not in target for target in load_checkpoint(tmp_path / "grown")["targets"])

@@ -240,3 +240,50 @@ def test_the_posed_source_stays_bit_exact_under_every_method_that_keeps_it(conte
         assert adapted.result.history.optimizer == STEPS.optimizer
         assert np.array_equal(evaluator.predict(adapted.source_view), before)
     assert np.array_equal(evaluator.predict(method.source_model()), before)
+
+
+def test_secant_step_projects_the_target_on_the_two_members_line():
+    from equations import create
+    from pinn_pac.transfer.nearest import secant_step, two_nearest
+
+    source = create("burgers", nu=0.01)
+    member = {f: source.with_coefficients(nu=f * 0.01) for f in (1.0, 1.5, 2.0, 2.5, 5.0)}
+    assert two_nearest(member[2.5], [member[1.0], member[2.0], member[1.5]], source) == (member[2.0], member[1.5])
+    assert secant_step(member[2.5], member[2.0], member[1.5], source) == pytest.approx(1.0)  # one spacing on
+    assert secant_step(member[1.5], member[2.0], member[1.0], source) == pytest.approx(-0.5)  # between: halfway
+    assert secant_step(member[5.0], member[2.0], member[1.5], source) == 1.0  # held within one spacing
+    assert secant_step(member[2.5], member[2.0], member[2.0], source) == 0.0  # no line: the nearest itself
+
+
+@pytest.mark.parametrize("name", ["finetune", "l2sp"])
+def test_continuation_starts_on_the_secant_with_the_last_members_matrix(context, name, monkeypatch):
+    """The first target starts from the source; the next from the secant through the two
+    nearest members' weights, its quasi-Newton matrix the one the previous training ended with."""
+    import pinn_pac.transfer.finetune as finetune_module
+
+    method = make_method(name, warm_start="continuation")
+    method.prepare(context, Budget(adam_steps=0, iterations=0), progress=False)
+    nu = context.source.coefficients["nu"]
+    first, second = (context.source.with_coefficients(nu=f * nu) for f in (1.5, 2.5))
+    given: list = []
+    real_train = finetune_module.train
+
+    def recording_train(network, *args, curvature=None, **kwargs):
+        given.append((copy.deepcopy(network.state_dict()), curvature))
+        return real_train(network, *args, curvature=curvature, **kwargs)
+
+    monkeypatch.setattr(finetune_module, "train", recording_train)
+    done = method.adapt(first, Budget(adam_steps=0, iterations=5), progress=False)
+    assert given[0][1] is None and done.result.curvature is not None
+    for key, value in context.network.state_dict().items():
+        assert torch.equal(given[0][0][key], value)
+    method.adapt(second, Budget(adam_steps=0, iterations=2), progress=False)
+    assert given[1][1] is done.result.curvature
+    source_state, first_state = context.network.state_dict(), done.network.state_dict()
+    for key, value in given[1][0].items():  # t = 1: one spacing past the first target
+        assert torch.allclose(value, 2 * first_state[key] - source_state[key], rtol=0, atol=1e-12)
+
+
+def test_continuation_is_for_methods_that_train_every_weight():
+    with pytest.raises(ValueError, match="'continuation' is for the methods that train every weight"):
+        PAC(warm_start="continuation")

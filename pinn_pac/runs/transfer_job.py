@@ -168,7 +168,7 @@ class _TransferJob:
             piece = pieces[target_key]
             histories[f"{method.name} {target_key}"] = History(**piece.pop("history"))
             target_records.append(Record(**piece.pop("record")))
-            target_states.append(piece)
+            target_states.append({k: v for k, v in piece.items() if k not in method.store_only})
 
         source_model = method.source_model()
         source_history = History(**prepared["history"]) if prepared else source_run.history

@@ -42,11 +42,14 @@ class DenseQuasiNewton:
 
     `step()` makes one iteration (direction, line search, update) and returns the new loss;
     `refresh()` re-evaluates loss and gradient in place (after the collocation points changed),
-    keeping H. `stalled` turns True when not even a step along -g lowers the loss.
+    keeping H. `stalled` turns True when not even a step along -g lowers the loss. H starts
+    as the identity (its first step scaled), or as `inverse_hessian`, taken as it is: the
+    matrix another minimisation ended with, for a neighbouring problem.
     """
 
     def __init__(self, parameters: list[torch.nn.Parameter], objective: Callable[[], torch.Tensor],
-                 method: str = "ssbroyden", state: dict | None = None) -> None:
+                 method: str = "ssbroyden", state: dict | None = None,
+                 inverse_hessian: torch.Tensor | None = None) -> None:
         if method not in DENSE_METHODS:
             raise ValueError(f"unknown dense quasi-Newton method {method!r}; use one of {', '.join(DENSE_METHODS)}")
         self.parameters, self.objective, self.method = parameters, objective, method
@@ -57,8 +60,12 @@ class DenseQuasiNewton:
             self.loss, self.gradient = state["loss"], state["gradient"].clone()
             self._assign(self.x)
             return
-        self.inverse_hessian = torch.eye(self.n, dtype=torch.float64, device=self.parameters[0].device)
-        self.fresh = True  # H is the identity: scale the first step
+        if inverse_hessian is None:
+            self.reset()
+        elif inverse_hessian.shape != (self.n, self.n):
+            raise ValueError(f"an inverse Hessian of shape {tuple(inverse_hessian.shape)} for {self.n} parameters")
+        else:
+            self.inverse_hessian, self.fresh = inverse_hessian.to(self.parameters[0].device, torch.float64).clone(), False
         self.stalled = False  # set when even a step along -g lowers nothing
         self.x = self._flat([p.detach() for p in parameters])
         self.loss, self.gradient = self._evaluate(self.x)
@@ -73,6 +80,7 @@ class DenseQuasiNewton:
         return self.loss
 
     def reset(self) -> None:
+        """H back to the identity, its next step scaled."""
         self.inverse_hessian = torch.eye(self.n, dtype=torch.float64, device=self.parameters[0].device)
         self.fresh = True
 

@@ -95,6 +95,8 @@ class TrainResult:
     seconds: float
     steps: int
     stopped_because: str
+    #: The inverse-Hessian approximation a dense quasi-Newton phase ended with (else None).
+    curvature: torch.Tensor | None = None
 
 
 class TrainingState:
@@ -125,6 +127,7 @@ def train(
     progress: bool = True,
     label: str = "train",
     state: TrainingState | None = None,
+    curvature: torch.Tensor | None = None,
 ) -> TrainResult:
     """Minimise loss_fn(network) (+ penalty()) over `parameters`: Adam, then the quasi-Newton
     phase `budget.optimizer` (L-BFGS, with a one-line notice, where a dense matrix would not fit).
@@ -140,6 +143,9 @@ def train(
     optimizer, the loss's points and random stream, history) every `state.every` iterations,
     and a phase that finds a saved state goes on from it, to the bits an uninterrupted phase
     ends with (Adam is not kept: a phase stopped during Adam starts over).
+
+    A dense quasi-Newton phase starts its matrix from `curvature` where one is given (the
+    `TrainResult.curvature` of a neighbouring problem), and from the identity otherwise.
     """
     parameters = list(parameters)
     history = History()
@@ -190,7 +196,7 @@ def train(
     keeper = None
     if state is not None:
         keeper = _StateKeeper(state, parameters, loss_fn, history, lambda: time.perf_counter() - start)
-    step, stopped = 0, None
+    step, stopped, ended = 0, None, None
     if saved is not None:
         step = keeper.restore(saved)
         start -= saved["seconds"]
@@ -205,14 +211,19 @@ def train(
                                       reweight if reweight_every else None, reweight_every)
         if budget.iterations and stopped is None and parameters:
             history.optimizer = _quasi_newton_method(budget.optimizer, parameters, label)
-            run = _run_dense if history.optimizer in DENSE_METHODS else _run_lbfgs
-            stopped, step = run(objective, parameters, budget.iterations, history.optimizer, record, bar,
-                                eval_every, step, resample, every,
-                                (lambda: reweight(False)) if reweight_every else None, reweight_every,
-                                keeper, saved)
+            reweight_only = (lambda: reweight(False)) if reweight_every else None
+            if history.optimizer in DENSE_METHODS:
+                optimizer = DenseQuasiNewton(parameters, objective, history.optimizer,
+                                             state=saved and saved["optimizer"], inverse_hessian=curvature)
+                stopped, step = _run_dense(optimizer, budget.iterations, record, bar, eval_every, step, resample,
+                                           every, reweight_only, reweight_every, keeper, saved)
+                ended = optimizer.inverse_hessian
+            else:
+                stopped, step = _run_lbfgs(objective, parameters, budget.iterations, record, bar, eval_every, step,
+                                           resample, every, reweight_only, reweight_every, keeper, saved)
     finally:
         bar.close()
-    return TrainResult(history, time.perf_counter() - start, step, stopped or "budget used")
+    return TrainResult(history, time.perf_counter() - start, step, stopped or "budget used", ended)
 
 
 class _StateKeeper:
@@ -277,18 +288,17 @@ def _run_adam(objective, parameters, budget, record, bar, eval_every, reweight, 
     return None, budget.adam_steps
 
 
-def _run_dense(objective, parameters, iterations, method, record, bar, eval_every, step, resample, every,
+def _run_dense(optimizer, iterations, record, bar, eval_every, step, resample, every,
                reweight, reweight_every, keeper=None, saved=None):
-    """`iterations` of a dense quasi-Newton method; RAD every `every` iterations and causal
+    """`iterations` of a dense quasi-Newton `optimizer`; RAD every `every` iterations and causal
     weights renewed every `reweight_every` (balance weights stay frozen) keep H. With a
     `keeper`, the state is saved every so many iterations; from `saved`, it goes on."""
-    optimizer = DenseQuasiNewton(parameters, objective, method, state=saved and saved["optimizer"])
     for done in range((saved["done"] if saved else 0) + 1, iterations + 1):
         _check_stop()
         loss = optimizer.step()
         bar.update()
         if optimizer.stalled:
-            return record(step + done, loss) or f"{method} stalled", step + done
+            return record(step + done, loss) or f"{optimizer.method} stalled", step + done
         redraw = resample is not None and done % every == 0 and done < iterations
         if redraw:
             resample()
@@ -313,7 +323,7 @@ def _new_lbfgs(parameters, chunk):
     )
 
 
-def _run_lbfgs(objective, parameters, iterations, method, record, bar, eval_every, step, resample, every,
+def _run_lbfgs(objective, parameters, iterations, record, bar, eval_every, step, resample, every,
                reweight, reweight_every, keeper=None, saved=None):
     """L-BFGS in chunks of `eval_every` iterations. On a stall (a chunk that does not lower
     the loss) the curvature history is dropped and L-BFGS restarts; a second stall in a

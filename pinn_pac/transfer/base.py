@@ -106,6 +106,10 @@ class TransferMethod(ABC):
     def check(self, source: Equation, targets: list[Equation]) -> None:
         """Refuse, before any training, a source and targets this method cannot handle."""
 
+    #: Keys of a target's stored state that the run's store keeps (to train further targets
+    #: from) but its checkpoint leaves out.
+    store_only: ClassVar[tuple[str, ...]] = ()
+
     @property
     def targets_independent(self) -> bool:
         """True where a target's training depends only on the prepared method and the target

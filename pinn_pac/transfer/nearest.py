@@ -1,6 +1,9 @@
 """Warm starts from the nearest member: a method with `warm_start="nearest"` starts each target
 from the member (the source or a target trained before it) nearest in coefficients, and takes
-the targets nearest first, so that each starts from a neighbour."""
+the targets nearest first, so that each starts from a neighbour. `"continuation"` (for the
+methods that train every weight) goes on as numerical continuation in the coefficients does:
+the start is predicted from the two nearest members (`secant_step`), and the quasi-Newton
+matrix is the one the nearest member's training ended with."""
 
 from __future__ import annotations
 
@@ -11,13 +14,22 @@ from equations import Equation
 
 #: "zero": every target starts from the source (no change to it); "nearest": see the module.
 WARM_STARTS = ("zero", "nearest")
+#: The warm starts of the methods that train every weight: these and "continuation".
+CONTINUATION_STARTS = (*WARM_STARTS, "continuation")
 WARM_START_HELP = ("start each target from the source, or from the nearest member trained before it, "
                    "nearest targets first")
+CONTINUATION_HELP = (WARM_START_HELP + "; continuation (finetune, l2sp): from the two nearest members' line "
+                     "and the nearest member's quasi-Newton matrix")
+#: How far past the nearest member a secant start may reach, in units of the two members' spacing.
+SECANT_REACH = 1.0
 
 
-def check_warm_start(warm_start: str) -> None:
-    if warm_start not in WARM_STARTS:
-        raise ValueError(f"unknown warm start {warm_start!r}; use one of {', '.join(WARM_STARTS)}")
+def check_warm_start(warm_start: str, allowed: tuple[str, ...] = WARM_STARTS) -> None:
+    if warm_start in allowed:
+        return
+    if warm_start in CONTINUATION_STARTS:
+        raise ValueError(f"warm start {warm_start!r} is for the methods that train every weight (finetune, l2sp)")
+    raise ValueError(f"unknown warm start {warm_start!r}; use one of {', '.join(allowed)}")
 
 
 def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:
@@ -32,6 +44,29 @@ def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float
 def nearest_member(target: Equation, known: Sequence[Equation], reference: Equation) -> Equation:
     """The member of `known` nearest to `target` (the first of equals)."""
     return min(known, key=lambda member: coefficient_distance(target, member, reference))
+
+
+def two_nearest(target: Equation, known: Sequence[Equation], reference: Equation) -> tuple[Equation, Equation]:
+    """The members of `known` (two or more) nearest and next nearest to `target`."""
+    ranked = sorted(known, key=lambda member: coefficient_distance(target, member, reference))
+    return ranked[0], ranked[1]
+
+
+def secant_step(target: Equation, nearest: Equation, other: Equation, reference: Equation) -> float:
+    """t of the secant start w(nearest) + t (w(nearest) - w(other)): `target` projected on
+    the line through the two members' coefficients (scaled as in `coefficient_distance`),
+    held within `SECANT_REACH` spacings of the nearest."""
+    def scaled(member: Equation, name: str) -> float:
+        return member.coefficients[name] / (abs(reference.coefficients[name]) or 1.0)
+
+    names = list(reference.coefficients)
+    spacing = [scaled(nearest, n) - scaled(other, n) for n in names]
+    offset = [scaled(target, n) - scaled(nearest, n) for n in names]
+    length = sum(d * d for d in spacing)
+    if length == 0.0:
+        return 0.0
+    t = sum(o * d for o, d in zip(offset, spacing)) / length
+    return max(-SECANT_REACH, min(SECANT_REACH, t))
 
 
 def nearest_first(targets: Sequence[Equation], known: Sequence[Equation], reference: Equation) -> list[Equation]:
@@ -56,15 +91,19 @@ class NearestStart:
     def targets_independent(self) -> bool:
         return self.options.warm_start == "zero"
 
+    def known_members(self) -> list[Equation]:
+        """The source and every target trained (or taken up) so far."""
+        return [self.context.source, *self.calibrated]
+
     def training_order(self, targets: list[Equation]) -> list[Equation]:
         if self.options.warm_start == "zero":
             return list(targets)
-        return nearest_first(targets, [self.context.source, *self.calibrated], self.context.source)
+        return nearest_first(targets, self.known_members(), self.context.source)
 
     def nearest_start(self, target: Equation) -> Equation | None:
         """The trained target `target` starts from, or None for the source (also on a tie)."""
         if self.options.warm_start == "zero":
             return None
         source = self.context.source
-        nearest = nearest_member(target, [source, *self.calibrated], source)
+        nearest = nearest_member(target, self.known_members(), source)
         return None if nearest is source else nearest
