@@ -77,7 +77,7 @@ CASES["burgers-finetune"] = {**CASES["burgers"], "family": "burgers",
 CASES["burgers-finetune-nearest"] = {**CASES["burgers"], "family": "burgers",
                                      "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"])}
 #: Fine-tuning by continuation: each member starts on the secant through its two nearest
-#: members, with the quasi-Newton matrix of the member trained before it.
+#: members, with the quasi-Newton matrix the nearest member's training ended with.
 CASES["burgers-finetune-continuation"] = {
     **CASES["burgers"], "family": "burgers",
     "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"], warm_start="continuation")}

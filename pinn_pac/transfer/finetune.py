@@ -42,8 +42,8 @@ class FineTune(NearestStart, TransferMethod):
     store_only = ("curvature",)
 
     @property
-    def keeps_curvature(self) -> bool:
-        """True where targets start from the nearest member's quasi-Newton matrix."""
+    def continuing(self) -> bool:
+        """True for continuation: secant starts and the nearest member's quasi-Newton matrix."""
         return self.options.warm_start == "continuation"
 
     def prepare(self, context, budget, evaluator=None, **train_options) -> None:
@@ -60,7 +60,7 @@ class FineTune(NearestStart, TransferMethod):
         network = copy.deepcopy(self._start(target)).requires_grad_(True)
         result = train(network, self._loss(target, loss), network.parameters(), budget, evaluator,
                        penalty=self._penalty(network), curvature=self._start_curvature(target), **train_options)
-        self._keep(target, network, result.curvature if self.keeps_curvature else None)
+        self._keep(target, network, result.curvature if self.continuing else None)
         size = count(network.parameters())
         return Adapted(network, network, size, size, result)
 
@@ -83,7 +83,7 @@ class FineTune(NearestStart, TransferMethod):
 
     def _start_curvature(self, target: Equation) -> torch.Tensor | None:
         """The quasi-Newton matrix a continuation starts from: the nearest member's, if kept."""
-        if not self.keeps_curvature:
+        if not self.continuing:
             return None
         nearest = self.nearest_start(target)
         return None if nearest is None else self.curvatures.get(coefficient_key(nearest))
@@ -91,7 +91,7 @@ class FineTune(NearestStart, TransferMethod):
     def _start(self, target: Equation) -> MLP:
         """The network a target starts from: the source's, the nearest member's, or the secant
         through the two nearest members' weights."""
-        if self.options.warm_start == "continuation" and self.calibrated:
+        if self.continuing and self.calibrated:
             nearest, other = two_nearest(target, self.known_members(), self.context.source)
             t = secant_step(target, nearest, other, self.context.source)
             start = copy.deepcopy(self._network(nearest))
