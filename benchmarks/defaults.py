@@ -6,7 +6,7 @@ nu = 0.01/pi, targets 0.02/pi and 0.005/pi, PAC-Net) with their defaults and onl
 (start-up, compile, training, files). Errors are relative L2 on the 256 x 100 Cole-Hopf grid.
 
     python benchmarks/defaults.py                  # about 25 minutes on 2 cores
-    python benchmarks/defaults.py --seeds 0 --jobs solve
+    python benchmarks/defaults.py --jobs transfer  # the solve rows kept from defaults.json
 """
 
 from __future__ import annotations
@@ -72,10 +72,17 @@ def main(argv: list[str] | None = None) -> None:
             runs.append(run_job(job, seed, RESULTS / "defaults" / f"{job}_seed{seed}"))
             print(json.dumps(summary_row(runs[-1])), flush=True)
     rows = [summary_row(run) for run in runs]
+    kept = keep_earlier(RESULTS / "defaults.json", [job for job in COMMANDS if job not in args.jobs.split(",")],
+                        runs, rows)
+    order = list(COMMANDS)
+    pairs = sorted(zip(runs, rows), key=lambda pair: (order.index(pair[1]["job"]), pair[1]["seed"]))
+    runs, rows = [run for run, _ in pairs], [row for _, row in pairs]
 
     lines = []
-    for job in args.jobs.split(","):
+    for job in COMMANDS:
         mine = [r for r in rows if r["job"] == job]
+        if not mine:
+            continue
         walls, sources = [r["wall_seconds"] for r in mine], [r["source_rel_l2"] for r in mine]
         lines.append(f"- `{COMMANDS[job][0]}`: median source rel L2 {statistics.median(sources):.2e} "
                      f"(worst {max(sources):.2e}), median wall {statistics.median(walls):.0f} s (worst {max(walls):.0f} s)")
@@ -97,10 +104,28 @@ def main(argv: list[str] | None = None) -> None:
              "iterations, exact initial and boundary values, Adam (lr 5e-3) then dense SSBroyden, compiled "
              "derivatives; wall seconds are the whole command. Calibration seconds of nu = 0.02/pi count from "
              "its first step (compile and Allocate before it).\n\n" + "\n".join(lines))
-    write_results("defaults", {"header": run_header(), "rows": rows,
+    notes += "".join(f"\n\nRows of `{job}` are kept from an earlier run, `{header['command']}` on {header['date']} "
+                     f"({header['machine']}): compare their seconds as ratios of the machines."
+                     for job, header in kept.items())
+    write_results("defaults", {"header": run_header(), "rows": rows, "kept": kept,
                                "histories": {f"{r['job']} seed {r['seed']}": r["histories"] for r in runs}},
                   notes + "\n\n" + table)
     plot(runs, RESULTS / "defaults.png")
+
+
+def keep_earlier(path: Path, jobs: list[str], runs: list[dict], rows: list[dict]) -> dict[str, dict]:
+    """Append to `runs` and `rows` the saved runs of `jobs` (those not run now); the header of
+    the run each was measured in, by job."""
+    if not jobs or not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    for row in saved["rows"]:
+        if row["job"] in jobs:
+            rows.append(row)
+            runs.append({"job": row["job"], "seed": row["seed"],
+                         "histories": saved["histories"][f"{row['job']} seed {row['seed']}"],
+                         "command": "pinn-pac " + " ".join(COMMANDS[row["job"]]) + f" --seed {row['seed']}"})
+    return {job: saved.get("kept", {}).get(job, saved["header"]) for job in jobs}
 
 
 def plot(runs: list[dict], path: Path) -> None:

@@ -97,6 +97,26 @@ def test_bfgs_update_matches_the_closed_form_on_a_quadratic():
     assert torch.allclose(optimizer.inverse_hessian @ y, s, atol=1e-12)  # the secant equation
 
 
+def test_the_update_in_its_work_matrix_gives_the_bits_of_the_formula_on_fresh_tensors():
+    a, b, x, objective = quadratic(300, 2)
+    optimizer = DenseQuasiNewton([x], objective, "ssbroyden")
+    for _ in range(3):  # H away from the identity
+        optimizer.step()
+    for seed in (10, 11):  # twice: the second update reuses the work matrix
+        s = torch.randn(300, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+        y, g, step, h = a @ s, optimizer.gradient, 0.5, optimizer.inverse_hessian.clone()
+        rho = 1.0 / float(s @ y)
+        hy = h @ y
+        yhy = float(y @ hy)
+        phi, tau = optimizer._scaling(rho * yhy, -step * rho * float(s @ g))
+        v = rho * s - hy / yhy
+        h.sub_(torch.outer(hy, hy), alpha=1.0 / yhy).add_(torch.outer(v, v), alpha=phi * yhy)
+        h.div_(tau).add_(torch.outer(s, s), alpha=rho)
+        expected = (h + h.T) / 2
+        optimizer._update(s, y, step, g)
+        assert torch.equal(optimizer.inverse_hessian, expected)
+
+
 @pytest.mark.parametrize("method", DENSE_METHODS)
 def test_each_dense_method_minimises_a_quadratic(method):
     a, b, x, objective = quadratic(8, 1)
