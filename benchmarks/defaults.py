@@ -114,11 +114,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def keep_earlier(path: Path, jobs: list[str], runs: list[dict], rows: list[dict]) -> dict[str, dict]:
-    """Append to `runs` and `rows` the saved runs of `jobs` (those not run now); the header of
-    the run each was measured in, by job."""
+    """Append to `runs` and `rows` the saved runs (every seed) of `jobs`, those not run now; the
+    header of the run each kept job was measured in."""
     if not jobs or not path.exists():
         return {}
     saved = json.loads(path.read_text())
+    jobs = [job for job in jobs if any(row["job"] == job for row in saved["rows"])]
     for row in saved["rows"]:
         if row["job"] in jobs:
             rows.append(row)
@@ -138,6 +139,9 @@ def plot(runs: list[dict], path: Path) -> None:
     styles = ["-", "--", ":", "-."]
     for ax, job in zip(axes, COMMANDS):
         mine = [r for r in runs if r["job"] == job]
+        if not mine:
+            ax.set_axis_off()
+            continue
         labels = list(mine[0]["histories"])
         colors = dict(zip(labels, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
         for k, run in enumerate(mine):

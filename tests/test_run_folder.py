@@ -205,10 +205,10 @@ def test_device_on_resume_auto_stored_as_what_it_chose_and_cuda_settings_on_any_
 
 
 def test_the_dense_budget_counts_every_matrix_an_update_holds():
-    assert dense_bytes(1000) == 2 * 8 * 1000**2
-    largest = int((DENSE_MEMORY_LIMIT / 16) ** 0.5)
+    assert dense_bytes(1000) == 3 * 8 * 1000**2
+    largest = int((DENSE_MEMORY_LIMIT / 24) ** 0.5)
     assert dense_fits(largest) and not dense_fits(largest + 1)
-    assert not dense_fits(12000)  # one 12000 x 12000 matrix is 1.1 GiB, and an update holds two
+    assert not dense_fits(10000)  # one 10000 x 10000 matrix is 0.75 GiB, and a phase may hold three
 
 
 def test_histories_are_strict_json_and_csv(tmp_path):

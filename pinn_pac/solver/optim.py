@@ -20,11 +20,12 @@ import torch
 
 DENSE_METHODS = ("ssbroyden", "ssbfgs", "bfgs")
 OPTIMIZERS = (*DENSE_METHODS, "lbfgs")
-#: Most memory a dense method may take, in bytes (2 GiB: about 11,500 parameters).
+#: Most memory a dense method may take, in bytes (2 GiB: about 9,400 parameters).
 DENSE_MEMORY_LIMIT = 2 * 1024**3
-#: n x n float64 matrices alive at once in an update: H and the one work matrix that holds
-#: each outer product, then H + H', in turn.
-MATRICES_AT_PEAK = 2
+#: n x n float64 matrices alive at once: H, the one work matrix of its update (each outer
+#: product, then H + H', in turn) and, in a resumed or continued phase, the matrix it started
+#: from, which its caller keeps.
+MATRICES_AT_PEAK = 3
 
 
 def dense_bytes(n_parameters: int) -> int:
@@ -82,6 +83,7 @@ class DenseQuasiNewton:
 
     def reset(self) -> None:
         """H back to the identity, its next step scaled."""
+        self.inverse_hessian = None  # the old H freed before the new one is made
         self.inverse_hessian = torch.eye(self.n, dtype=torch.float64, device=self.parameters[0].device)
         self.fresh = True
 
@@ -131,7 +133,8 @@ class DenseQuasiNewton:
         # The same operations as on fresh tensors, in one reused work matrix: fresh n x n
         # tensors cost their page faults (at 1,341 weights, 14.6 ms an update against 4.7 ms).
         h, work = self.inverse_hessian, self._work_matrix()
-        h.sub_(torch.outer(hy, hy, out=work), alpha=1.0 / yhy).add_(torch.outer(v, v, out=work), alpha=phi * yhy)
+        h.sub_(torch.outer(hy, hy, out=work), alpha=1.0 / yhy)
+        h.add_(torch.outer(v, v, out=work), alpha=phi * yhy)
         h.div_(tau).add_(torch.outer(s, s, out=work), alpha=rho)
         torch.div(torch.add(h, h.T, out=work), 2, out=h)  # symmetric to round-off
 
