@@ -29,6 +29,11 @@ COMMANDS = {
 NEAR_TARGET = "pac nu=0.0063662"  # nu = 0.02/pi, calibrated from the nu = 0.01/pi source
 
 
+def command_line(job: str, seed: int) -> str:
+    """A default job's command as a user types it (without --quiet and --out)."""
+    return "pinn-pac " + " ".join(COMMANDS[job]) + f" --seed {seed}"
+
+
 def run_job(job: str, seed: int, out: Path) -> dict:
     """One default command; its records, histories and wall seconds."""
     if out.exists():
@@ -41,7 +46,7 @@ def run_job(job: str, seed: int, out: Path) -> dict:
     records = json.loads((out / "results.json").read_text())
     histories = json.loads((out / "history.json").read_text())
     return {"job": job, "seed": seed, "wall_seconds": wall, "records": records, "histories": histories,
-            "command": "pinn-pac " + " ".join(COMMANDS[job]) + f" --seed {seed}"}
+            "command": command_line(job, seed)}
 
 
 def summary_row(run: dict) -> dict:
@@ -66,14 +71,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.render:
         return render(RESULTS / "defaults.json")
     seeds = [int(s) for s in args.seeds.split(",")]
+    jobs = args.jobs.split(",")
     runs = []
-    for job in args.jobs.split(","):
+    for job in jobs:
         for seed in seeds:
             runs.append(run_job(job, seed, RESULTS / "defaults" / f"{job}_seed{seed}"))
             print(json.dumps(summary_row(runs[-1])), flush=True)
     rows = [summary_row(run) for run in runs]
-    kept = keep_earlier(RESULTS / "defaults.json", [job for job in COMMANDS if job not in args.jobs.split(",")],
-                        runs, rows)
+    kept = keep_earlier(RESULTS / "defaults.json", [job for job in COMMANDS if job not in jobs], runs, rows)
     order = list(COMMANDS)
     pairs = sorted(zip(runs, rows), key=lambda pair: (order.index(pair[1]["job"]), pair[1]["seed"]))
     runs, rows = [run for run, _ in pairs], [row for _, row in pairs]
@@ -125,7 +130,7 @@ def keep_earlier(path: Path, jobs: list[str], runs: list[dict], rows: list[dict]
             rows.append(row)
             runs.append({"job": row["job"], "seed": row["seed"],
                          "histories": saved["histories"][f"{row['job']} seed {row['seed']}"],
-                         "command": "pinn-pac " + " ".join(COMMANDS[row["job"]]) + f" --seed {row['seed']}"})
+                         "command": command_line(row["job"], row["seed"])})
     return {job: saved.get("kept", {}).get(job, saved["header"]) for job in jobs}
 
 

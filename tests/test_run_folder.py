@@ -204,7 +204,7 @@ def test_device_on_resume_auto_stored_as_what_it_chose_and_cuda_settings_on_any_
     assert Settings(device="cuda").device == "cuda"  # written down anywhere; checked where it runs
 
 
-def test_the_dense_budget_counts_every_matrix_an_update_holds():
+def test_the_dense_budget_counts_every_matrix_a_phase_holds():
     assert dense_bytes(1000) == 3 * 8 * 1000**2
     largest = int((DENSE_MEMORY_LIMIT / 24) ** 0.5)
     assert dense_fits(largest) and not dense_fits(largest + 1)
