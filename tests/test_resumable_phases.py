@@ -2,6 +2,7 @@
 resumes to the bits of an uninterrupted one (parameters, optimizer, points, random streams,
 history)."""
 
+import io
 import json
 import math
 import subprocess
@@ -67,6 +68,33 @@ def test_a_phase_killed_after_a_kept_state_goes_on_to_the_same_bits(optimizer):
     assert all(torch.equal(a, b) for a, b in zip(whole, resumed))
     assert history.loss == whole_history.loss and history.step == whole_history.step
     assert history.terms == whole_history.terms
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_phase_resumed_from_a_state_loaded_on_the_cpu_goes_on_on_the_gpu_to_the_same_bits():
+    """A run folder's checkpoints load on the CPU; a phase on the GPU takes up such a state."""
+    burgers = create("burgers", nu=0.05 / math.pi)
+    settings = Settings(width=8, depth=2, n_interior=128, n_condition=32, conditions="soft", rad_every=30,
+                        rad_candidates=600, device="cuda")
+    budget = Budget(adam_steps=20, iterations=150)
+
+    def run(state):
+        network = build_network(burgers, settings)
+        train(network, physics_loss(burgers, settings), network.parameters(), budget, progress=False, state=state)
+        return [p.detach().clone() for p in network.parameters()]
+
+    whole = run(MemoryState(every=40))
+    killed = MemoryState(every=40, kill_after=2)
+    with pytest.raises(Killed):
+        run(killed)
+    buffer = io.BytesIO()
+    torch.save(killed.saved, buffer)
+    buffer.seek(0)
+    on_the_cpu = torch.load(buffer, map_location="cpu", weights_only=False)
+    assert on_the_cpu["optimizer"]["inverse_hessian"].device.type == "cpu"
+    resumed = run(MemoryState(every=40, saved=on_the_cpu))
+    assert all(p.device.type == "cuda" for p in resumed)
+    assert all(torch.equal(a, b) for a, b in zip(whole, resumed))
 
 
 def _results(run_dir: Path) -> list[dict]:

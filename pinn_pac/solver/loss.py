@@ -165,7 +165,8 @@ class PhysicsLoss:
         self.points = TrainingPoints(state["interior"].to(self.points.interior.device), self.points.conditions)
         self._rng.bit_generator.state = state["rng"]
         self.weights = dict(state["weights"])
-        self._slab_weights = state["slab_weights"]
+        slab_weights = state["slab_weights"]
+        self._slab_weights = None if slab_weights is None else slab_weights.to(self.points.interior.device)
         if self.causal:
             self._slabs = self._time_slabs()
 

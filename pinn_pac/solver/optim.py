@@ -57,9 +57,11 @@ class DenseQuasiNewton:
         self.n = sum(p.numel() for p in parameters)
         self._work: torch.Tensor | None = None  # the update's scratch matrix, made at its first use
         if state is not None:  # go on where `state_dict` was taken: no evaluation needed
-            self.inverse_hessian, self.x = state["inverse_hessian"].clone(), state["x"].clone()
-            self.fresh, self.stalled = state["fresh"], state["stalled"]
-            self.loss, self.gradient = state["loss"], state["gradient"].clone()
+            # Copies on the parameters' device: a saved state is loaded on the CPU.
+            device = parameters[0].device
+            self.inverse_hessian, self.x, self.gradient = (
+                state[key].to(device, copy=True) for key in ("inverse_hessian", "x", "gradient"))
+            self.fresh, self.stalled, self.loss = state["fresh"], state["stalled"], state["loss"]
             self._assign(self.x)
             return
         if inverse_hessian is None:
