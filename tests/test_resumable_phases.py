@@ -2,7 +2,6 @@
 resumes to the bits of an uninterrupted one (parameters, optimizer, points, random streams,
 history)."""
 
-import io
 import json
 import math
 import subprocess
@@ -17,7 +16,7 @@ from equations import create
 from pinn_pac.cli import main
 from pinn_pac.runs import Settings, build_network, evaluate_run, physics_loss
 from pinn_pac.runs.checkpoint import CheckpointError, load_checkpoint
-from pinn_pac.runs.store import STATE_EVERY
+from pinn_pac.runs.store import STATE_EVERY, FileTrainingState
 from pinn_pac.solver.train import Budget, TrainingState, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +70,7 @@ def test_a_phase_killed_after_a_kept_state_goes_on_to_the_same_bits(optimizer):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_a_gpu_phase_resumed_from_a_state_loaded_on_the_cpu_goes_on_on_the_gpu_to_the_same_bits():
+def test_a_gpu_phase_resumed_from_a_state_loaded_on_the_cpu_goes_on_on_the_gpu_to_the_same_bits(tmp_path):
     """A run folder's checkpoints load on the CPU; a phase on the GPU takes up such a state."""
     burgers = create("burgers", nu=0.05 / math.pi)
     settings = Settings(width=8, depth=2, n_interior=128, n_condition=32, conditions="soft", rad_every=30,
@@ -87,12 +86,10 @@ def test_a_gpu_phase_resumed_from_a_state_loaded_on_the_cpu_goes_on_on_the_gpu_t
     killed = MemoryState(every=40, kill_after=2)
     with pytest.raises(Killed):
         run(killed)
-    buffer = io.BytesIO()
-    torch.save(killed.saved, buffer)
-    buffer.seek(0)
-    on_the_cpu = torch.load(buffer, map_location="cpu", weights_only=False)
-    assert on_the_cpu["optimizer"]["inverse_hessian"].device.type == "cpu"
-    resumed = run(MemoryState(every=40, saved=on_the_cpu))
+    kept = FileTrainingState(tmp_path / "state.pt", every=40)
+    kept.save(killed.saved)
+    assert kept.load()["optimizer"]["inverse_hessian"].device.type == "cpu"
+    resumed = run(kept)
     assert all(p.device.type == "cuda" for p in resumed)
     assert all(torch.equal(a, b) for a, b in zip(whole, resumed))
 
