@@ -81,6 +81,11 @@ CASES["burgers-finetune-nearest"] = {**CASES["burgers"], "family": "burgers",
 CASES["burgers-finetune-continuation"] = {
     **CASES["burgers"], "family": "burgers",
     "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"], warm_start="continuation")}
+#: The same on all 8,000 points and down to a loss of 1e-7: a lower error E, where a scratch
+#: solve to E costs more. Is a member cheaper relative to it there?
+CASES["burgers-finetune-continuation-8000"] = {
+    **CASES["burgers"], "family": "burgers",
+    "levers": levers(8000, "loss", "1e-7", ["--method", "finetune"], warm_start="continuation")}
 
 
 def family_of(name: str) -> str:
