@@ -277,3 +277,25 @@ def test_identify_takes_a_users_equation_file(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert abs(results["identified"]["r"] / 3.0 - 1) < 1e-8 and results["start"] == {"r": 1.0}
     assert main(["evaluate", str(out)]) == 0 and "identified" in capsys.readouterr().out
+
+
+def test_the_reverse_mode_jacobian_agrees_with_the_forward_mode_one():
+    """The Jacobian behind standard errors, taken by reverse mode where torch.func cannot enter
+    the derivatives (order 3-4, Fourier features), is the forward-mode one where both can."""
+    from pinn_pac.runs.assemble import build_network, physics_loss
+    from pinn_pac.solver.curvature import _jacobian, _Rows, _reverse_jacobian
+    from pinn_pac.solver.observations import IdentificationLoss, read_observations
+    from pinn_pac.solver.unknowns import Unknowns, with_unknowns
+
+    equation = create("oscillator", zeta=0.1, omega=15.0)
+    settings = Settings(width=6, depth=2, n_interior=50, n_condition=4, seed=0)
+    unknowns = Unknowns(equation, ["omega"], settings.torch_dtype)
+    loss = IdentificationLoss(physics_loss(with_unknowns(equation, unknowns), settings),
+                              read_observations(oscillator_samples(omega=20.0), equation), unknowns, 1.0)
+    rows = _Rows(loss, build_network(equation, settings))
+    params = {name: p.detach() for name, p in rows.named_parameters()}
+    with torch.enable_grad():
+        rows()
+    forward, reverse = _jacobian(rows, params), _reverse_jacobian(rows, chunk=7)
+    assert forward.shape == reverse.shape and forward.shape[1] == sum(p.numel() for p in params.values())
+    assert torch.allclose(forward, reverse, rtol=1e-10, atol=1e-12)

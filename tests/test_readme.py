@@ -27,6 +27,8 @@ LONG = {
     "import math, equations": "the default transfer from the library, 4 minutes",
     "pinn-pac transfer burgers --targets nu=0.06/pi --thread-invariant --calibrate-iterations 1000 --out family":
         "the family example, 7 minutes; its table is checked against its saved run below",
+    "pinn-pac solve benchmarks/problems/wave1d.py:Wave1D --quiet --out /tmp/runs/wave_s0":
+        "a user's wave equation at the defaults, 3-11 minutes; benchmarks/problem_set.py runs it",
     "pinn-pac identify burgers --nu 0.03/pi --data burgers_data.npz --unknowns nu --quiet "
     "--out benchmarks/results/identify/burgers_readme":
         "the identify example, 2.5 minutes; its table is checked against its saved run below",

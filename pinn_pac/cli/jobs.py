@@ -23,7 +23,8 @@ from ..runs.assemble import check_run
 from ..runs.coefficients import parse_assignments, parse_value
 from ..runs.families import checked_family, recorded_family
 from ..runs.parallel import ProcessPool, RayTasks, TargetExecutor
-from ..runs.store import MANIFEST, SOLVE, RunStore
+from ..runs.solve_job import stored_solve
+from ..runs.store import MANIFEST, SOLVE, SOURCE, RunStore
 from ..transfer import METHODS
 from .options import UsageError, budget_from, methods_from, settings_from, transfer_settings_from
 
@@ -130,7 +131,7 @@ def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> No
         if store.job.get("kind") != SolveJob.kind:
             raise UsageError(f"{args.resume} holds a {store.job.get('kind')} run; resume it with "
                              f"pinn-pac {store.job.get('kind')} --resume {args.resume}")
-        if (store.run_dir / "checkpoint.pt").is_file():
+        if store.has(SOLVE):  # listed once its every report is written (a failed save leaves it resumable)
             raise UsageError(f"{args.resume} is finished; pinn-pac evaluate {args.resume} re-measures it")
         job = SolveJob.from_dict(store.job)
         if "device" in typed:
@@ -149,12 +150,14 @@ def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> No
         store = RunStore.create(out, job.as_dict())
     out = store.run_dir
     try:
-        run = solve(equation, job.settings, job.budget, progress=not args.quiet, state=store.training_state(SOLVE),
-                    evaluator=evaluator)
+        # The trained network is kept as the run's source piece before any report: a save
+        # that fails leaves a run that --resume finishes without training again.
+        run = stored_solve(equation, job.settings, job.budget, store, SOURCE, state_piece=SOLVE,
+                           progress=not args.quiet, evaluator=evaluator)
+        save_solve(run, out)
     except KeyboardInterrupt:
         raise Interrupted(f"the training so far is kept in {out}; resume with: pinn-pac solve --resume {out}") from None
-    save_solve(run, out)
-    store.finish(SOLVE)
+    store.finish(SOLVE)  # the mark of a finished run, written last
     print(format_table([run.record]))
     print(f"stopped: {run.record.stopped_because}; run saved to {out}")
 

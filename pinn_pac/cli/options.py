@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..runs import DEVICES, Settings, TransferSettings, resolve_device
+from ..runs.config import FOURIER_MODES
 from ..solver.derivatives import DERIVATIVE_METHODS
 from ..solver.optim import OPTIMIZERS
 from ..solver.posing import CONDITION_MODES
@@ -37,13 +38,17 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
                             "(needs a C++ compiler; compiles for seconds first), 'autograd' works "
                             "everywhere (%(default)s)")
     group.add_argument("--conditions", choices=CONDITION_MODES, default=defaults.conditions,
-                       help="'exact': initial and boundary values built into the solution where the family "
-                            "declares how (the rest stay soft); 'soft': every condition is a loss term (%(default)s)")
+                       help="'exact': conditions built into the solution, by the family's exact form or one "
+                            "built from its conditions (those that cannot be built stay soft); 'given': the "
+                            "family's form only; 'soft': every condition is a loss term (%(default)s)")
     group.add_argument("--rad-every", type=int, default=defaults.rad_every,
                        help="redraw the interior points by RAD every this many quasi-Newton iterations, "
                             "0 for fixed points (%(default)s)")
     group.add_argument("--rad-candidates", type=int, default=defaults.rad_candidates,
                        help="uniform candidates RAD draws from (%(default)s)")
+    group.add_argument("--fourier", choices=FOURIER_MODES, default=defaults.fourier,
+                       help="'auto': Fourier features on inputs along which the conditions' data have more "
+                            "than 4 periods across the box; 'off': none (%(default)s)")
     group.add_argument("--balance", action="store_true",
                        help="weight the loss terms left soft by their gradient norms during Adam, "
                             "frozen afterwards (off)")
@@ -129,7 +134,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
         derivative_method=args.derivatives, conditions=args.conditions, rad_every=args.rad_every,
-        rad_candidates=args.rad_candidates, balance=args.balance, causal=args.causal,
+        rad_candidates=args.rad_candidates, fourier=args.fourier, balance=args.balance, causal=args.causal,
         device=resolve_device(args.device).type, thread_invariant=args.thread_invariant,
     )
 

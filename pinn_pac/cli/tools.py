@@ -17,6 +17,8 @@ from ..runs.families import checked_family
 from ..runs.numerics import CROSS_MACHINE_ATOL, machine, same_numerics
 from ..runs.predict import MAX_POINTS, grid_axes, load_model, read_points
 from ..runs.reload import load_runs, measure
+from ..solver.capacity import data_frequencies
+from ..solver.posing import Posing
 from .jobs import check_writable, equation_with_flags, format_table
 from .options import UsageError
 
@@ -96,6 +98,15 @@ def _describe(name: str, family: type[Equation]) -> None:
     print(f"{'':<20} inputs ({', '.join(family.inputs)}) -> {', '.join(family.outputs)}; {coefficients}")
 
 
+def _what_the_solver_builds(equation: Equation) -> str:
+    """The posing and network features the solver chooses for `equation` at the defaults."""
+    posing = Posing(equation)
+    built = "exact form given by the family" if posing.built is None else posing.built.describe()
+    features = [f"{name} ({', '.join(f'{w / math.pi:g}' for w in found)} periods)"
+                for name, found in zip(equation.inputs, data_frequencies(equation)) if found]
+    return f"{built}; Fourier features: {', '.join(features) if features else 'none'}"
+
+
 def run_list_equations(args: argparse.Namespace) -> None:
     """The built-in families and those installed packages ship; or the one `args.spec`
     names (file.py:Class), checked."""
@@ -104,6 +115,7 @@ def run_list_equations(args: argparse.Namespace) -> None:
         _describe(family.name, family)
         origin = f"{source.path} (sha256 {source.sha256[:12]})" if source.path else source.kind
         print(f"{'':<20} from {origin}; checked: attributes, derivatives, domain, residual, exact form, reference")
+        print(f"{'':<20} solver: {_what_the_solver_builds(family())}")
         return
     for name, family in sorted(equations.FAMILIES.items()):
         _describe(name, family)

@@ -7,6 +7,7 @@ import torch
 
 from equations import Equation
 
+from ..solver.capacity import data_frequencies
 from ..solver.evaluate import Evaluator
 from ..solver.loss import PhysicsLoss, check_causal
 from ..solver.model import MLP
@@ -20,14 +21,18 @@ from .numerics import make_thread_invariant
 
 def build_network(equation: Equation, settings: Settings) -> MLP:
     """A freshly initialised MLP for `equation`, seeded by `settings.seed`, periodic in the
-    inputs where the posing of its conditions needs it: drawn on the CPU (the same weights on
+    inputs where the posing of its conditions needs it, with Fourier features where its data
+    are multiscale (`settings.fourier`, see `solver.capacity`): drawn on the CPU (the same weights on
     every device), then moved to `settings.device`."""
     dtype = settings.torch_dtype
     periodic = Posing(equation, settings.conditions).periodic_inputs
+    frequencies = data_frequencies(equation) if settings.fourier == "auto" else ()
+    frequencies = tuple(() if p else f for p, f in zip(periodic, frequencies)) if frequencies else ()
     with torch.device("cpu"):
         lower, upper = (torch.tensor(bound, dtype=dtype) for bound in domain_box(equation))
         generator = torch.Generator().manual_seed(settings.seed)
-        network = MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator, periodic)
+        network = MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator, periodic,
+                      frequencies)
     return network.to(settings.torch_device)
 
 

@@ -14,6 +14,7 @@ from ..solver.train import Budget
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 DEVICES = ("cpu", "cuda", "auto")
+FOURIER_MODES = ("auto", "off")
 
 
 def check_device(name: str) -> None:
@@ -52,6 +53,9 @@ class Settings:
     #: Redraw the interior points by RAD every this many quasi-Newton iterations (0: fixed points).
     rad_every: int = 500
     rad_candidates: int = 50_000
+    #: "auto": Fourier features on inputs along which the conditions' data are multiscale
+    #: (see `solver.capacity`); "off": none.
+    fourier: str = "auto"
     #: Weight the soft loss terms by their gradient norms during Adam (see `weighting`).
     balance: bool = False
     #: Causal weighting of the residual in time with this epsilon (0: off; see `weighting`).
@@ -76,12 +80,24 @@ class Settings:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.conditions not in CONDITION_MODES:
             raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {self.conditions!r}")
+        if self.fourier not in FOURIER_MODES:
+            raise ValueError(f"fourier must be one of {', '.join(FOURIER_MODES)}, got {self.fourier!r}")
         check_rad(self.rad_every, self.rad_candidates, self.n_interior)
         check_causal(self.causal)
         if self.derivative_method not in DERIVATIVE_METHODS:
             raise ValueError(f"derivative method must be one of {', '.join(DERIVATIVE_METHODS)}, "
                              f"got {self.derivative_method!r}")
         check_device(self.device)
+
+    @classmethod
+    def from_record(cls, stored: dict) -> "Settings":
+        """Settings as a run recorded them. A record made before forms were built from a
+        family's conditions (it has no "fourier") meant by "exact" a form the family gives
+        only, and had no Fourier features: it is read so, and its networks predict as before."""
+        if "fourier" not in stored:
+            stored = {**stored, "fourier": "off",
+                      "conditions": "given" if stored.get("conditions", "exact") == "exact" else stored["conditions"]}
+        return cls(**stored)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -133,7 +149,7 @@ class SolveJob:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SolveJob":
-        return cls(data["equation"], data["coefficients"], Settings(**data["settings"]), Budget(**data["budget"]),
+        return cls(data["equation"], data["coefficients"], Settings.from_record(data["settings"]), Budget(**data["budget"]),
                    data.get("equation_source"))
 
 
@@ -166,5 +182,5 @@ class TransferJob:
     @classmethod
     def from_dict(cls, data: dict) -> "TransferJob":
         budgets = TransferSettings(**{phase: Budget(**data["budgets"][phase]) for phase in TransferSettings.PHASES})
-        return cls(data["equation"], data["source"], data["targets"], Settings(**data["settings"]), budgets,
+        return cls(data["equation"], data["source"], data["targets"], Settings.from_record(data["settings"]), budgets,
                    data["methods"], data.get("target_points"), data.get("equation_source"))

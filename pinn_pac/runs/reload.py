@@ -36,7 +36,7 @@ def saved_settings(payload: dict[str, Any], device: str = "cpu") -> Settings:
     existed were soft and on fixed points."""
     known = {f.name for f in fields(Settings)}
     stored = {k: v for k, v in payload["settings"].items() if k in known}
-    return Settings(**{"conditions": "soft", "rad_every": 0, **stored, "device": device})
+    return Settings.from_record({"conditions": "soft", "rad_every": 0, **stored, "device": device})
 
 
 def _load(payload: dict[str, Any], device: str, relocate: str | None, allow_changed: bool) -> LoadedRun:

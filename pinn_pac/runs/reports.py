@@ -43,25 +43,26 @@ def write_histories(histories: dict[str, History], run_dir: Path) -> None:
 
 
 def save_solve(run: SolveRun, run_dir: Path) -> None:
-    """Checkpoint, results.json and figures for a solve run."""
+    """results.json, the histories, figures and, last, the checkpoint of a solve run: a
+    folder with checkpoint.pt holds every report (a save that fails on the way leaves none)."""
     run_dir = Path(run_dir)
-    save_checkpoint(run_dir / "checkpoint.pt", solve_checkpoint(run))
     histories = {f"solve {coefficient_key(run.equation)}": run.history}
     write_json(run_dir / "results.json", [run.record.as_dict()])
     write_histories(histories, run_dir)
     plot_model(run.evaluator, run.network, f"{run.equation.describe()}: PINN", run_dir / "solution.png")
     plot_histories(histories, run_dir / "history.png")
+    save_checkpoint(run_dir / "checkpoint.pt", solve_checkpoint(run))
 
 
 def save_transfer(run: TransferRun, run_dir: Path) -> None:
-    """Checkpoint, results.json and figures for one method's transfer run.
+    """results.json, the histories, figures and, last, the checkpoint of one method's
+    transfer run.
 
     The checkpoint holds what the method shares between targets (PAC-Net: the allocated
     source and its masks; the others: the source model as a plain network) and each target's
     state (PAC-Net: an adapter; the others: a plain network).
     """
     run_dir = Path(run_dir)
-    save_checkpoint(run_dir / "checkpoint.pt", run.checkpoint)
     write_json(run_dir / "results.json", [r.as_dict() for r in run.records])
     write_histories(run.histories, run_dir)
     plot_model(run.evaluators[coefficient_key(run.source)], run.method.source_model(),
@@ -71,6 +72,7 @@ def save_transfer(run: TransferRun, run_dir: Path) -> None:
         plot_model(run.evaluators[key], run.networks[key], f"target {target.describe()}: {run.method.name}",
                    run_dir / f"solution_target_{key.replace(',', '_')}.png")
     plot_histories(run.histories, run_dir / "history.png")
+    save_checkpoint(run_dir / "checkpoint.pt", run.checkpoint)
 
 
 def save_comparison(runs: list[TransferRun], run_dir: Path) -> None:
@@ -135,15 +137,16 @@ def plot_model(evaluator: Evaluator, network: torch.nn.Module, title: str, path:
     plot_solution(
         evaluator.grid, evaluator.equation.inputs, prediction, evaluator.reference,
         f"{title} (relative L2 {error_text(evaluator.metrics(prediction).rel_l2)})", path,
+        outputs=tuple(evaluator.equation.outputs),
     )
 
 
 def save_identify(run: IdentifyRun, run_dir: Path) -> None:
     """Checkpoint, results.json, the history (with each unknown's path) and figures of an
     identification: the unknowns against step, data against prediction, and the solution at
-    the identified coefficients against its reference where the family has one."""
+    the identified coefficients against its reference where the family has one. The
+    checkpoint comes last: a folder with checkpoint.pt holds every report."""
     run_dir = Path(run_dir)
-    save_checkpoint(run_dir / "checkpoint.pt", identify_checkpoint(run, run_metadata(run.equation, run.settings)))
     write_json(run_dir / "results.json", run.results())
     histories = {"identify " + ",".join(run.identified): run.history}
     write_histories(histories, run_dir)
@@ -156,3 +159,4 @@ def save_identify(run: IdentifyRun, run_dir: Path) -> None:
     plot_data_fit({name: arrays[name] for name in run.observations.values}, predicted, run_dir / "data_fit.png")
     if run.evaluator is not None:
         plot_model(run.evaluator, run.network, f"{run.equation.describe()}: identified", run_dir / "solution.png")
+    save_checkpoint(run_dir / "checkpoint.pt", identify_checkpoint(run, run_metadata(run.equation, run.settings)))

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from equations import Equation, coefficient_key
 
 from ..solver.evaluate import Evaluator
-from ..solver.train import Budget, TrainingState, train
+from ..solver.train import Budget, History, TrainingState, train
 from .assemble import apply_threads, build_network, evaluator_for, physics_loss
 from .checkpoint import package_versions
 from .config import Settings
 from .families import source_record
 from .numerics import machine
 from .records import Record, SolveRun
+
+if TYPE_CHECKING:
+    from .store import RunStore
 
 
 def solve(equation: Equation, settings: Settings, budget: Budget, progress: bool = True,
@@ -38,6 +41,26 @@ def solve(equation: Equation, settings: Settings, budget: Budget, progress: bool
         optimizer=result.history.optimizer or None,
     )
     return SolveRun(equation, settings, budget, network, record, result.history, evaluator)
+
+
+def stored_solve(equation: Equation, settings: Settings, budget: Budget, store: RunStore, piece: str,
+                 state_piece: str | None = None, progress: bool = True,
+                 evaluator: Evaluator | None = None) -> SolveRun:
+    """`solve`, its trained network kept in `store` as `piece` (a "solve" checkpoint with its
+    record and history) the moment it is trained, and taken from there without training where
+    the store already holds it: what comes after the training (figures, reports) can fail and
+    be done again on --resume. The quasi-Newton phase keeps its training state under
+    `state_piece` (by default `piece`)."""
+    saved = store.load(piece)
+    if saved is None:
+        run = solve(equation, settings, budget, progress=progress,
+                    state=store.training_state(state_piece or piece), evaluator=evaluator)
+        store.save(piece, {**solve_checkpoint(run), "record": run.record.as_dict(), "history": run.history.as_dict()})
+        return run
+    network = build_network(equation, settings)
+    network.load_state_dict(saved["network"], strict=True)
+    return SolveRun(equation, settings, budget, network, Record(**saved["record"]), History(**saved["history"]),
+                    evaluator or evaluator_for(equation, settings))
 
 
 def run_metadata(equation: Equation, settings: Settings) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Layout (every file written atomically):
 
     manifest.json            the job in library terms (see `config.SolveJob`, `TransferJob`)
                              and which pieces are finished; written before training starts
-    source.pt                the trained source, before any method touched it (a "solve" checkpoint)
+    source.pt                the trained source, before any method touched it (a "solve" checkpoint;
+                             a solve run keeps its trained network there before its reports)
     <method>/prepared.pt     the method's shared state after its preparation (PAC-Net: the
                              allocated network and masks), with the run's metadata
     <method>/<key>.pt        one finished target: the method's state for it, record and history

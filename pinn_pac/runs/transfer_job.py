@@ -17,11 +17,11 @@ from ..solver.loss import check_rad
 from ..solver.train import Budget, History
 from ..transfer import DEFAULT_METHOD, make_method
 from ..transfer.base import TransferContext, TransferMethod
-from .assemble import apply_threads, build_network, evaluator_for, physics_loss, transfer_context
+from .assemble import apply_threads, evaluator_for, physics_loss, transfer_context
 from .config import Settings, TransferSettings
 from .parallel import TargetExecutor
 from .records import Record, SolveRun, TransferRun
-from .solve_job import run_metadata, solve, solve_checkpoint
+from .solve_job import run_metadata, solve, stored_solve
 from .store import SOURCE, RunStore, prepared_piece, target_piece
 from .targets import TargetTask, adapt_target, train_target
 
@@ -102,18 +102,9 @@ def transfer(
 def _source_run(source: Equation, settings: Settings, budget: Budget, progress: bool,
                 store: RunStore | None, evaluator: Evaluator | None) -> SolveRun:
     """The trained source: from the store where it holds one, else trained (and stored)."""
-    saved = store.load(SOURCE) if store else None
-    if saved is None:
-        run = solve(source, settings, budget, progress=progress, state=store.training_state(SOURCE) if store else None,
-                    evaluator=evaluator)
-        if store:
-            store.save(SOURCE, {**solve_checkpoint(run), "record": run.record.as_dict(),
-                                "history": run.history.as_dict()})
-        return run
-    network = build_network(source, settings)
-    network.load_state_dict(saved["network"], strict=True)
-    return SolveRun(source, settings, budget, network, Record(**saved["record"]), History(**saved["history"]),
-                    evaluator or evaluator_for(source, settings))
+    if store is None:
+        return solve(source, settings, budget, progress=progress, evaluator=evaluator)
+    return stored_solve(source, settings, budget, store, SOURCE, progress=progress, evaluator=evaluator)
 
 
 @dataclass

@@ -69,6 +69,24 @@ def _jacobian(rows_module: _Rows, params: dict[str, torch.Tensor]) -> torch.Tens
     return columns.T
 
 
+def _reverse_jacobian(rows_module: _Rows, chunk: int = 32) -> torch.Tensor:
+    """d rows / d parameters by reverse mode, `chunk` rows per batched backward pass: for rows
+    whose derivatives nested autograd takes, which torch.func's transforms cannot enter."""
+    parameters = list(rows_module.parameters())
+    with torch.enable_grad():
+        rows = rows_module()
+        identity = torch.eye(len(rows), dtype=rows.dtype, device=rows.device)
+        blocks = []
+        for start in range(0, len(rows), chunk):
+            directions = identity[start : start + chunk]
+            gradients = torch.autograd.grad(rows, parameters, grad_outputs=directions, retain_graph=True,
+                                            is_grads_batched=True, allow_unused=True)
+            blocks.append(torch.cat([
+                (torch.zeros(len(directions), p.numel(), dtype=rows.dtype, device=rows.device) if g is None
+                 else g.reshape(len(directions), -1)) for p, g in zip(parameters, gradients)], dim=1))
+    return torch.cat(blocks).detach()
+
+
 def data_rows_mean_square(loss: IdentificationLoss, network: torch.nn.Module) -> float:
     """tau^2: the mean square of the data rows (mismatches scaled as the misfit scales them)."""
     with torch.no_grad():
@@ -89,8 +107,8 @@ def standard_errors(loss: IdentificationLoss, network: torch.nn.Module) -> dict[
         return f"the Jacobian ({count:,} rows x {size:,} parameters) is larger than {MAX_JACOBIAN_BYTES / 2**30:.0f} GiB"
     try:
         jacobian = _jacobian(rows_module, params)
-    except RuntimeError as error:
-        return f"the forward-mode Jacobian could not be taken: {str(error).splitlines()[0]}"
+    except RuntimeError:  # derivatives only nested autograd takes (order 3-4, Fourier features)
+        jacobian = _reverse_jacobian(rows_module)
     # The network's parameters come first, then one scalar per unknown (their order in `_Rows`).
     n_unknowns = len(loss.unknowns.names)
     network_part, unknown_part = jacobian[:, : size - n_unknowns], jacobian[:, size - n_unknowns :]

@@ -1,11 +1,23 @@
 """u and the derivatives an equation asks for, computed once per batch of points.
 
+A derivative is named by its output, "_", then its inputs, one per order, in the order they
+are taken: "u_x", "u_xx", "u_xt", "v_t", "u_xxxx", "rho_x1_x2"; orders one to four
+(`MAX_ORDER`). The output is the longest output name that the name starts with, followed by
+"_"; the rest is read as input names, with underscores between them optional. Each part
+between underscores is an input's name, or input names written together that split into
+inputs in one way only. So with inputs x and t, "u_xt" and "u_x_t" are one derivative; with
+inputs x1 and x2, "u_x1x2", "u_x1_x2" and "u_x1x1x2" read as they look. A part that splits in
+several ways is refused with the spellings to use instead (inputs a, ab, b: "u_abb" is
+"u_ab_b" or "u_a_b_b"); a part that is an input's name is that input. Input names that
+contain "_" cannot be read in a derivative's name.
+
 Three paths give the same numbers (to rounding):
 
 * ``"autograd"`` (the library default) uses nested ``torch.autograd.grad`` and works for
-  any network and any derivative of order one or two, mixed ones included.
-* ``"forward"`` carries first and pure second derivatives through the layers alongside the
-  values, so one forward pass yields u, u_x, u_t, u_xx and one backward pass gives the
+  any network and any derivative of order one to four, mixed ones included; derivatives
+  share the lower orders they are taken from (u_xxx and u_xxt reuse u_xx).
+* ``"forward"`` carries pure derivatives of order one to four through the layers alongside
+  the values, so one forward pass yields u, u_x, u_t, u_xx, u_xxxx and one backward pass gives the
   gradient of the loss. Eagerly it runs at about the speed of ``"autograd"``.
 * ``"compiled"`` is ``"forward"`` through ``torch.compile``, which fuses the element-wise
   work between the matmuls: 1.2-1.9x faster per step than ``"autograd"`` on 2 CPU cores in
@@ -13,7 +25,8 @@ Three paths give the same numbers (to rounding):
   the command line uses it.
 
 ``"forward"`` and ``"compiled"`` need a plain `TanhNetwork` forward pass and pure
-derivatives; otherwise they fall back to the autograd path.
+derivatives; otherwise (a mixed derivative among those asked for, Fourier features) they
+fall back to the autograd path.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Iterable
 
 import torch
 
@@ -28,6 +42,8 @@ from .model import TanhNetwork
 
 DERIVATIVE_METHODS = ("autograd", "forward", "compiled")
 RECOMPILE_LIMIT = 64
+#: The highest order of derivative that is read and computed.
+MAX_ORDER = 4
 
 
 class CompileUnavailable(RuntimeError):
@@ -46,16 +62,70 @@ class Derivative:
 def parse_derivatives(
     names: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...]
 ) -> list[Derivative]:
-    """Read names such as "u_x", "u_xx", "v_t" against the equation's inputs and outputs."""
-    parsed = []
-    for name in names:
-        output, _, letters = name.partition("_")
-        if output not in outputs or not letters or any(c not in inputs for c in letters):
-            raise ValueError(f"cannot read derivative {name!r} for inputs {inputs}, outputs {outputs}")
-        if len(letters) > 2:
-            raise ValueError(f"derivative {name!r}: only orders one and two are supported")
-        parsed.append(Derivative(name, outputs.index(output), tuple(inputs.index(c) for c in letters)))
-    return parsed
+    """Read names such as "u_x", "u_xx", "v_t", "u_xxxx", "u_x1_x2" against the equation's
+    inputs and outputs (the naming is in this module's docstring)."""
+    return [_parse(name, tuple(inputs), tuple(outputs)) for name in names]
+
+
+def derivative_name(output: int, wrt: tuple[int, ...], inputs: tuple[str, ...], outputs: tuple[str, ...]) -> str:
+    """A name `parse_derivatives` reads as this derivative, unique among them: the inputs
+    written together where every input's name is one character ("u_xt"), else separated by
+    underscores ("u_x1_x2")."""
+    separator = "" if all(len(name) == 1 for name in inputs) else "_"
+    return f"{outputs[output]}_{separator.join(inputs[i] for i in wrt)}"
+
+
+def _parse(name: str, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Derivative:
+    def refuse(problem: str) -> ValueError:
+        return ValueError(f"cannot read derivative {name!r} for inputs ({', '.join(inputs)}) and outputs "
+                          f"({', '.join(outputs)}): {problem}")
+
+    heads = [o for o in outputs if isinstance(name, str) and name.startswith(o + "_")]
+    if not heads:
+        raise refuse("a derivative is an output's name, '_' and the inputs, one per order, as in "
+                     f"{derivative_name(0, (0, 0), inputs, outputs)!r}")
+    output = max(heads, key=len)
+    parts = name[len(output) + 1 :].split("_")
+    if "" in parts:
+        raise refuse("after the output's name and '_' come input names, separated by at most one '_'")
+    wrt: list[int] = []
+    order, at_least = 0, False  # the fewest inputs the name can be read as; whether some readings take more
+    for position, part in enumerate(parts):
+        count, readings, fewest = _readings(part, inputs)
+        if not count:
+            raise refuse(f"{part!r} is not one or more of the input names")
+        order, at_least = order + fewest, at_least or count > 1
+        if count > 1 and readings:
+            spellings = ["_".join([output, *parts[:position], *(inputs[i] for i in reading), *parts[position + 1 :]])
+                         for reading in readings]
+            raise refuse(f"{part!r} splits into inputs in {count} ways; separate them by '_', "
+                         f"as in {' or '.join(map(repr, spellings))}")
+        wrt.extend(readings[0] if readings else ())
+    if order > MAX_ORDER:
+        raise refuse(f"it is of order {'at least ' if at_least else ''}{order}; derivatives of order 1 to "
+                     f"{MAX_ORDER} are computed")
+    return Derivative(name, outputs.index(output), tuple(wrt))
+
+
+def _readings(part: str, inputs: tuple[str, ...]) -> tuple[int, list[tuple[int, ...]], int]:
+    """How many ways there are of writing `part` as input names one after another (an
+    input's own name is read as that input alone), those of them of at most `MAX_ORDER`
+    names, and the fewest names a way takes. Longer ways are only counted, which keeps
+    inputs that contain one another ("a", "aa") quick."""
+    if part in inputs:
+        return 1, [(inputs.index(part),)], 1
+    count = [1] + [0] * len(part)  # for each end p, over the readings of part[:p]
+    fewest = [0] + [len(part) + 1] * len(part)
+    short: list[set[tuple[int, ...]]] = [{()}] + [set() for _ in part]
+    for end in range(1, len(part) + 1):
+        for k, input_name in enumerate(inputs):
+            start = end - len(input_name)
+            if not input_name or start < 0 or part[start:end] != input_name or not count[start]:
+                continue
+            count[end] += count[start]
+            fewest[end] = min(fewest[end], fewest[start] + 1)
+            short[end].update(reading + (k,) for reading in short[start] if len(reading) < MAX_ORDER)
+    return count[-1], sorted(short[-1], key=lambda reading: (len(reading), reading)), fewest[-1]
 
 
 def compute_fields(
@@ -74,7 +144,8 @@ def compute_fields(
         bool(derivatives)
         and isinstance(network, TanhNetwork)
         and type(network).forward is TanhNetwork.forward  # e.g. not a stacked network
-        and all(len(set(d.wrt)) == 1 for d in derivatives)
+        and network.plain_features  # Fourier features: the autograd path
+        and all(len(set(d.wrt)) == 1 for d in derivatives)  # pure, of any order
     )
     if method not in DERIVATIVE_METHODS:
         raise ValueError(
@@ -119,75 +190,128 @@ def _nested_autograd(network, points, derivatives, outputs):
     points = points.detach().requires_grad_(bool(derivatives))
     values = network(points)
     fields = {name: values[:, k : k + 1] for k, name in enumerate(outputs)}
-    gradients: dict[int, torch.Tensor] = {}
-    for d in derivatives:
-        if d.output not in gradients:
-            (gradients[d.output],) = torch.autograd.grad(
-                values[:, d.output].sum(), points, create_graph=True
-            )
-        first = gradients[d.output][:, d.wrt[0] : d.wrt[0] + 1]
-        if len(d.wrt) == 1:
-            fields[d.name] = first
-        else:
-            (second,) = torch.autograd.grad(first.sum(), points, create_graph=True)
-            fields[d.name] = second[:, d.wrt[1] : d.wrt[1] + 1]
+    columns = derivative_columns(values, points, [(d.output, d.wrt) for d in derivatives])
+    fields.update({d.name: columns[d.output, d.wrt] for d in derivatives})
     return fields
 
 
-def _forward_mode(network: TanhNetwork, points, derivatives, outputs):
-    """Propagate values, first and pure second derivatives through the tanh layers.
+def derivative_columns(values: torch.Tensor, points: torch.Tensor,
+                       keys: Iterable[tuple[int, tuple[int, ...]]]) -> dict[tuple[int, tuple[int, ...]], torch.Tensor]:
+    """Each (output, inputs) derivative of `values` (N, n_outputs) with respect to the tracked
+    `points`, (N, 1), differentiable further, by nested autograd. The gradient of each
+    derivative serves all taken from it: u_xx and u_xt share u_x's, u_xxx and u_xxt u_xx's.
+    They are taken in the order of `keys`."""
+    gradients: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
 
-    For z = W h + b and a = tanh(z) with s = 1 - a^2:
-    a' = s z'  and  a'' = s (z'' - 2 a z'^2), where ' is d/dx_j for one input j.
+    def column(k: int, wrt: tuple[int, ...]) -> torch.Tensor:
+        if not wrt:
+            return values[:, k : k + 1]
+        if (k, wrt[:-1]) not in gradients:
+            gradients[k, wrt[:-1]] = gradient_of(column(k, wrt[:-1]), points)
+        return gradients[k, wrt[:-1]][:, wrt[-1] : wrt[-1] + 1]
+
+    return {key: column(*key) for key in keys}
+
+
+def gradient_of(column: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """d column / d points, (N, n_inputs), kept differentiable; zero where the column does
+    not depend on the points (a derivative of a polynomial network past its degree)."""
+    if not column.requires_grad:
+        return torch.zeros_like(points)
+    (gradient,) = torch.autograd.grad(column.sum(), points, create_graph=True, allow_unused=True)
+    return torch.zeros_like(points) if gradient is None else gradient
+
+
+def _forward_mode(network: TanhNetwork, points, derivatives, outputs):
+    """Propagate values and pure derivatives of order one to four through the tanh layers.
+
+    For z = W h + b and a = tanh(z) with s = 1 - a^2, along one input j (a1 .. a4 and z1 .. z4
+    are the derivatives d^k/dx_j^k; z is linear in the layer below, so zk = W hk), by Faa di
+    Bruno's formula:
+    a1 = s z1,  a2 = s (z2 - 2 a z1^2),  a3 = s (z3 - 6 a z1 z2 + (4 a^2 - 2 s) z1^3),
+    a4 = s (z4 - 2 a (3 z2^2 + 4 z1 z3) + 6 (4 a^2 - 2 s) z1^2 z2 + 8 a (2 s - a^2) z1^4).
     Each stream keeps its own (N, width) matmul: measured faster than one stacked matmul,
     eagerly and under `torch.compile`, which fuses the element-wise work between them.
     """
-    first = sorted({d.wrt[0] for d in derivatives})
-    second = sorted({d.wrt[0] for d in derivatives if len(d.wrt) == 2})
+    orders: dict[int, int] = {}
+    for d in sorted(derivatives, key=lambda d: d.wrt[0]):
+        orders[d.wrt[0]] = max(orders.get(d.wrt[0], 0), len(d.wrt))
     (weight, bias), *inner, (last_weight, last_bias) = network.affine_layers()
     features = network.embed(points)
     a = torch.tanh(torch.addmm(bias, features, weight.T))
     s = 1 - a * a
-    dz, ddz = _first_layer_tangents(network, features, weight, first, second)
-    da = {j: s * dz[j] for j in first}
-    dda = {j: s * (ddz[j] - 2 * a * dz[j] * dz[j]) if j in ddz else -2 * a * s * dz[j] * dz[j]
-           for j in second}
+    tangents = _first_layer_tangents(network, features, weight, orders)
+    streams = _tanh_streams(a, s, tangents, orders)
     for weight, bias in inner:
-        dz = {j: da[j] @ weight.T for j in first}
-        ddz = {j: dda[j] @ weight.T for j in second}
+        tangents = _order_by_order(orders, lambda j, k: streams[j][k] @ weight.T)
         a = torch.tanh(torch.addmm(bias, a, weight.T))
         s = 1 - a * a
-        da = {j: s * dz[j] for j in first}
-        dda = {j: s * (ddz[j] - 2 * a * dz[j] * dz[j]) for j in second}
+        streams = _tanh_streams(a, s, tangents, orders)
     values = torch.addmm(last_bias, a, last_weight.T)
-    first_out = {j: da[j] @ last_weight.T for j in first}
-    second_out = {j: dda[j] @ last_weight.T for j in second}
+    out = _order_by_order(orders, lambda j, k: streams[j][k] @ last_weight.T)
 
     fields = {name: values[:, k : k + 1] for k, name in enumerate(outputs)}
     for d in derivatives:
-        stream = first_out[d.wrt[0]] if len(d.wrt) == 1 else second_out[d.wrt[0]]
-        fields[d.name] = stream[:, d.output : d.output + 1]
+        fields[d.name] = out[d.wrt[0]][len(d.wrt) - 1][:, d.output : d.output + 1]
     return fields
 
 
-def _first_layer_tangents(network: TanhNetwork, features, weight, first, second):
-    """z_j and z_jj of the first layer z = W features + b, for each input j.
+def _order_by_order(orders: dict[int, int], make) -> dict[int, list]:
+    """{j: [make(j, 0), make(j, 1), ...]} up to each input's order, made order by order (all
+    first derivatives, then all second ones, ...): the order autograd's graph records them in,
+    which fixes the bits of the gradient's sums."""
+    made: dict[int, list] = {j: [] for j in orders}
+    for k in range(max(orders.values())):
+        for j, order in orders.items():
+            if k < order:
+                made[j].append(make(j, k))
+    return made
+
+
+def _tanh_streams(a, s, tangents: dict[int, list], orders: dict[int, int]) -> dict[int, list]:
+    """a = tanh(z)'s derivatives along each input j from z's (`_forward_mode`)."""
+    return _order_by_order(orders, lambda j, k: _tanh_derivative(k + 1, a, s, tangents[j]))
+
+
+def _tanh_derivative(order: int, a, s, z: list):
+    """The `order`-th derivative of a = tanh(z) from z's derivatives z (the formulas of
+    `_forward_mode`); an entry None in z is zero (a plain input's first layer beyond order one)."""
+    z1, z2, z3, z4 = (*z, None, None, None)[:4]
+    if order == 1:
+        return s * z1
+    if order == 2:
+        return s * (z2 - 2 * a * z1 * z1) if z2 is not None else -2 * a * s * z1 * z1
+    if order == 3:
+        third = (4 * a * a - 2 * s) * z1**3
+        if z2 is not None:
+            third = third - 6 * a * z1 * z2
+        return s * (third if z3 is None else z3 + third)
+    fourth = 8 * a * (2 * s - a * a) * z1**4
+    if z2 is not None:
+        fourth = fourth + 6 * (4 * a * a - 2 * s) * z1 * z1 * z2 - 6 * a * z2 * z2
+    if z3 is not None:
+        fourth = fourth - 8 * a * z1 * z3
+    return s * (fourth if z4 is None else z4 + fourth)
+
+
+def _first_layer_tangents(network: TanhNetwork, features, weight, orders: dict[int, int]) -> dict[int, list]:
+    """For each input j, z_j, z_jj, ... (to `orders[j]`) of the first layer z = W features + b.
 
     A plain input's feature is scale_j x_j, so z_j is column j of W times scale_j, a
-    constant, and z_jj is zero (left out). A periodic input's features are cos(pi h),
-    sin(pi h) with h = scale_j (x_j - center_j); with w = pi scale_j their derivatives are
-    w (-sin, cos) and -w^2 (cos, sin).
+    constant, and the higher ones are zero (None). A periodic input's features are
+    cos(pi h), sin(pi h) with h = scale_j (x_j - center_j); with w = pi scale_j their
+    derivatives are w (-sin, cos), -w^2 (cos, sin), w^3 (sin, -cos) and w^4 (cos, sin).
     """
-    dz, ddz = {}, {}
-    for j in first:
+    tangents = {}
+    for j, order in orders.items():
         column, scale = network.feature_column[j], network.input_scale[j]
         if not network.periodic[j]:
-            dz[j] = weight[:, column] * scale
+            tangents[j] = [weight[:, column] * scale, None, None, None][:order]
             continue
         w = math.pi * scale
         cos, sin = features[:, column : column + 1], features[:, column + 1 : column + 2]
         along_cos, along_sin = weight[:, column], weight[:, column + 1]
-        dz[j] = w * (cos * along_sin - sin * along_cos)
-        if j in second:
-            ddz[j] = -(w * w) * (cos * along_cos + sin * along_sin)
-    return dz, ddz
+        across = cos * along_sin - sin * along_cos
+        tangents[j] = [w * across, -(w * w) * (cos * along_cos + sin * along_sin),
+                       -(w**3) * across, w**4 * (cos * along_cos + sin * along_sin)][:order]
+    return tangents

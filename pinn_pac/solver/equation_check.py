@@ -2,10 +2,11 @@
 the attribute, where training would otherwise fail far from its cause or silently learn the
 wrong thing.
 
-Checked: the class attributes and their types; derivative names; a bound for every input;
-coefficient defaults inside their own ranges; the residual and the exact form on a few random
-points (they run, and give one row per point); that the exact form meets the conditions it
-claims to impose, at random points of their faces; the reference's shape on a small grid.
+Checked: the class attributes and their types; derivative names (the family's, and those its
+conditions' fields name); a bound for every input; coefficient defaults inside their own
+ranges; the residual and the exact form on a few random points (they run, and give one row
+per point); that the exact form meets the conditions it claims to impose, at random points of
+their faces; the reference's shape on a small grid.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def check_equation_class(cls: type[Equation], label: str) -> None:
     except Exception as error:
         fail("__init__", f"the family at its default coefficients cannot be made: {type(error).__name__}: {error}")
     _check_domain(equation, fail)
+    _check_condition_fields(equation, fail)
     points = _random_points(equation, POINTS)
     _check_residual(equation, points, fail)
     _check_exact_form(equation, points, fail)
@@ -83,6 +85,27 @@ def _check_domain(equation: Equation, fail) -> None:
         if not (isinstance(bounds, (tuple, list)) and len(bounds) == 2
                 and all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds) and bounds[0] < bounds[1]):
             fail("domain", f"no finite bound (low, high) with low < high for input {name!r}, got {bounds!r}")
+
+
+def _check_condition_fields(equation: Equation, fail) -> None:
+    try:
+        conditions = equation.conditions()
+    except Exception as error:
+        fail("conditions", f"raised {type(error).__name__}: {error}")
+    points = _random_points(equation, POINTS)
+    for condition in conditions:
+        for field_name in getattr(condition, "fields", ()):
+            _field_parts(field_name, equation, condition, fail)
+        if isinstance(condition, DirichletCondition):
+            try:
+                value = condition.value(points)
+            except Exception as error:
+                fail("conditions", f"{condition.name}'s value raised {type(error).__name__}: {error} on random points")
+            expected = (len(points), len(condition.fields))
+            if not isinstance(value, torch.Tensor) or tuple(value.shape) != expected:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                fail("conditions", f"{condition.name}'s value returned {shape} on {len(points)} points; it must be "
+                                   f"{expected}, one column per field ({', '.join(condition.fields)})")
 
 
 def _random_points(equation: Equation, n: int) -> torch.Tensor:
@@ -160,18 +183,18 @@ def _check_imposed(equation: Equation, form, condition, points: torch.Tensor, fa
     for at in condition.at:
         face = on_face(at)
         for k, field_name in enumerate(condition.fields):
-            output, _, wrt = field_name.partition("_")
-            index = equation.outputs.index(output) if output in equation.outputs else 0
+            index, wrt = _field_parts(field_name, equation, condition, fail)
             factor = form.factor(face)
-            terms = {"factor": _field_of(factor, index, face, "", equation.inputs)}
+            terms = {"factor": _field_of(factor, index, face, ())}
             if wrt:
-                terms[f"factor's {wrt}-derivative"] = _field_of(factor, index, face, wrt, equation.inputs)
+                terms[f"factor's {field_name.removeprefix(equation.outputs[index] + '_')}-derivative"] = \
+                    _field_of(factor, index, face, wrt)
             for what, term in terms.items():
                 size = float(term.detach().abs().max())
                 if size > TOLERANCE:
                     fail("exact_form", f"claims to impose {condition.name}, but its {what} is {size:.3g} on "
                                        f"{condition.on}={at:g}, not 0: the network would move {field_name} there")
-            offset = _field_of(form.offset(face), index, face, wrt, equation.inputs).detach()
+            offset = _field_of(form.offset(face), index, face, wrt).detach()
             target = condition.value(face.detach())[:, k]
             miss = float((offset - target).abs().max())
             if miss > TOLERANCE * max(1.0, float(target.abs().max())):
@@ -179,18 +202,29 @@ def _check_imposed(equation: Equation, form, condition, points: torch.Tensor, fa
                                    f"but its offset misses the value by {miss:.3g}")
 
 
-def _field_of(values: torch.Tensor, index: int, points: torch.Tensor, wrt: str, inputs) -> torch.Tensor:
+def _field_parts(field_name: str, equation: Equation, condition, fail) -> tuple[int, tuple[int, ...]]:
+    """A condition's field as (output index, input indices): "u" or a derivative "u_x"."""
+    if field_name in equation.outputs:
+        return equation.outputs.index(field_name), ()
+    try:
+        (derivative,) = parse_derivatives((field_name,), tuple(equation.inputs), tuple(equation.outputs))
+    except ValueError as error:
+        fail("conditions", f"{condition.name}'s field {field_name!r}: {error}")
+    return derivative.output, derivative.wrt
+
+
+def _field_of(values: torch.Tensor, index: int, points: torch.Tensor, wrt: tuple[int, ...]) -> torch.Tensor:
     """Column `index` of `values`, or its first derivative along input `wrt` (only one
     derivative order is checked: "u_t", not "u_tt")."""
     column = values[:, min(index, values.shape[1] - 1)]
     if not wrt:
         return column
-    if len(wrt) != 1 or wrt not in inputs:
+    if len(wrt) != 1:
         return torch.zeros_like(column)  # a higher derivative: not checked here
     if not column.requires_grad:
         return torch.zeros_like(column)  # constant in the points
     (gradient,) = torch.autograd.grad(column.sum(), points, create_graph=True, allow_unused=True)
-    return torch.zeros_like(column) if gradient is None else gradient[:, inputs.index(wrt)]
+    return torch.zeros_like(column) if gradient is None else gradient[:, wrt[0]]
 
 
 def _check_reference(equation: Equation, fail) -> None:

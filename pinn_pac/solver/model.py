@@ -20,35 +20,54 @@ class TanhNetwork(nn.Module):
 
     Inputs flagged `periodic` enter as the two features cos(pi h), sin(pi h) instead of h,
     so the network is periodic in them with the length of their box as period, for its
-    value and every derivative (a periodic embedding; Dong, Ni 2021).
+    value and every derivative (a periodic embedding; Dong, Ni 2021). An input with
+    `frequencies` w_1, w_2, ... enters as h followed by sin(w_i h), cos(w_i h) for each
+    (Fourier features at the data's own frequencies, for multiscale solutions; Wang, Wang,
+    Perdikaris 2021).
     """
 
     def __init__(
         self, input_center: torch.Tensor, input_scale: torch.Tensor, periodic: tuple[bool, ...] = (),
+        frequencies: tuple[tuple[float, ...], ...] = (),
     ) -> None:
         super().__init__()
         self.register_buffer("input_center", input_center)
         self.register_buffer("input_scale", input_scale)
-        self.periodic = tuple(periodic) or (False,) * input_center.numel()
-        if len(self.periodic) != input_center.numel():
-            raise ValueError(f"{len(self.periodic)} periodic flags for {input_center.numel()} inputs")
-        #: The first feature column of each input (a periodic input has two).
-        self.feature_column = [k + sum(self.periodic[:k]) for k in range(len(self.periodic))]
+        n_inputs = input_center.numel()
+        self.periodic = tuple(periodic) or (False,) * n_inputs
+        self.frequencies = tuple(tuple(float(w) for w in f) for f in frequencies) or ((),) * n_inputs
+        if len(self.periodic) != n_inputs or len(self.frequencies) != n_inputs:
+            raise ValueError(f"{len(self.periodic)} periodic flags and {len(self.frequencies)} frequency sets "
+                             f"for {n_inputs} inputs")
+        if any(p and f for p, f in zip(self.periodic, self.frequencies)):
+            raise ValueError("an input is either periodic or has Fourier features, not both")
+        widths = [(2 if p else 1) + 2 * len(f) for p, f in zip(self.periodic, self.frequencies)]
+        #: The first feature column of each input (a periodic input has two, Fourier features two each).
+        self.feature_column = [sum(widths[:k]) for k in range(n_inputs)]
+        self._n_features = sum(widths)
 
     @property
     def n_features(self) -> int:
-        """Columns the first layer sees: one per input, two per periodic input."""
-        return len(self.periodic) + sum(self.periodic)
+        """Columns the first layer sees: one per input, two per periodic input, two per frequency."""
+        return self._n_features
+
+    @property
+    def plain_features(self) -> bool:
+        """Whether every input enters as h or as a periodic (cos, sin) pair, nothing more."""
+        return not any(self.frequencies)
 
     def embed(self, points: torch.Tensor) -> torch.Tensor:
-        """The first layer's input: scaled points, periodic ones as (cos, sin) pairs."""
+        """The first layer's input: scaled points, periodic ones as (cos, sin) pairs, each
+        followed by its Fourier features."""
         scaled = (points - self.input_center) * self.input_scale
-        if not any(self.periodic):
+        if not any(self.periodic) and self.plain_features:
             return scaled
         columns = []
-        for k, periodic in enumerate(self.periodic):
+        for k, (periodic, frequencies) in enumerate(zip(self.periodic, self.frequencies)):
             column = scaled[:, k : k + 1]
             columns += [torch.cos(math.pi * column), torch.sin(math.pi * column)] if periodic else [column]
+            for w in frequencies:
+                columns += [torch.sin(w * column), torch.cos(w * column)]
         return torch.cat(columns, dim=1)
 
     def affine_layers(self) -> Layers:
@@ -67,7 +86,8 @@ class MLP(TanhNetwork):
     """A fully connected tanh network with Xavier-normal weights and zero biases.
 
     `depth` counts hidden layers, each `width` wide: a 4x50 network has depth 4, width 50.
-    Inputs are scaled from the box [lower, upper] to [-1, 1]; see `TanhNetwork` for `periodic`.
+    Inputs are scaled from the box [lower, upper] to [-1, 1]; see `TanhNetwork` for `periodic`
+    and `frequencies`.
     """
 
     def __init__(
@@ -79,10 +99,11 @@ class MLP(TanhNetwork):
         depth: int,
         generator: torch.Generator | None = None,
         periodic: tuple[bool, ...] = (),
+        frequencies: tuple[tuple[float, ...], ...] = (),
     ) -> None:
         if width < 1 or depth < 1:
             raise ValueError(f"width and depth must be positive, got {width}x{depth}")
-        super().__init__((upper + lower) / 2, 2.0 / (upper - lower), periodic)
+        super().__init__((upper + lower) / 2, 2.0 / (upper - lower), periodic, frequencies)
         self.width, self.depth = width, depth
         sizes = [self.n_features] + [width] * depth + [n_outputs]
         dtype = lower.dtype
@@ -104,7 +125,7 @@ class MLP(TanhNetwork):
         half_width = 1.0 / network.input_scale
         mlp = cls(network.input_center - half_width, network.input_center + half_width,
                   layers[-1][0].shape[0], layers[0][0].shape[0], len(layers) - 1,
-                  periodic=network.periodic)
+                  periodic=network.periodic, frequencies=network.frequencies)
         with torch.no_grad():
             for (weight, bias), target_weight, target_bias in zip(layers, mlp.weights, mlp.biases):
                 target_weight.copy_(weight)

@@ -1,6 +1,7 @@
 """How a network's output becomes the solution: as it is, or through the equation's exact form.
 
-With conditions "exact" and a family that declares an `ExactForm`, u = g + d * N where N is
+With conditions "exact" and a family that declares an `ExactForm` (or one built from its
+conditions, see `built_form`), u = g + d * N where N is
 the network (any network: a plain MLP, a PAC-Net adapted view, a LoRA or parametric one).
 The imposed initial and boundary values then hold by construction and leave the loss
 (Lagaris, Likas, Fotiadis 1998; Sukumar, Srivastava 2022); a form that imposes periodicity
@@ -11,15 +12,17 @@ Derivatives of u follow by the product rule from those of N, computed by any der
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 
 import torch
 
 from equations import Condition, Equation
 
-from .derivatives import Derivative, compute_fields
+from .built_form import BuiltPosing, build_exact_form
+from .derivatives import Derivative, compute_fields, derivative_columns, derivative_name
 
-CONDITION_MODES = ("exact", "soft")
+CONDITION_MODES = ("exact", "given", "soft")
 _CACHED_POINT_SETS = 16
 
 Key = tuple[int, tuple[int, ...]]  # output index, input indices of a derivative
@@ -28,15 +31,23 @@ Key = tuple[int, tuple[int, ...]]  # output index, input indices of a derivative
 class Posing:
     """The solution u of `equation` from a network's output, and u's derivatives.
 
-    `conditions="exact"` uses the equation's exact form where it declares one (otherwise,
-    and with "soft", u is the network's output and every condition stays in the loss).
+    `conditions="exact"` uses the equation's exact form where it declares one, and otherwise
+    one built from its conditions (see `built_form`; those it cannot build stay in the loss).
+    "given" uses a declared form only (what "exact" meant in runs saved before forms were
+    built). With "soft", u is the network's output and every condition stays in the loss.
     """
 
     def __init__(self, equation: Equation, conditions: str = "exact") -> None:
         if conditions not in CONDITION_MODES:
             raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {conditions!r}")
         self.equation = equation
-        self.form = equation.exact_form() if conditions == "exact" else None
+        #: How the form came about: given by the family, built from its conditions (with the
+        #: conditions left soft and why), or none.
+        self.built: BuiltPosing | None = None
+        self.form = equation.exact_form() if conditions != "soft" else None
+        if conditions == "exact" and self.form is None:
+            self.built = build_exact_form(equation)
+            self.form = self.built.form
         #: For each input, whether the network must be periodic in it (the form says so).
         self.periodic_inputs = tuple(name in (self.form.periodic if self.form else ()) for name in equation.inputs)
         self._form_values: OrderedDict[int, tuple[torch.Tensor, dict]] = OrderedDict()
@@ -59,12 +70,19 @@ class Posing:
         return [c for c in self.equation.conditions() if c.name not in imposed]
 
     def predict(self, network: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
-        """u at `points`, (N, n_outputs)."""
+        """u at `points`, (N, n_outputs). The form's parts are taken once per point set (so that
+        a Jacobian by torch.func over the network finds them made), and through the points
+        where those are tracked."""
         self.check_network(network)
         values = network(points)
         if self.form is None:
             return values
-        return self.form.offset(points) + self.form.factor(points) * values
+        if points.requires_grad:  # u as a function of the points, to be differentiated
+            return self.form.offset(points) + self.form.factor(points) * values
+        keys = {(k, ()) for k in range(len(self.equation.outputs))}
+        offset, factor = (torch.cat([part[k, ()] for k in range(len(keys))], dim=1)
+                          for part in self._offset_and_factor(points, keys))
+        return offset + factor * values
 
     def fields(
         self, network: torch.nn.Module, points: torch.Tensor, derivatives: list[Derivative], method: str,
@@ -85,11 +103,12 @@ class Posing:
         for k, name in enumerate(outputs):
             fields[name] = g[k, ()] + d[k, ()] * n[k, ()]
         for derivative in derivatives:
+            # General Leibniz rule: D^wrt (d N) = sum over subsets T of wrt's positions of
+            # D^T d * D^(wrt - T) N; the whole wrt and the empty set first, as for order two.
             k, wrt = derivative.output, derivative.wrt
             value = g[k, wrt] + d[k, wrt] * n[k, ()] + d[k, ()] * n[k, wrt]
-            if len(wrt) == 2:
-                i, j = wrt
-                value = value + d[k, (i,)] * n[k, (j,)] + d[k, (j,)] * n[k, (i,)]
+            for part, rest in _splits(wrt):
+                value = value + d[k, part] * n[k, rest]
             fields[derivative.name] = value
         return fields
 
@@ -111,36 +130,29 @@ class Posing:
 
 
 def _product_rule_keys(derivative: Derivative) -> list[Key]:
-    """The derivatives of N that u's `derivative` needs: itself and its first-order parts."""
+    """The derivatives of N that u's `derivative` needs by the Leibniz rule: itself and each
+    of its lower-order parts (u_xt: N_xt, N_x, N_t; u_xxx: N_xxx, N_xx, N_x)."""
     k, wrt = derivative.output, derivative.wrt
-    return [(k, wrt), *((k, (i,)) for i in set(wrt))] if len(wrt) == 2 else [(k, wrt)]
+    return list(dict.fromkeys([(k, wrt), *((k, rest) for _, rest in _splits(wrt))]))
+
+
+def _splits(wrt: tuple[int, ...]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Each proper, non-empty subset T of wrt's positions as (wrt at T, wrt at the other
+    positions), each sorted: the terms D^T d D^(wrt - T) N of the Leibniz rule but the two
+    ends; for order two, (i,), (j,) then (j,), (i,)."""
+    positions = range(len(wrt))
+    return [
+        (tuple(sorted(wrt[p] for p in chosen)), tuple(sorted(wrt[p] for p in positions if p not in chosen)))
+        for size in range(1, len(wrt))
+        for chosen in itertools.combinations(positions, size)
+    ]
 
 
 def _name(key: Key, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> str:
-    k, wrt = key
-    return f"{outputs[k]}_{''.join(inputs[i] for i in wrt)}"
+    return derivative_name(*key, inputs, outputs)
 
 
 def _derivatives_of(values: torch.Tensor, points: torch.Tensor, keys: set[Key]) -> dict[Key, torch.Tensor]:
-    """Each (output, wrt) derivative of `values` (N, n_outputs) at `points`, detached, (N, 1)."""
-    result: dict[Key, torch.Tensor] = {}
-    firsts: dict[int, torch.Tensor] = {}
-    for k, wrt in sorted(keys, key=lambda key: len(key[1])):
-        column = values[:, k : k + 1]
-        if not wrt:
-            result[k, wrt] = column.detach()
-            continue
-        if k not in firsts:
-            firsts[k] = _gradient(column, points)
-        first = firsts[k][:, wrt[0] : wrt[0] + 1]
-        value = first if len(wrt) == 1 else _gradient(first, points)[:, wrt[1] : wrt[1] + 1]
-        result[k, wrt] = value.detach()
-    return result
-
-
-def _gradient(column: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """d column / d points, (N, n_inputs); zero where the column does not depend on them."""
-    if not column.requires_grad:
-        return torch.zeros_like(points)
-    (gradient,) = torch.autograd.grad(column.sum(), points, create_graph=True, allow_unused=True)
-    return torch.zeros_like(points) if gradient is None else gradient
+    """Each (output, wrt) derivative of `values` (N, n_outputs) at `points`, detached, (N, 1),
+    of any order; one derivative's gradient serves all taken from it (u_xx for u_xxx, u_xxt)."""
+    return {key: value.detach() for key, value in derivative_columns(values, points, keys).items()}

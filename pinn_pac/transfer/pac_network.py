@@ -59,7 +59,7 @@ class MaskedNetwork(TanhNetwork):
     """A view of `base` in which the freed weights are held at exactly zero."""
 
     def __init__(self, base: MLP, kept: list[torch.Tensor]) -> None:
-        super().__init__(base.input_center, base.input_scale, base.periodic)
+        super().__init__(base.input_center, base.input_scale, base.periodic, base.frequencies)
         self.base = base
         self.kept = kept
 
@@ -98,7 +98,8 @@ class AdaptedNetwork(TanhNetwork):
     """The frozen source with its freed weights replaced by an adapter's values."""
 
     def __init__(self, pac: "PACNetwork", adapter: list[torch.Tensor]) -> None:
-        super().__init__(pac.source.input_center, pac.source.input_scale, pac.source.periodic)
+        super().__init__(pac.source.input_center, pac.source.input_scale, pac.source.periodic,
+                         pac.source.frequencies)
         self.pac = pac
         self.adapter = adapter
 
@@ -120,7 +121,8 @@ class StackedAdaptedNetwork(TanhNetwork):
     """
 
     def __init__(self, pac: "PACNetwork", adapters: list[torch.Tensor]) -> None:
-        super().__init__(pac.source.input_center, pac.source.input_scale, pac.source.periodic)
+        super().__init__(pac.source.input_center, pac.source.input_scale, pac.source.periodic,
+                         pac.source.frequencies)
         self.pac = pac
         self.adapters = adapters
         self.count = adapters[0].shape[0]

@@ -32,7 +32,8 @@ class AtCoefficient(TanhNetwork):
     constant coefficient input is folded into the first layer's bias."""
 
     def __init__(self, parametric: MLP, value: float) -> None:
-        super().__init__(parametric.input_center[:-1], parametric.input_scale[:-1], parametric.periodic[:-1])
+        super().__init__(parametric.input_center[:-1], parametric.input_scale[:-1], parametric.periodic[:-1],
+                         parametric.frequencies[:-1])
         self.parametric = parametric
         self.scaled_value = float((value - parametric.input_center[-1]) * parametric.input_scale[-1])
 
@@ -99,7 +100,7 @@ class Parametric(TransferMethod):
             lower = torch.cat([center - half, torch.tensor([self.range.low], dtype=dtype)])
             upper = torch.cat([center + half, torch.tensor([self.range.high], dtype=dtype)])
             widened = MLP(lower, upper, source.weights[-1].shape[0], source.width, source.depth,
-                          periodic=(*source.periodic, False))
+                          periodic=(*source.periodic, False), frequencies=(*source.frequencies, ()))
         with torch.no_grad():
             for weight, bias, new_weight, new_bias in zip(source.weights, source.biases,
                                                           widened.weights, widened.biases):
