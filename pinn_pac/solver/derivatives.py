@@ -207,13 +207,13 @@ def derivative_columns(values: torch.Tensor, points: torch.Tensor,
         if not wrt:
             return values[:, k : k + 1]
         if (k, wrt[:-1]) not in gradients:
-            gradients[k, wrt[:-1]] = gradient_of(column(k, wrt[:-1]), points)
+            gradients[k, wrt[:-1]] = _gradient(column(k, wrt[:-1]), points)
         return gradients[k, wrt[:-1]][:, wrt[-1] : wrt[-1] + 1]
 
     return {key: column(*key) for key in keys}
 
 
-def gradient_of(column: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+def _gradient(column: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """d column / d points, (N, n_inputs), kept differentiable; zero where the column does
     not depend on the points (a derivative of a polynomial network past its degree)."""
     if not column.requires_grad:

@@ -79,9 +79,9 @@ class Posing:
             return values
         if points.requires_grad:  # u as a function of the points, to be differentiated
             return self.form.offset(points) + self.form.factor(points) * values
-        keys = {(k, ()) for k in range(len(self.equation.outputs))}
-        offset, factor = (torch.cat([part[k, ()] for k in range(len(keys))], dim=1)
-                          for part in self._offset_and_factor(points, keys))
+        outputs = range(len(self.equation.outputs))
+        offset, factor = (torch.cat([part[k, ()] for k in outputs], dim=1)
+                          for part in self._offset_and_factor(points, {(k, ()) for k in outputs}))
         return offset + factor * values
 
     def fields(
@@ -93,10 +93,10 @@ class Posing:
         if self.form is None:
             return compute_fields(network, points, derivatives, outputs, method, inputs)
         needed = {key for d in derivatives for key in _product_rule_keys(d)}
-        inner = [Derivative(_name(key, inputs, outputs), *key) for key in sorted(needed)]
+        inner = [Derivative(derivative_name(*key, inputs, outputs), *key) for key in sorted(needed)]
         net = compute_fields(network, points, inner, outputs, method, inputs)
         n = {(k, ()): net[name] for k, name in enumerate(outputs)}
-        n.update({key: net[_name(key, inputs, outputs)] for key in needed})
+        n.update({key: net[derivative_name(*key, inputs, outputs)] for key in needed})
         g, d = self._offset_and_factor(points, needed | {(k, ()) for k in range(len(outputs))})
 
         fields = {name: points[:, k : k + 1] for k, name in enumerate(inputs)}
@@ -146,10 +146,6 @@ def _splits(wrt: tuple[int, ...]) -> list[tuple[tuple[int, ...], tuple[int, ...]
         for size in range(1, len(wrt))
         for chosen in itertools.combinations(positions, size)
     ]
-
-
-def _name(key: Key, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> str:
-    return derivative_name(*key, inputs, outputs)
 
 
 def _derivatives_of(values: torch.Tensor, points: torch.Tensor, keys: set[Key]) -> dict[Key, torch.Tensor]:
