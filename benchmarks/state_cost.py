@@ -19,7 +19,8 @@ from equations import create
 from pinn_pac.runs import Settings, build_network, physics_loss
 from pinn_pac.runs.store import STATE_EVERY, FileTrainingState
 from pinn_pac.solver.optim import DenseQuasiNewton
-from pinn_pac.solver.train import History, _StateKeeper
+from pinn_pac.solver.phases import StateKeeper
+from pinn_pac.solver.train import History
 
 
 def measure(derivatives: str, iterations: int = 60, saves: int = 5) -> dict:
@@ -36,7 +37,7 @@ def measure(derivatives: str, iterations: int = 60, saves: int = 5) -> dict:
     iteration = (time.perf_counter() - started) / iterations
     path = Path(tempfile.mkdtemp()) / "state.pt"
     history = History(step=list(range(200)), seconds=[0.0] * 200, loss=[1.0] * 200, rel_l2=[1.0] * 200)
-    keeper = _StateKeeper(FileTrainingState(path), parameters, loss, history, lambda: 1.0)
+    keeper = StateKeeper(FileTrainingState(path), parameters, loss, history, lambda: 1.0)
     started = time.perf_counter()
     for _ in range(saves):
         keeper.save(1000, 500, optimizer.state_dict())

@@ -14,9 +14,10 @@ from typing import Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
+from .errors import InputError
 
 
-class CoefficientError(ValueError):
+class CoefficientError(InputError):
     """A coefficient is unknown, missing or outside its valid range."""
 
 
@@ -143,7 +144,7 @@ class Equation(ABC):
     def reference(self, grid: Grid) -> np.ndarray:
         """Reference solution on the tensor-product grid, indexed in the order of `inputs`.
         A family may declare none: it still trains, and its errors are unavailable."""
-        raise ValueError(f"{self.name} declares no reference solution")
+        raise InputError(f"{self.name} declares no reference solution")
 
     @property
     def has_reference(self) -> bool:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy.special import roots_hermite
 
+from .errors import InputError
 from .base import Coefficient, DirichletCondition, Equation, ExactForm, Grid
 
 #: Gauss-Hermite nodes: converged to round-off (<1e-15 change against 12,000 nodes) for
@@ -75,7 +76,7 @@ def cole_hopf_solution(
     overflows even where f spans hundreds of orders of magnitude.
     """
     if nu < SMALLEST_REFERENCE_NU:
-        raise ValueError(
+        raise InputError(
             f"the Cole-Hopf reference is only supported for nu >= {SMALLEST_REFERENCE_NU:g}, "
             f"got nu={nu:g}"
         )

@@ -11,23 +11,24 @@ text travels with it, so a worker on another machine needs no copy of the file).
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import importlib.util
 import sys
 import types
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
+from .errors import InputError
 from .base import Equation
+from .family_files import FamilyFileError, family_digest, module_from_code, read_text, sha256
 
 ENTRY_POINT_GROUP = "pinn_pac.equations"
+T = TypeVar("T")
 BUILTIN, REGISTERED, PLUGIN, FILE, MODULE = "builtin", "registered", "plugin", "file", "module"
 
 
-class UnknownEquationError(ValueError):
+class UnknownEquationError(InputError):
     """No equation family answers to the spec, or its source cannot be loaded as recorded."""
 
 
@@ -53,16 +54,15 @@ class EquationSource:
 
     def load(self, allow_changed: bool = False) -> type[Equation]:
         """The family's class, its source checked against the recorded sha256 (a file whose
-        text came with this source loads from that text where the file is not here)."""
+        text came with this source loads from that text, whatever the file holds now)."""
         if self.kind == FILE:
             path = Path(self.path)
-            if not path.is_file() and self.code is not None:
-                text = self.code
-            else:
-                text = _read(path, self.spec)
-                self._check(_sha256(text), allow_changed)
+            # The text carried along wins over the file: a worker trains what its run started from.
+            text = self.code if self.code is not None else _read(path, self.spec)
+            digest = _guarded(lambda: family_digest(text, path), self.spec)
+            self._check(digest, allow_changed)
             cls = _class_in(_module_from_code(text, path), self.spec)
-            _SOURCES[cls] = EquationSource(FILE, self.spec, self.name, self.path, _sha256(text), text)
+            _SOURCES[cls] = EquationSource(FILE, self.spec, self.name, self.path, digest, text)
             return cls
         if self.kind == MODULE:
             cls = _class_from_module(self.spec)
@@ -90,7 +90,6 @@ _BUILTINS: dict[str, type[Equation]] = {}
 _REGISTERED: dict[str, type[Equation]] = {}
 #: The source each class was resolved from, so a run made from one can record it.
 _SOURCES: dict[type, EquationSource] = {}
-_MODULES: dict[str, types.ModuleType] = {}
 
 
 def _key(name: str) -> str:
@@ -107,7 +106,7 @@ def register(cls: type[Equation]) -> type[Equation]:
         raise TypeError(f"register takes an Equation subclass, got {cls!r}")
     key = _key(cls.name)
     if key in _BUILTINS:
-        raise ValueError(f"{cls.name!r} is a built-in family; give yours another name")
+        raise InputError(f"{cls.name!r} is a built-in family; give yours another name")
     _REGISTERED[key] = cls
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
@@ -145,7 +144,8 @@ def resolve(spec: str) -> tuple[type[Equation], EquationSource]:
             path = Path(location).expanduser().resolve()
             text = _read(path, spec)
             cls = _class_in(_module_from_code(text, path), spec)
-            source = EquationSource(FILE, f"{path}:{name}", cls.name, str(path), _sha256(text), text)
+            source = EquationSource(FILE, f"{path}:{name}", cls.name, str(path),
+                                    _guarded(lambda: family_digest(text, path), spec), text)
         else:
             cls = _class_from_module(spec)
             source = _module_source(cls, spec)
@@ -181,36 +181,25 @@ def source_of(cls: type[Equation]) -> EquationSource:
 def _module_source(cls: type[Equation], spec: str) -> EquationSource:
     """The source of a class defined in an importable module: that module's file and its sha256."""
     file = Path(sys.modules[cls.__module__].__file__).resolve()
-    return EquationSource(MODULE, spec, cls.name, str(file), _sha256(_read(file, spec)))
+    return EquationSource(MODULE, spec, cls.name, str(file), sha256(_read(file, spec)))
 
 
 def _read(path: Path, spec: str) -> str:
-    try:
-        return path.read_text()
-    except OSError as error:
-        raise UnknownEquationError(f"{spec}: cannot read {path}: {error.strerror or error}; if the file moved, "
-                                   "give --equation-from NEW_PATH.py:ClassName") from None
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _guarded(lambda: read_text(path, spec), spec)
 
 
 def _module_from_code(text: str, path: Path) -> types.ModuleType:
-    """The module a user's file defines, run once per distinct text."""
-    digest = _sha256(text)
-    if digest not in _MODULES:
-        name = f"pinn_pac_user_{digest[:16]}"
-        module = types.ModuleType(name)
-        module.__file__ = str(path)
-        sys.modules[name] = module  # dataclasses and pickling look classes up by module
-        try:
-            exec(compile(text, str(path), "exec"), module.__dict__)
-        except Exception as error:
-            del sys.modules[name]
-            raise UnknownEquationError(f"{path} does not run: {type(error).__name__}: {error}") from None
-        _MODULES[digest] = module
-    return _MODULES[digest]
+    return _guarded(lambda: module_from_code(text, path), str(path))
+
+
+def _guarded(call: Callable[[], T], spec: str) -> T:
+    """`call()`, a file that cannot be read or run refused as an unknown equation, in one line."""
+    try:
+        return call()
+    except FamilyFileError as error:
+        raise UnknownEquationError(str(error)) from None
+    except OSError as error:
+        raise UnknownEquationError(f"{spec}: cannot read a module it imports: {error.strerror or error}") from None
 
 
 def _class_in(module: types.ModuleType, spec: str) -> type[Equation]:

@@ -8,7 +8,7 @@ import torch
 
 from equations import create
 from pinn_pac import cli
-from pinn_pac.cli import jobs as cli_jobs
+from pinn_pac.runs import folder_jobs
 from pinn_pac.runs import (
     Settings, TransferSettings, build_network, evaluate_run, physics_loss, resolve_device, save_comparison,
     transfer,
@@ -24,8 +24,8 @@ TINY = ["--width", "8", "--depth", "2", "--points", "128", "--condition-points",
 def no_gpu(monkeypatch):
     """A machine without CUDA, whatever this one has; training must not start."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    for name in ("solve", "transfer"):
-        monkeypatch.setattr(cli_jobs, name, lambda *a, **k: pytest.fail("training started"))
+    for name in ("stored_solve", "transfer"):
+        monkeypatch.setattr(folder_jobs, name, lambda *a, **k: pytest.fail("training started"))
 
 
 @pytest.mark.parametrize("argv", [

@@ -18,9 +18,9 @@ OWN_EQUATION_PAGE = "docs/own-equation.md"
 PAGES = ["README.md", *sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").glob("*.md"))]
 #: Blocks that take over a minute, by their first command, and why.
 LONG = {
-    "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 -e . && pinn-pac transfer burgers":
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -c constraints.txt -e . && pinn-pac transfer burgers":
         "a fresh install, then the 4-minute default job",
-    "python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 -e '.[test,ray]' && python -m pytest":
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -c constraints.txt -e '.[test,ray,lint]' && ruff check && python -m pytest":
         "a fresh install, then this test suite",
     "pinn-pac transfer burgers --quiet --out benchmarks/results/defaults/transfer_seed0":
         "the 4-minute default job; its table is checked against its saved run below",

@@ -4,9 +4,7 @@ history)."""
 
 import json
 import math
-import subprocess
-import sys
-import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import torch
 from equations import create
 from pinn_pac.cli import main
 from pinn_pac.runs import Settings, build_network, evaluate_run, physics_loss
-from pinn_pac.runs.checkpoint import CheckpointError, load_checkpoint
+from pinn_pac.runs.checkpoint import load_checkpoint
 from pinn_pac.runs.store import STATE_EVERY, FileTrainingState
 from pinn_pac.solver.train import Budget, TrainingState, train
 
@@ -103,29 +101,21 @@ def _histories(run_dir: Path) -> dict:
             for label, h in json.loads((run_dir / "history.json").read_text()).items()}
 
 
-def _killed_once_kept(args: list[str], state: Path, done: int) -> int:
-    """Start `pinn-pac ARGS`, SIGKILL it once its training state has passed `done` iterations;
-    the iterations the state it leaves holds."""
-    process = subprocess.Popen([sys.executable, "-m", "pinn_pac.cli", *args], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, f"finished before it was killed: {process.stderr.read()}"
-            try:
-                kept = load_checkpoint(state)["done"] if state.is_file() else 0
-            except CheckpointError:  # replaced while read
-                kept = 0
-            if kept >= done:
-                process.kill()
-                process.wait()
-                return load_checkpoint(state)["done"]
-            time.sleep(0.005)
-        raise AssertionError("the phase never got that far")
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+@contextmanager
+def killed_inside_a_phase(monkeypatch, piece: str, done: int):
+    """Kill the run (raise Killed, as a SIGKILL would end it) as the phase that makes `piece`
+    keeps its state at `done` iterations: a hook in the state keeper, not a timer."""
+    save = FileTrainingState.save
+
+    def saving(state, payload):
+        save(state, payload)
+        if state.path.name == f"{piece}.pt" and payload["done"] == done:
+            raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(FileTrainingState, "save", saving)
+        with pytest.raises(Killed):
+            yield
 
 
 SOLVE = ["solve", "burgers", "--nu", "0.05/pi", *TINY, "--adam", "20", "--iterations", str(ITERATIONS)]
@@ -139,26 +129,63 @@ def whole_solve(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("kill_at", [STATE_EVERY, 2 * STATE_EVERY, 3 * STATE_EVERY])
-def test_solve_killed_inside_its_quasi_newton_phase_resumes_to_the_same_bits(whole_solve, kill_at, tmp_path):
+def test_solve_killed_inside_its_quasi_newton_phase_resumes_to_the_same_bits(whole_solve, kill_at, tmp_path,
+                                                                             monkeypatch):
     out = tmp_path / "killed"
-    kept = _killed_once_kept([*SOLVE, "--out", str(out)], out / "state" / "solve.pt", kill_at)
-    assert kill_at <= kept < ITERATIONS and not (out / "results.json").exists()
+    with killed_inside_a_phase(monkeypatch, "solve", kill_at):
+        main([*SOLVE, "--out", str(out)])
+    assert load_checkpoint(out / "state" / "solve.pt")["done"] == kill_at and not (out / "results.json").exists()
     assert main(["solve", "--resume", str(out), "--quiet"]) == 0
     assert _results(out) == _results(whole_solve) and _histories(out) == _histories(whole_solve)
     assert not (out / "state").exists() or not any((out / "state").iterdir())
     assert [r.rel_l2 for r in evaluate_run(out)] == [r["rel_l2"] for r in _results(out)]
 
 
-def test_transfer_killed_inside_a_targets_calibration_resumes_to_the_same_bits(tmp_path):
-    transfer = ["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi,nu=0.03/pi", *TINY,
-                "--source-adam", "20", "--source-iterations", "50", "--allocate-iterations", "20",
-                "--calibrate-iterations", str(ITERATIONS)]
-    whole = tmp_path / "whole"
-    assert main([*transfer, "--out", str(whole)]) == 0
+@pytest.mark.parametrize("report", ["plot_histories", "save_checkpoint"])
+def test_solve_killed_while_it_saves_its_reports_resumes_to_the_same_bits(whole_solve, report, tmp_path,
+                                                                          monkeypatch):
+    import pinn_pac.runs.reports
+
     out = tmp_path / "killed"
-    kept = _killed_once_kept([*transfer, "--out", str(out)], out / "state" / "pac" / "nu=0.031831.pt",
-                             2 * STATE_EVERY)
-    assert kept < ITERATIONS and json.loads((out / "manifest.json").read_text())["finished"] == [
-        "source", "pac/prepared"]
+    with monkeypatch.context() as patch:
+        patch.setattr(pinn_pac.runs.reports, report, lambda *a, **k: (_ for _ in ()).throw(Killed()))
+        with pytest.raises(Killed):
+            main([*SOLVE, "--out", str(out)])
+    assert main(["solve", "--resume", str(out), "--quiet"]) == 0
+    assert _results(out) == _results(whole_solve) and _histories(out) == _histories(whole_solve)
+
+
+TRANSFER = ["transfer", "burgers", "--source", "nu=0.05/pi", "--targets", "nu=0.1/pi,nu=0.03/pi", *TINY,
+            "--source-adam", "20", "--source-iterations", "50", "--allocate-iterations", "20",
+            "--calibrate-iterations", str(ITERATIONS)]
+
+
+@pytest.fixture(scope="module")
+def whole_transfer(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("transfer") / "whole"
+    assert main([*TRANSFER, "--out", str(out)]) == 0
+    return out
+
+
+def test_transfer_killed_inside_a_targets_calibration_resumes_to_the_same_bits(whole_transfer, tmp_path,
+                                                                             monkeypatch):
+    out = tmp_path / "killed"
+    with killed_inside_a_phase(monkeypatch, "nu=0.031831", 2 * STATE_EVERY):
+        main([*TRANSFER, "--out", str(out)])
+    assert json.loads((out / "manifest.json").read_text())["finished"] == ["source", "pac/prepared"]
     assert main(["transfer", "--resume", str(out), "--quiet"]) == 0
-    assert _results(out) == _results(whole) and _histories(out) == _histories(whole)
+    assert _results(out) == _results(whole_transfer) and _histories(out) == _histories(whole_transfer)
+
+
+def test_transfer_killed_while_it_saves_its_family_resumes_to_the_same_bits(whole_transfer, tmp_path, monkeypatch):
+    import pinn_pac.runs.folder_jobs
+
+    out = tmp_path / "killed"
+    with monkeypatch.context() as patch:
+        patch.setattr(pinn_pac.runs.folder_jobs, "save_family", lambda *a, **k: (_ for _ in ()).throw(Killed()))
+        with pytest.raises(Killed):
+            main([*TRANSFER, "--out", str(out)])
+    assert not json.loads((out / "manifest.json").read_text())["finished"][-1] == "transfer"
+    assert main(["transfer", "--resume", str(out), "--quiet"]) == 0
+    assert _results(out) == _results(whole_transfer) and _histories(out) == _histories(whole_transfer)
+    assert (out / "family.md").is_file()

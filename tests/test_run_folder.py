@@ -4,7 +4,6 @@ folder, --from and --resume as typed, checks before any training, strict histori
 import argparse
 import json
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np

@@ -15,8 +15,7 @@ import torch
 
 from equations import Burgers
 import pinn_pac.runs.solve_job
-from pinn_pac import cli, runs
-from pinn_pac.cli import jobs as cli_jobs
+from pinn_pac.runs import folder_jobs
 from pinn_pac.runs.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pinn_pac.cli import main
 from pinn_pac.runs.numerics import CROSS_MACHINE_ATOL, machine, reload_tolerance
@@ -239,8 +238,8 @@ def test_an_out_on_an_unwritable_folder_or_a_full_disk_is_refused_before_any_wor
     argv, what, out, tmp_path, monkeypatch, capsys,
 ):
     """/proc takes no new folders, even from root; a full disk is the probe's write failing."""
-    for name in ("solve", "transfer"):
-        monkeypatch.setattr(cli_jobs, name, lambda *a, **k: pytest.fail("training started"))
+    for name in ("stored_solve", "transfer"):
+        monkeypatch.setattr(folder_jobs, name, lambda *a, **k: pytest.fail("training started"))
     monkeypatch.setattr(Burgers, "reference", lambda *a: pytest.fail("reference computed"))
     assert main([*argv, "--out", f"/proc/pinn-pac-test/{out}"]) == 2
     error = capsys.readouterr().err.splitlines()

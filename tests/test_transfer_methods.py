@@ -9,7 +9,7 @@ import torch
 
 from pinn_pac.solver.evaluate import Evaluator
 from pinn_pac.solver.model import MLP
-from pinn_pac.runs import Settings, TransferSettings, build_network, physics_loss
+from pinn_pac.runs import Settings, build_network, physics_loss
 from pinn_pac.solver.train import Budget, train
 from equations import coefficient_key
 from pinn_pac.transfer import L2SP, METHODS, PAC, AtCoefficient, CoefficientRange, LoRA, Parametric, TransferContext, make_method

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 from _common import markdown_table, run_header, seconds_to, write_results  # noqa: E402
 from equations import create  # noqa: E402
 from pinn_pac.runs import SOLVE_BUDGET  # noqa: E402
-from pinn_pac.evaluate import Evaluator  # noqa: E402
+from pinn_pac.solver.evaluate import Evaluator  # noqa: E402
 from pinn_pac.runs import Settings, solve  # noqa: E402
 
 THRESHOLDS = (1e-2, 1e-3, 1e-4)
@@ -183,7 +183,7 @@ def report(rows: list[dict], header: dict, args: argparse.Namespace) -> None:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    from pinn_pac.plots import save_figure
+    from pinn_pac.runs.plots import save_figure
 
     import matplotlib.pyplot as plt
 

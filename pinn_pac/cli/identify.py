@@ -13,15 +13,15 @@ from ..runs.predict import read_points
 from ..runs.reports import save_identify
 from ..solver.observations import DEFAULT_DATA_WEIGHT, check_data_weight, read_observations
 from ..solver.unknowns import check_residual_only, check_unknowns
-from .jobs import Interrupted, equation_with_flags, run_dir_for
-from .options import UsageError, settings_from
+from .jobs import Interrupted, equation_with_flags, run_dir_for, runtime_from
+from .options import RUNTIME_OPTIONS, UsageError, settings_from, with_runtime
 
 #: Budget flags (their destinations) and the `Budget` field each sets.
 BUDGET_FLAGS = {"adam": "adam_steps", "adam_lr": "adam_lr", "iterations": "iterations", "seconds": "max_seconds",
                 "target_loss": "target_loss", "optimizer": "optimizer"}
 #: What may be given with --from: how to run, the budget, the data; not the network or points.
-FROM_ALLOWED = {"equation", "data", "unknowns", "from_run", "data_weight", "out", "quiet", "device", "threads",
-                "equation_from", "allow_changed_equation", *BUDGET_FLAGS}
+FROM_ALLOWED = {"equation", "data", "unknowns", "from_run", "data_weight", "out", "quiet", "tensorboard",
+                "equation_from", "allow_changed_equation", *RUNTIME_OPTIONS, *BUDGET_FLAGS}
 
 
 def add_identify_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,16 +65,18 @@ def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
     start = None
     if args.from_run is not None:
         start = best_member(args.from_run, equation, observations, args.equation_from, args.allow_changed_equation)
-        settings = replace(start.settings, device=settings_from(args).device, threads=args.threads)
+        settings = with_runtime(start.settings, args, typed)
         print(f"starting from the {start.role} {', '.join(f'{k}={v:.6g}' for k, v in start.coefficients.items())} "
               f"of {args.from_run}: data misfit {start.misfit:.2e}, the best of {len(start.misfits)} members")
     else:
         settings = settings_from(args)
     check_run(equation, settings, budget.optimizer)
+    runtime = runtime_from(args)
+    runtime.check()
     out = run_dir_for(args, equation)
     try:
         run = identify(equation, observations, unknowns, settings, budget, args.data_weight, start,
-                       progress=not args.quiet)
+                       progress=runtime.progress, callbacks=runtime.logs(out))
     except KeyboardInterrupt:
         raise Interrupted(f"identify stopped before it finished; nothing was saved in {out}") from None
     save_identify(run, out)
@@ -96,14 +98,26 @@ def format_identified(run: IdentifyRun) -> str:
         lines.append(f"{name:<10} {run.start[name]:>12.6g} {value:>14.8g} {error:>20}")
     if not errors:
         lines.append(f"no standard errors: {run.standard_errors}")
-    rel_l2 = "n/a (no reference)" if run.rel_l2 != run.rel_l2 else f"{run.rel_l2:.2e}"
+    no_reference = run.evaluator is None or run.evaluator.reference is None
+    rel_l2 = "n/a (no reference)" if no_reference else f"{run.rel_l2:.2e}"
     lines.append(f"data misfit {run.data_misfit:.2e}, physics loss {run.residual_loss:.2e} "
                  f"({run.held_out_loss:.2e} on fresh points), "
                  f"rel L2 of the solution at the identified coefficients {rel_l2}; "
                  f"{len(run.observations)} data points, {run.seconds:.1f} s")
+    if run.at_bound:
+        lines.append(_bound_warning(run))
     if run.held_out_loss > HELD_OUT_WARNING * run.residual_loss:
         ratio = run.held_out_loss / run.residual_loss if run.residual_loss > 0 else math.inf
         lines.append(f"warning: the physics loss on fresh points is {ratio:.0f} "
                      "times that on the training points: the network meets the equation only where it trained, "
                      "and the identified values are not to be trusted (more --points, or a start from scratch)")
     return "\n".join(lines)
+
+
+def _bound_warning(run: IdentifyRun) -> str:
+    """One line naming the unknowns that reached a bound of their range."""
+    specs = {spec.name: spec for spec in run.equation.coefficient_specs}
+    reached = "; ".join(f"{name} reached a bound of its range ({specs[name].low:g}, {specs[name].high:g})"
+                        for name in run.at_bound)
+    return (f"warning: {reached}: the fit is kept, held just inside it, but the data may want a value "
+            "beyond; widen the range")

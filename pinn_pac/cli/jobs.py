@@ -1,6 +1,6 @@
-"""`pinn-pac solve` and `pinn-pac transfer`: options read into a job in library terms, every
-input checked before any training, the run folder's manifest written before training, and
---resume/--from taken up from that manifest."""
+"""What the run commands (`solve`, `transfer`, `identify`, `run`) share: the equation a spec
+and its flags name, the run folder (new, or refused where it holds a run), how a run runs from
+the options typed (`Runtime`), the results table and what a stopped run says it kept."""
 
 from __future__ import annotations
 
@@ -8,34 +8,38 @@ import argparse
 import os
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from equations import Equation, EquationSource, coefficient_key
+import equations
+from equations import Equation, EquationSource
 
-from ..runs import (
-    Record, SolveJob, TransferJob, check_transfer, comparison_table, error_text, evaluator_for, save_comparison,
-    save_family, save_solve, save_transfer, solve, transfer,
-)
-from ..runs.assemble import check_run
-from ..runs.coefficients import parse_assignments, parse_value
-from ..runs.families import checked_family, recorded_family
+from ..runs import Record
+from ..runs.coefficients import parse_value
+from ..runs.families import checked_family
+from ..runs.folder_jobs import Runtime
 from ..runs.parallel import ProcessPool, RayTasks, TargetExecutor
-from ..runs.solve_job import stored_solve
-from ..runs.store import MANIFEST, SOLVE, SOURCE, RunStore
+from ..runs.store import MANIFEST, RunStore
 from ..transfer import METHODS
-from .options import UsageError, budget_from, methods_from, settings_from, transfer_settings_from
+from .options import RUNTIME_OPTIONS, UsageError
 
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM stopped a command; the message says what was kept."""
 
 
+def interrupted(store: RunStore, command: str) -> Interrupted:
+    """What a run command stopped by Ctrl-C or SIGTERM says it kept, and how to go on."""
+    if store.finished:
+        return Interrupted(f"the run is finished and saved in {store.run_dir}")
+    return Interrupted(f"{store.summary()} kept in {store.run_dir}; resume with: pinn-pac {command} --resume "
+                       f"{store.run_dir}")
+
+
 #: Options that may be given with --resume or --from: they say how to run, not what to train.
-RESUMABLE = {"resume", "from_run", "quiet", "workers", "ray", "device", "equation_from", "allow_changed_equation"}
-SOLVE_RESUMABLE = {"resume", "quiet", "device", "equation_from", "allow_changed_equation"}
+SOLVE_RESUMABLE = {"resume", "quiet", "tensorboard", "equation_from", "allow_changed_equation", *RUNTIME_OPTIONS}
+RESUMABLE = {"from_run", "workers", "ray", *SOLVE_RESUMABLE}
 LOCAL_RAY = "local"
 
 
@@ -98,22 +102,25 @@ def run_dir_for(args: argparse.Namespace, equation: Equation) -> Path:
 def format_table(records: list[Record]) -> str:
     header = f"{'coefficients':<22} {'role':<7} {'rel L2':>10} {'max err':>10} {'trainable':>10} {'seconds':>8}"
     lines = [header, "-" * len(header)]
+    several = len({r.method for r in records}) > 1
     for r in records:
         coefficients = ",".join(f"{k}={v:.5g}" for k, v in r.coefficients.items())
         seconds = "-" if r.seconds is None else f"{r.seconds:.1f}"
-        lines.append(f"{coefficients:<22} {r.role:<7} {error_text(r.rel_l2, '.3e'):>10} "
-                     f"{error_text(r.max_abs_err, '.3e'):>10} {r.trainable_params:>10d} {seconds:>8}")
+        if several and r.role == "source":  # each method's block opens with its source
+            lines.append(f"method {r.method}")
+        lines.append(f"{coefficients:<22} {r.role:<7} {r.error('rel_l2', '.3e'):>10} "
+                     f"{r.error('max_abs_err', '.3e'):>10} {r.trainable_params:>10d} {seconds:>8}")
         if r.role == "target" and r.method in METHODS and not METHODS[r.method].keeps_source:
             lines.append(f"{'':<22} {r.method} forgets the source: its rel L2 on the source is now "
-                         f"{error_text(r.source_rel_l2_after, '.3e')}")
-        if r.rel_l2_after_calibration is not None and error_text(r.rel_l2) != "n/a":
+                         f"{r.error('source_rel_l2_after', '.3e')}")
+        if r.rel_l2_after_calibration is not None and r.error('rel_l2') not in ("n/a", "nan"):
             same = "identical" if r.rel_l2_after_calibration == r.rel_l2 else "CHANGED"
             lines.append(f"{'':<22} source rel L2 after all calibrations: "
                          f"{r.rel_l2_after_calibration:.3e} ({same})")
     return "\n".join(lines)
 
 
-def _refuse_options_of_the_run(typed: set[str], allowed: set[str], command: str) -> None:
+def refuse_options_of_the_run(typed: set[str], allowed: set[str], command: str) -> None:
     given = sorted(typed - allowed)
     if given:
         flags = ", ".join("equation" if k == "equation" else "--" + k.replace("_", "-") for k in given)
@@ -122,44 +129,21 @@ def _refuse_options_of_the_run(typed: set[str], allowed: set[str], command: str)
                          f"(pinn-pac {command} --resume takes only {accepted})")
 
 
-def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> None:
-    if args.resume is not None:
-        if extra:
-            raise UsageError(f"unrecognised arguments: {' '.join(extra)} (the run's own coefficients apply)")
-        _refuse_options_of_the_run(typed, SOLVE_RESUMABLE, "solve")
-        store = RunStore.open(args.resume)
-        if store.job.get("kind") != SolveJob.kind:
-            raise UsageError(f"{args.resume} holds a {store.job.get('kind')} run; resume it with "
-                             f"pinn-pac {store.job.get('kind')} --resume {args.resume}")
-        if store.has(SOLVE):  # listed once its every report is written (a failed save leaves it resumable)
-            raise UsageError(f"{args.resume} is finished; pinn-pac evaluate {args.resume} re-measures it")
-        job = SolveJob.from_dict(store.job)
-        if "device" in typed:
-            job.settings = replace(job.settings, device=settings_from(args).device)
-        equation = recorded_family(store.job, args.equation_from, args.allow_changed_equation)(**job.coefficients)
-    else:
-        if args.equation is None:
-            raise UsageError("solve needs an equation, or --resume RUN_DIR")
-        equation, source = equation_with_flags(args.equation, extra)
-        job = SolveJob(equation.name, equation.coefficients, settings_from(args), budget_from(args, ""),
-                       source.as_record())
-        check_run(equation, job.settings, job.budget.optimizer)
-        out = run_dir_for(args, equation)
-    evaluator = evaluator_for(equation, job.settings)  # a reference it cannot serve is refused here
-    if args.resume is None:
-        store = RunStore.create(out, job.as_dict())
-    out = store.run_dir
-    try:
-        # The trained network is kept as the run's source piece before any report: a save
-        # that fails leaves a run that --resume finishes without training again.
-        run = stored_solve(equation, job.settings, job.budget, store, SOURCE, state_piece=SOLVE,
-                           progress=not args.quiet, evaluator=evaluator)
-        save_solve(run, out)
-    except KeyboardInterrupt:
-        raise Interrupted(f"the training so far is kept in {out}; resume with: pinn-pac solve --resume {out}") from None
-    store.finish(SOLVE)  # the mark of a finished run, written last
-    print(format_table([run.record]))
-    print(f"stopped: {run.record.stopped_because}; run saved to {out}")
+def remembered_source(family: type[Equation], recorded: dict | None, args: argparse.Namespace) -> dict | None:
+    """Where the run's family is read from from now on: where --equation-from found it (and,
+    with --allow-changed-equation, its file as it is now), else where the run recorded it."""
+    if args.equation_from is None and not args.allow_changed_equation:
+        return recorded
+    return equations.source_of(family).as_record()
+
+
+def runtime_from(args: argparse.Namespace) -> Runtime:
+    """How the run is to run, from the options typed (see `folder_jobs.Runtime`)."""
+    runtime = Runtime(progress=not args.quiet, executor=_executor(args) if hasattr(args, "workers") else None,
+                      tensorboard=args.tensorboard)
+    if runtime.tensorboard is not None:
+        check_writable(runtime.tensorboard, "TensorBoard's event files")
+    return runtime
 
 
 def _executor(args: argparse.Namespace) -> TargetExecutor | None:
@@ -174,75 +158,3 @@ def _executor(args: argparse.Namespace) -> TargetExecutor | None:
         threads = args.threads or torch.get_num_threads()
         return ProcessPool(args.workers, max(1, threads // args.workers))
     return None
-
-
-def _new_transfer_job(args: argparse.Namespace, extra: list[str],
-                      typed: set[str]) -> tuple[TransferJob, type[Equation]]:
-    if extra:
-        raise UsageError(f"unrecognised arguments: {' '.join(extra)} (use --source and --targets)")
-    if args.equation is None:
-        raise UsageError("transfer needs an equation, or --resume RUN_DIR, or --from RUN_DIR --targets ...")
-    family, origin = checked_family(args.equation)
-    groups = parse_assignments(args.source) if args.source.strip() else [{}]
-    if len(groups) > 1:
-        raise UsageError(f"--source takes one set of coefficients, got {len(groups)}: {args.source!r}")
-    source = family(**groups[0])
-    targets = parse_assignments(family.example_targets if args.targets is None else args.targets)
-    methods = [{"name": m.name, "options": m.options_dict()} for m in methods_from(args, typed)]
-    job = TransferJob(source.name, source.coefficients, [source.with_coefficients(**t).coefficients for t in targets],
-                      settings_from(args), transfer_settings_from(args), methods, args.target_points, origin.as_record())
-    return job, family
-
-
-def _stored_transfer_job(args: argparse.Namespace, typed: set[str]) -> tuple[TransferJob, type[Equation], RunStore]:
-    """The job of the run that --resume or --from names, with --from's targets added (the
-    manifest rewritten at once, so an interrupted --from resumes them) and --device applied."""
-    _refuse_options_of_the_run(typed, RESUMABLE | ({"targets"} if args.from_run is not None else set()), "transfer")
-    if args.from_run is not None and args.targets is None:
-        raise UsageError("--from RUN_DIR needs --targets to add")
-    store = RunStore.open(args.resume or args.from_run)
-    if store.job.get("kind") != TransferJob.kind:
-        raise UsageError(f"{store.run_dir} holds a {store.job.get('kind')} run, not a transfer")
-    job = TransferJob.from_dict(store.job)
-    if "device" in typed:
-        job.settings = replace(job.settings, device=settings_from(args).device)
-    family = recorded_family(store.job, args.equation_from, args.allow_changed_equation)
-    if args.from_run is not None:
-        source = family(**job.source)
-        job.targets = job.targets + [source.with_coefficients(**t).coefficients for t in parse_assignments(args.targets)]
-    return job, family, store
-
-
-def run_transfer(args: argparse.Namespace, extra: list[str], typed: set[str]) -> None:
-    stored = args.resume is not None or args.from_run is not None
-    job, family, store = (_stored_transfer_job(args, typed) if stored
-                          else (*_new_transfer_job(args, extra, typed), None))
-    source = family(**job.source)
-    targets = [source.with_coefficients(**t) for t in job.targets]
-    methods = [METHODS[m["name"]](**m["options"]) for m in job.methods]
-    executor = _executor(args)
-    check_transfer(source, targets, job.settings, methods, job.target_points, executor)
-    check_run(source, job.settings, job.budgets.source.optimizer)
-    out = run_dir_for(args, source) if store is None else store.run_dir
-    # Every reference before the manifest: one it cannot serve is refused before any work.
-    evaluators = {coefficient_key(e): evaluator_for(e, job.settings) for e in (source, *targets)}
-    if store is None:
-        store = RunStore.create(out, job.as_dict())
-    elif args.from_run is not None:
-        store.set_job(job.as_dict())
-    out = store.run_dir
-    try:
-        runs = transfer(source, targets, job.settings, job.budgets, methods, progress=not args.quiet,
-                        target_points=job.target_points, store=store, executor=executor, evaluators=evaluators)
-        if len(runs) > 1:
-            save_comparison(runs, out)
-        else:
-            save_transfer(runs[0], out)
-        save_family(runs, out)
-    except KeyboardInterrupt:
-        raise Interrupted(f"{store.summary()} saved in {out}; resume with: pinn-pac transfer --resume {out}") from None
-    if len(runs) > 1:
-        print(comparison_table([record for run in runs for record in run.records]))
-    else:
-        print(format_table(runs[0].records))
-    print(f"run saved to {out}")

@@ -5,34 +5,27 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import traceback
 from pathlib import Path
 from typing import Sequence
 
-import equations
+from equations.errors import InputError
 
 from ..runs import SOLVE_BUDGET, TransferSettings
-from ..runs.checkpoint import CheckpointError
 from ..runs.identify_job import FROM_BUDGET, IDENTIFY_BUDGET
 from ..solver.derivatives import CompileUnavailable
-from ..solver.train import TrainingDiverged, request_stop
+from ..solver.interrupts import request_stop, stop_signal
+from ..solver.train import TrainingDiverged
 from ..transfer import DEFAULT_METHOD, METHODS
 from .identify import add_identify_arguments, run_identify
-from .jobs import LOCAL_RAY, Interrupted, run_solve, run_transfer
+from .jobs import LOCAL_RAY, Interrupted
 from .options import (
-    add_budget_options, add_device_option, add_equation_source_options, add_method_options, add_settings_options,
-    typed_options,
+    add_budget_options, add_device_option, add_equation_source_options, add_method_options, add_runtime_options,
+    add_settings_options, typed_options,
 )
+from .run import add_run_arguments, run_manifest
+from .solve import run_solve
 from .tools import run_evaluate, run_list_equations, run_predict, run_reference
-
-#: The two packages whose own errors are the user's input refused; an error raised inside
-#: a library they call is a bug, and keeps its traceback.
-_OWN_CODE = tuple(str(Path(module.__file__).parent) for module in (equations, sys.modules["pinn_pac"]))
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    request_stop()  # the training loop stops at its next step even if this exception is lost
-    raise KeyboardInterrupt
+from .transfer import run_transfer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve_parser.add_argument("equation", nargs="?", help="the family (not with --resume)")
     solve_parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                               help="continue an interrupted solve where its training was kept (no other options "
-                                   "but --device and --quiet)")
+                                   "but how it runs: --device, --threads, --derivatives, --quiet, ...)")
     add_settings_options(solve_parser)
     add_equation_source_options(solve_parser)
     add_budget_options(solve_parser, "", SOLVE_BUDGET, "training")
@@ -65,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     stored = transfer_parser.add_mutually_exclusive_group()
     stored.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                         help="continue an interrupted run, skipping what it finished (no other options but "
-                             "--device, --quiet, --workers, --ray)")
+                             "how it runs: --device, --threads, --workers, --ray, --quiet, ...)")
     stored.add_argument("--from", dest="from_run", type=Path, default=None, metavar="RUN_DIR",
                         help="add --targets to a run's trained source, with the run's options")
     transfer_parser.add_argument("--source", default="", help="source coefficients, e.g. nu=0.01/pi (defaults)")
@@ -77,13 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="transfer method; all runs every one from the same source (%(default)s)")
     transfer_parser.add_argument("--target-points", type=int, default=None,
                                  help="interior points each target trains on (default: --points)")
-    where = transfer_parser.add_argument_group("where targets train")
-    where.add_argument("--workers", type=int, default=1,
-                       help="train targets in this many local processes, the threads split between them; "
-                            "1 trains them in this process (%(default)s)")
-    where.add_argument("--ray", nargs="?", const=LOCAL_RAY, default=None, metavar="ADDRESS",
-                       help="send targets to a Ray cluster as tasks of --threads CPUs (default 1) each; "
-                            "without ADDRESS, a local Ray on this machine's CPUs (pip install -e '.[ray]')")
+    _add_where_options(transfer_parser)
     add_method_options(transfer_parser)
     add_equation_source_options(transfer_parser)
     add_settings_options(transfer_parser)
@@ -91,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_budget_options(transfer_parser, "allocate-", defaults.allocate,
                        "preparation (pac: Allocate; parametric: range training)")
     add_budget_options(transfer_parser, "calibrate-", defaults.calibrate, "per-target training (every method)")
+
+    run_parser = commands.add_parser(
+        "run", help="run a run folder's job (its manifest.json) again in a new folder, to the same bits",
+        allow_abbrev=False)
+    add_run_arguments(run_parser)
+    add_runtime_options(run_parser)
+    _add_where_options(run_parser)
+    add_equation_source_options(run_parser)
 
     identify_parser = commands.add_parser(
         "identify", help="find unknown coefficients from measurements (an inverse problem)", allow_abbrev=False)
@@ -129,9 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raised_by_own_code(error: BaseException) -> bool:
-    frames = traceback.extract_tb(error.__traceback__)
-    return not frames or frames[-1].filename.startswith(_OWN_CODE)
+def _add_where_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("where targets train")
+    where.add_argument("--workers", type=int, default=1,
+                       help="train targets in this many local processes, the threads split between them; "
+                            "1 trains them in this process (%(default)s)")
+    where.add_argument("--ray", nargs="?", const=LOCAL_RAY, default=None, metavar="ADDRESS",
+                       help="send targets to a Ray cluster as tasks of --threads CPUs (default 1) each; "
+                            "without ADDRESS, a local Ray on this machine's CPUs (pip install -e '.[ray]')")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = build_parser().parse_known_args(argv)
     # Ctrl-C and SIGTERM alike stop a command at once, keeping what is finished.
     request_stop(False)
-    previous = {number: signal.signal(number, _raise_interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {number: signal.signal(number, stop_signal) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         if args.command == "equations":
             run_list_equations(args)
@@ -147,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_solve(args, extra, typed_options(build_parser(), argv))
         elif args.command == "transfer":
             run_transfer(args, extra, typed_options(build_parser(), argv))
+        elif args.command == "run":
+            run_manifest(args, extra, typed_options(build_parser(), argv))
         elif args.command == "identify":
             run_identify(args, extra, typed_options(build_parser(), argv))
         elif args.command == "reference":
@@ -155,24 +157,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_predict(args, extra)
         else:
             if extra:
-                raise ValueError(f"unrecognised arguments: {' '.join(extra)}")
+                raise InputError(f"unrecognised arguments: {' '.join(extra)}")
             run_evaluate(args)
-    except (CheckpointError, TrainingDiverged, CompileUnavailable, FileNotFoundError) as error:
-        print(f"pinn-pac: error: {error}", file=sys.stderr)
-        return 2
-    except ValueError as error:
-        if not _raised_by_own_code(error):
-            raise
+    except (InputError, TrainingDiverged, CompileUnavailable, FileNotFoundError) as error:
         print(f"pinn-pac: error: {error}", file=sys.stderr)
         return 2
     except Interrupted as interrupted:
         print(f"pinn-pac: interrupted: {interrupted}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:  # before training started or while printing: nothing is half-written
-        print(f"pinn-pac: interrupted: {args.command} stopped before it trained or saved anything new",
-              file=sys.stderr)
+        print(f"pinn-pac: interrupted: {args.command} stopped; every file it wrote is whole", file=sys.stderr)
         return 130
     finally:
+        request_stop(False)  # a stop asked of this command is not one asked of what the process does next
         for number, handler in previous.items():
             signal.signal(number, handler)
     return 0

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
+
+from equations.errors import InputError
 
 from ..runs import DEVICES, Settings, TransferSettings, resolve_device
 from ..runs.config import FOURIER_MODES
@@ -19,11 +22,12 @@ from ..transfer import METHODS
 from ..transfer.base import TransferMethod
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """Bad command-line input."""
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    """What a run is (network, points, numerics), then how it runs (`add_runtime_options`)."""
     defaults = Settings()
     group = parser.add_argument_group("network and points")
     group.add_argument("--width", type=int, default=defaults.width, help="neurons per hidden layer (%(default)s)")
@@ -33,10 +37,6 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--points", type=int, default=defaults.n_interior, help="interior collocation points (%(default)s)")
     group.add_argument("--condition-points", type=int, default=defaults.n_condition,
                        help="points per initial/boundary condition (%(default)s)")
-    group.add_argument("--derivatives", choices=DERIVATIVE_METHODS, default="compiled",
-                       help="how u_x, u_xx, ... are computed: 'compiled' is the fastest measured "
-                            "(needs a C++ compiler; compiles for seconds first), 'autograd' works "
-                            "everywhere (%(default)s)")
     group.add_argument("--conditions", choices=CONDITION_MODES, default=defaults.conditions,
                        help="'exact': conditions built into the solution, by the family's exact form or one "
                             "built from its conditions (those that cannot be built stay soft); 'given': the "
@@ -59,14 +59,28 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
                        help="quasi-Newton method of every phase after Adam: dense self-scaled Broyden, "
                             "self-scaled BFGS, BFGS, or L-BFGS for networks too large for a dense matrix "
                             "(%(default)s)")
+    add_runtime_options(parser)
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """How a run runs: each may change on --resume, --from and `pinn-pac run`."""
+    group = parser.add_argument_group("how it runs (may change on --resume, --from, run)")
+    group.add_argument("--derivatives", choices=DERIVATIVE_METHODS, default="compiled",
+                       help="how u_x, u_xx, ... are computed: 'compiled' is the fastest measured "
+                            "(needs a C++ compiler; compiles for seconds first), 'autograd' works "
+                            "everywhere (%(default)s)")
     group.add_argument("--threads", type=int, default=None, help="torch CPU threads (torch's default)")
-    group.add_argument("--thread-invariant", action="store_true",
+    group.add_argument("--thread-invariant", action=argparse.BooleanOptionalAction, default=False,
                        help="the same bits on any number of threads or worker processes: MKL's strict "
                             "reproducibility mode (x86 CPUs where it holds); with --derivatives autograd or "
                             "forward, since compiled kernels split their sums by thread count (off)")
     add_device_option(group)
     group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
+    group.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                       help="also write every record (loss, error, loss terms) as TensorBoard scalars under DIR "
+                            "as the run trains (needs the tensorboard package); RUN/history.csv grows a row per "
+                            "record either way")
 
 
 def add_device_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -137,6 +151,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
         rad_candidates=args.rad_candidates, fourier=args.fourier, balance=args.balance, causal=args.causal,
         device=resolve_device(args.device).type, thread_invariant=args.thread_invariant,
     )
+
+
+#: Options that say how a run runs, not what it is: each may change on --resume and --from
+#: (by its destination, and the `Settings` field it sets).
+RUNTIME_OPTIONS = {"device": "device", "threads": "threads", "thread_invariant": "thread_invariant",
+                   "derivatives": "derivative_method"}
+
+
+def with_runtime(settings: Settings, args: argparse.Namespace, typed: set[str]) -> Settings:
+    """A stored run's `settings` with the runtime options typed now (see `RUNTIME_OPTIONS`)."""
+    given = {field: getattr(args, option) for option, field in RUNTIME_OPTIONS.items() if option in typed}
+    if "device" in given:
+        given["device"] = resolve_device(given["device"]).type
+    return replace(settings, **given)
 
 
 def budget_from(args: argparse.Namespace, prefix: str) -> Budget:

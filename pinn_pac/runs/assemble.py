@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from equations import Equation
+from equations.errors import InputError
 
 from ..solver.capacity import data_frequencies
 from ..solver.evaluate import Evaluator
@@ -112,6 +113,6 @@ def check_memory(equation: Equation, settings: Settings, optimizer: str = "ssbro
     """Refuse, before any work, a run whose network and points cannot fit this machine's memory."""
     needed, available = training_bytes(equation, settings, optimizer), available_bytes()
     if available is not None and needed > available:
-        raise ValueError(f"a {settings.width}x{settings.depth} network on {settings.n_interior:,} points needs at "
+        raise InputError(f"a {settings.width}x{settings.depth} network on {settings.n_interior:,} points needs at "
                          f"least {needed / 2**30:.1f} GiB; this machine has {available / 2**30:.1f} GiB free: "
                          "use fewer points or a smaller network")

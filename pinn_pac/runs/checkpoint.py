@@ -17,6 +17,10 @@ import numpy as np
 import scipy
 import torch
 
+from equations.errors import InputError
+
+from ..solver.interrupts import uninterrupted
+
 FORMAT = "pinn-pac-checkpoint"
 FORMAT_VERSION = 1
 
@@ -31,7 +35,7 @@ def _file_mode() -> int:
 _FILE_MODE = _file_mode()
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint is missing, unreadable, from another program or does not fit."""
 
 
@@ -48,20 +52,22 @@ def package_versions() -> dict[str, str]:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call write(file_object) on a temporary file beside `path`, then move it into place."""
+    """Call write(file_object) on a temporary file beside `path`, then move it into place; a
+    stop (Ctrl-C, SIGTERM) during the write takes effect once the file is in place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, _FILE_MODE)  # mkstemp makes files owner-only
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with uninterrupted():
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                write(stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, _FILE_MODE)  # mkstemp makes files owner-only
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 def _strict(value: Any) -> Any:

@@ -17,6 +17,8 @@ import operator
 
 import numpy as np
 
+from equations.errors import InputError
+
 CONSTANTS = {"pi": math.pi, "e": math.e}
 _BINARY = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -32,7 +34,7 @@ MAX_TARGETS = 1000
 SPACINGS = ("log",)
 
 
-class ExpressionError(ValueError):
+class ExpressionError(InputError):
     """A coefficient value or target list that cannot be read."""
 
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from equations.errors import InputError
+
 from ..solver.derivatives import DERIVATIVE_METHODS
 from ..solver.loss import check_causal, check_rad
 from ..solver.posing import CONDITION_MODES
@@ -20,7 +22,7 @@ FOURIER_MODES = ("auto", "off")
 def check_device(name: str) -> None:
     """Refuse a device name other than "cpu", "cuda" or "auto"."""
     if name not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
+        raise InputError(f"device must be one of {', '.join(DEVICES)}, got {name!r}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -30,7 +32,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda: torch sees no CUDA GPU on this machine; use cpu or auto")
+        raise InputError("device cuda: torch sees no CUDA GPU on this machine; use cpu or auto")
     return torch.device(name)
 
 
@@ -71,21 +73,21 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+            raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.width < 1 or self.depth < 1:
-            raise ValueError(f"width and depth must be positive, got width {self.width}, depth {self.depth}")
+            raise InputError(f"width and depth must be positive, got width {self.width}, depth {self.depth}")
         if self.n_interior < 1 or self.n_condition < 1:
-            raise ValueError(f"points must be >= 1, got {self.n_interior} interior, {self.n_condition} per condition")
+            raise InputError(f"points must be >= 1, got {self.n_interior} interior, {self.n_condition} per condition")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
+            raise InputError(f"threads must be >= 1, got {self.threads}")
         if self.conditions not in CONDITION_MODES:
-            raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {self.conditions!r}")
+            raise InputError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {self.conditions!r}")
         if self.fourier not in FOURIER_MODES:
-            raise ValueError(f"fourier must be one of {', '.join(FOURIER_MODES)}, got {self.fourier!r}")
+            raise InputError(f"fourier must be one of {', '.join(FOURIER_MODES)}, got {self.fourier!r}")
         check_rad(self.rad_every, self.rad_candidates, self.n_interior)
         check_causal(self.causal)
         if self.derivative_method not in DERIVATIVE_METHODS:
-            raise ValueError(f"derivative method must be one of {', '.join(DERIVATIVE_METHODS)}, "
+            raise InputError(f"derivative method must be one of {', '.join(DERIVATIVE_METHODS)}, "
                              f"got {self.derivative_method!r}")
         check_device(self.device)
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from equations import Equation
+from equations.errors import InputError
 
+from ..solver.callbacks import Callback
 from ..solver.curvature import standard_errors
 from ..solver.evaluate import Evaluator, Metrics, network_placement
 from ..solver.model import MLP
@@ -85,6 +87,8 @@ class IdentifyRun:
     #: The reference at the identified coefficients (None where it cannot be computed).
     evaluator: Evaluator | None
     started_from: Start | None = None
+    #: The unknowns that reached a bound of their range, held just inside it (see `Unknowns.values`).
+    at_bound: list[str] = field(default_factory=list)
 
     def results(self) -> dict:
         """results.json's content (nulls for errors unavailable without a reference)."""
@@ -94,7 +98,7 @@ class IdentifyRun:
         errors = self.standard_errors
         return {
             "equation": self.equation.name, "coefficients": self.equation.coefficients,
-            "identified": self.identified, "start": self.start,
+            "identified": self.identified, "start": self.start, "at_bound": self.at_bound,
             "standard_errors": errors if isinstance(errors, dict) else None,
             "standard_errors_note": ("approximate: Gauss-Newton curvature of the loss at the optimum, "
                                      "noise from the data misfit left there" if isinstance(errors, dict) else errors),
@@ -126,7 +130,7 @@ def best_member(run_dir: Path, equation: Equation, observations: Observations, r
         settings = saved_settings(loaded.metadata)
         for role, member, network, _ in loaded.models:
             if member.name != equation.name:
-                raise ValueError(f"{run_dir} holds a {member.name} run, not {equation.name}")
+                raise InputError(f"{run_dir} holds a {member.name} run, not {equation.name}")
             misfit = member_misfit(network, member, settings.conditions, observations)
             misfits[member.describe()] = misfit
             if best is None or misfit < best.misfit:
@@ -145,13 +149,14 @@ def identify(
     start_from: Start | Path | None = None,
     progress: bool = True,
     with_standard_errors: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> IdentifyRun:
     """Find the `unknowns` (coefficient names) of `equation` from `data` (one array per input
     and per observed output, or `Observations`). `equation` holds the known coefficients and
     the unknowns' starting guesses. With `start_from` (a run folder of the same family, or the
     `Start` found in one) the unknowns start at the best-fitting member's values and the
     network at its network, with that run's settings; the budget is then `FROM_BUDGET` unless
-    given, else `IDENTIFY_BUDGET`."""
+    given, else `IDENTIFY_BUDGET`. `callbacks` are told of every record (see `train`)."""
     check_unknowns(equation, unknowns)
     check_residual_only(equation, unknowns)
     observations = data if isinstance(data, Observations) else read_observations(data, equation)
@@ -172,7 +177,7 @@ def identify(
                               observations.to(settings.torch_dtype, settings.torch_device), trainable, data_weight)
     label = "identify " + ",".join(unknowns)
     result = train(network, loss, [*network.parameters(), *trainable.parameters()], budget, None,
-                   progress=progress, label=label)
+                   progress=progress, label=label, callbacks=callbacks)
     identified = trainable.values()
     found = equation.with_coefficients(**identified)
     errors = standard_errors(loss, network) if with_standard_errors else "not asked for"
@@ -188,7 +193,7 @@ def identify(
         sum(value for name, value in terms.items() if name != "data"),
         sum(float(value.detach()) for value in held_out.values()), metrics.rel_l2, metrics.max_abs_err,
         result.seconds, result.stopped_because, result.history, network, settings, budget, data_weight,
-        observations, evaluator, start_from,
+        observations, evaluator, start_from, trainable.at_bound(),
     )
 
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from equations.errors import InputError
+
 from .checkpoint import package_versions
 
 MODE = "AVX2,STRICT"
@@ -139,16 +141,16 @@ def make_thread_invariant() -> None:
     refused where torch has no MKL, this process already ran a matrix product, or the mode MKL
     takes on this CPU does not make products thread-invariant."""
     if not torch.backends.mkl.is_available():
-        raise ValueError("thread-invariant numerics need a torch built with Intel MKL (x86 CPUs)")
+        raise InputError("thread-invariant numerics need a torch built with Intel MKL (x86 CPUs)")
     os.environ["MKL_CBWR"] = MODE
     try:
         active = _active_mode()
     except (OSError, AttributeError):
-        raise ValueError("thread-invariant numerics: this torch build does not expose MKL's mode") from None
+        raise InputError("thread-invariant numerics: this torch build does not expose MKL's mode") from None
     if not active & _STRICT:
-        raise ValueError("thread-invariant numerics must be chosen before the process's first matrix "
+        raise InputError("thread-invariant numerics must be chosen before the process's first matrix "
                          f"product: set MKL_CBWR={MODE} in the environment before starting Python")
     if not _products_agree_on_one_and_two_threads():
-        raise ValueError(f"thread-invariant numerics: MKL's strict mode on this CPU ({mode_name(active)}, "
+        raise InputError(f"thread-invariant numerics: MKL's strict mode on this CPU ({mode_name(active)}, "
                          f"{cpu_model()}) still gives other bits on one and two threads; run without it (a fixed "
                          "--threads repeats its bits)")

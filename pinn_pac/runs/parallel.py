@@ -16,12 +16,17 @@ from typing import Any, Callable, Iterator, Protocol
 
 import torch
 
+from equations.errors import InputError
+
 
 class TargetExecutor(Protocol):
     """Runs target tasks in other processes: `ProcessPool` or `RayTasks`."""
 
     #: Torch threads each task runs on.
     threads: int
+    #: True where tasks run on this machine and can write the run's folder (to keep their
+    #: training state there as they go).
+    shares_files: bool
 
     def map_unordered(self, function: Callable[[Any], Any], tasks: list[Any]) -> Iterator[tuple[int, Any]]:
         """(index, function(task)) for every task, in the order they finish."""
@@ -52,9 +57,11 @@ def _indexed_bytes(call: bytes) -> bytes:
 class ProcessPool:
     """`workers` local processes (spawned: fresh interpreters), each on `threads` torch threads."""
 
+    shares_files = True
+
     def __init__(self, workers: int, threads: int | None = None) -> None:
         if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+            raise InputError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         #: The machine's threads split evenly between the workers, unless given.
         self.threads = threads or max(1, torch.get_num_threads() // workers)
@@ -82,10 +89,11 @@ class RayTasks:
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise ValueError("--ray needs Ray: pip install -e '.[ray]'") from None
+            raise InputError("--ray needs Ray: pip install -e '.[ray]'") from None
         if threads < 1:
-            raise ValueError(f"threads per Ray task must be >= 1, got {threads}")
+            raise InputError(f"threads per Ray task must be >= 1, got {threads}")
         self.address, self.threads, self.cpus = address, threads, cpus
+        self.shares_files = address is None
 
     def map_unordered(self, function: Callable[[Any], Any], tasks: list[Any]) -> Iterator[tuple[int, Any]]:
         import ray

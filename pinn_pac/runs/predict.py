@@ -19,6 +19,7 @@ import torch
 from equations import Equation
 
 from equations import coefficient_key
+from equations.errors import InputError
 
 from ..solver.derivatives import parse_derivatives
 from ..solver.evaluate import network_placement
@@ -71,11 +72,11 @@ def load_model(run_dir: Path, model: str | None = None, method: str | None = Non
     `allow_changed` as for `reload.load_runs`."""
     runs = load_runs(run_dir, "cpu", equation, allow_changed)
     if method is None and len(runs) > 1:
-        raise ValueError(f"{run_dir} holds {len(runs)} methods ({', '.join(r.method for r in runs)}); "
+        raise InputError(f"{run_dir} holds {len(runs)} methods ({', '.join(r.method for r in runs)}); "
                          "choose one with --method")
     loaded = next((r for r in runs if method is None or r.method == method), None)
     if loaded is None:
-        raise ValueError(f"{run_dir} holds no {method} models; it holds {', '.join(r.method or 'a solve' for r in runs)}")
+        raise InputError(f"{run_dir} holds no {method} models; it holds {', '.join(r.method or 'a solve' for r in runs)}")
     conditions = saved_settings(loaded.metadata).conditions
     role, source, network, _ = loaded.models[0]
     if model is None or model.strip() == "source":
@@ -88,7 +89,7 @@ def load_model(run_dir: Path, model: str | None = None, method: str | None = Non
         key = model
     if key not in by_key:
         held = "; ".join(f"{role} {k}" for k, (role, _, _) in by_key.items())
-        raise ValueError(f"no model {model!r} in {run_dir}; it holds {held}")
+        raise InputError(f"no model {model!r} in {run_dir}; it holds {held}")
     return SavedModel(*by_key[key], conditions)
 
 
@@ -108,38 +109,38 @@ def check_points(points: Mapping[str, np.ndarray], inputs: Sequence[str]) -> tup
     extra = [name for name in points if name not in inputs]
     if missing or extra:
         parts = [f"missing {', '.join(missing)}" if missing else "", f"extra {', '.join(extra)}" if extra else ""]
-        raise ValueError(f"points need one array per input, {', '.join(inputs)}: {'; '.join(filter(None, parts))}")
+        raise InputError(f"points need one array per input, {', '.join(inputs)}: {'; '.join(filter(None, parts))}")
     arrays = {name: np.asarray(points[name]) for name in inputs}
     for name, array in arrays.items():
         if array.dtype.kind not in "iuf":
-            raise ValueError(f"points array {name} holds {array.dtype}, not real numbers")
+            raise InputError(f"points array {name} holds {array.dtype}, not real numbers")
     shapes = {array.shape for array in arrays.values()}
     if len(shapes) > 1:
         described = ", ".join(f"{name} {array.shape}" for name, array in arrays.items())
-        raise ValueError(f"points arrays differ in shape: {described}")
+        raise InputError(f"points arrays differ in shape: {described}")
     (shape,) = shapes
     size = math.prod(shape)
     if not 1 <= size <= MAX_POINTS:
-        raise ValueError(f"points arrays hold {size:,} points; give 1 to {MAX_POINTS:,}")
+        raise InputError(f"points arrays hold {size:,} points; give 1 to {MAX_POINTS:,}")
     for name, array in arrays.items():
         bad = int(np.count_nonzero(~np.isfinite(array)))
         if bad:
-            raise ValueError(f"points array {name} holds nan or inf at {bad:,} of {size:,} points")
+            raise InputError(f"points array {name} holds nan or inf at {bad:,} of {size:,} points")
     return shape, np.stack([arrays[name].ravel().astype(np.float64) for name in inputs], axis=1)
 
 
 def read_points(path: Path, what: str = "points") -> dict[str, np.ndarray]:
     """Every array of the .npz file at `path`, by name (`what` the file holds, for errors)."""
     if not Path(path).is_file():
-        raise ValueError(f"no {what} file at {path}")
+        raise InputError(f"no {what} file at {path}")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not an .npz file; save one array per name with np.savez")
+        raise InputError(f"{path} is not an .npz file; save one array per name with np.savez")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"cannot read {what} from {path}: {detail}") from None
+        raise InputError(f"cannot read {what} from {path}: {detail}") from None
 
 
 def grid_axes(text: str, inputs: Sequence[str]) -> dict[str, np.ndarray]:
@@ -151,18 +152,18 @@ def grid_axes(text: str, inputs: Sequence[str]) -> dict[str, np.ndarray]:
         name, sep, spec = item.partition("=")
         parts = spec.split(":")
         if not sep or len(parts) != 3 or name.strip() in axes:
-            raise ValueError(usage)
+            raise InputError(usage)
         try:
             count = int(parts[2])
         except ValueError:
-            raise ValueError(usage) from None
+            raise InputError(usage) from None
         low, high = parse_value(parts[0]), parse_value(parts[1])
         if count < 1 or (count == 1 and low != high):
-            raise ValueError(f"grid axis {item!r}: count must be >= 2, or 1 with low == high")
+            raise InputError(f"grid axis {item!r}: count must be >= 2, or 1 with low == high")
         axes[name.strip()] = np.linspace(low, high, count)
     if sorted(axes) != sorted(inputs):
-        raise ValueError(f"{usage} (one axis per input, each once)")
+        raise InputError(f"{usage} (one axis per input, each once)")
     size = math.prod(len(axis) for axis in axes.values())
     if size > MAX_POINTS:
-        raise ValueError(f"grid {text!r} has {size:,} points; at most {MAX_POINTS:,}")
+        raise InputError(f"grid {text!r} has {size:,} points; at most {MAX_POINTS:,}")
     return {name: axes[name] for name in inputs}

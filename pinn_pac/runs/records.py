@@ -40,20 +40,28 @@ class Record:
     rel_l2_after_calibration: float | None = None
     #: The quasi-Newton method that ran after Adam (see `optim`), if any.
     optimizer: str | None = None
+    #: False where the family declares no reference: its errors are unavailable ("n/a"),
+    #: where a NaN on the grid of one that has a reference is an error of NaN ("nan").
+    reference: bool = True
 
     def __post_init__(self) -> None:
-        if self.rel_l2 is None:  # saved without a reference
+        if self.rel_l2 is None:  # saved as null: no reference, or a NaN error
             self.rel_l2 = self.max_abs_err = math.nan
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields that apply, with errors a family without a reference cannot have as null."""
+        """The fields that apply (`reference` only where false), with a NaN error as null."""
         return {key: None if isinstance(value, float) and math.isnan(value) else value
-                for key, value in asdict(self).items() if value is not None}
+                for key, value in asdict(self).items() if value is not None and not (key == "reference" and value)}
+
+    def error(self, name: str, spec: str = ".2e") -> str:
+        """One of the record's errors for a table (see `error_text`)."""
+        return error_text(getattr(self, name), spec, self.reference)
 
 
-def error_text(value: float | None, spec: str = ".2e") -> str:
-    """An error for a table: "n/a" where unavailable (a family without a reference)."""
-    return "n/a" if value is None or math.isnan(value) else format(value, spec)
+def error_text(value: float | None, spec: str = ".2e", reference: bool = True) -> str:
+    """An error for a table: "n/a" where unavailable (no reference, or not measured), "nan"
+    where the error itself is NaN (a NaN on the grid)."""
+    return "n/a" if value is None or not reference else format(value, spec)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from equations import Equation, UnknownEquationError
+from equations.errors import InputError
 
 from ..solver.equation_check import EquationClassError
 from ..transfer import DEFAULT_METHOD, METHODS
@@ -49,7 +50,7 @@ def _load(payload: dict[str, Any], device: str, relocate: str | None, allow_chan
         role = "source" if kind == "solve" else "identified"
         return LoadedRun(kind, payload, [(role, source, network, sum(p.numel() for p in network.parameters()))])
     if kind != "transfer":
-        raise ValueError(f"unknown run kind {kind!r}")
+        raise InputError(f"unknown run kind {kind!r}")
     name = payload.get("method", DEFAULT_METHOD)
     cls = METHODS[name]
     known = {f.name for f in cls.option_fields()}
@@ -95,7 +96,9 @@ def measure(runs: list[LoadedRun], device: str = "cpu") -> list[Record]:
     for loaded in runs:
         settings = saved_settings(loaded.metadata, device)
         for role, equation, network, trainable in loaded.models:
-            metrics = evaluator_for(equation, settings)(network)
+            evaluator = evaluator_for(equation, settings)
+            metrics = evaluator(network)
             records.append(Record(equation.name, equation.coefficients, role, metrics.rel_l2, metrics.max_abs_err,
-                                  trainable, None, "reloaded", loaded.method or None))
+                                  trainable, None, "reloaded", loaded.method or None,
+                                  reference=evaluator.reference is not None))
     return records

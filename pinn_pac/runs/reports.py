@@ -18,7 +18,7 @@ from .checkpoint import atomic_write, save_checkpoint, write_json
 from .identify_job import IdentifyRun, identify_checkpoint
 from .plots import plot_data_fit, plot_family, plot_histories, plot_solution, plot_unknowns
 from .predict import SavedModel
-from .records import Record, SolveRun, TransferRun, error_text
+from .records import Record, SolveRun, TransferRun
 from .solve_job import run_metadata, solve_checkpoint
 
 
@@ -101,9 +101,9 @@ def save_family(runs: list[TransferRun], run_dir: Path) -> None:
     header = "| target | " + " | ".join(f"{m} rel L2 | {m} seconds" for m in by_method) + " |"
     lines = [header, "|---|" + "---|---|" * len(by_method)]
     for key in sorted(position, key=position.get):
-        lines.append(f"| {key} | " + " | ".join(f"{error_text(records[key].rel_l2)} | {records[key].seconds:.1f}"
+        lines.append(f"| {key} | " + " | ".join(f"{records[key].error('rel_l2')} | {records[key].seconds:.1f}"
                                                 for records in by_method.values()) + " |")
-    sources = "; ".join(f"{run.method.name} {error_text(run.records[0].rel_l2)}" for run in runs)
+    sources = "; ".join(f"{run.method.name} {run.records[0].error('rel_l2')}" for run in runs)
     text = (f"# {runs[0].source.name}: {len(targets)} targets from {coefficient_key(runs[0].source)}\n\n"
             f"Relative L2 against the reference on the family's standard grid; seconds of each target's "
             f"own training. Source error as each method gives it back: {sources}.\n\n" + "\n".join(lines) + "\n")
@@ -125,18 +125,20 @@ def comparison_table(records: list[Record]) -> str:
     for r in records:
         if r.role == "target":
             coefficients = ",".join(f"{k}={v:.5g}" for k, v in r.coefficients.items())
-            lines.append(f"| {r.method} | {coefficients} | {error_text(r.rel_l2)} | {error_text(r.start_rel_l2)} | "
-                         f"{error_text(r.source_rel_l2_after)} | {r.trainable_params} | {r.stored_params} | "
+            lines.append(f"| {r.method} | {coefficients} | {r.error('rel_l2')} | {r.error('start_rel_l2')} | "
+                         f"{r.error('source_rel_l2_after')} | {r.trainable_params} | {r.stored_params} | "
                          f"{r.seconds:.1f} |")
     return "\n".join(lines)
 
 
 def plot_model(evaluator: Evaluator, network: torch.nn.Module, title: str, path: Path) -> None:
-    """Prediction, reference and error of `network` on the evaluator's grid, error in the title."""
+    """Prediction, reference and error of `network` on the evaluator's grid, error in the title
+    ("n/a" without a reference, "nan" where it is NaN on the grid)."""
     prediction = evaluator.predict(network)
+    error = "n/a" if evaluator.reference is None else f"{evaluator.metrics(prediction).rel_l2:.2e}"
     plot_solution(
         evaluator.grid, evaluator.equation.inputs, prediction, evaluator.reference,
-        f"{title} (relative L2 {error_text(evaluator.metrics(prediction).rel_l2)})", path,
+        f"{title} (relative L2 {error})", path,
         outputs=tuple(evaluator.equation.outputs),
     )
 

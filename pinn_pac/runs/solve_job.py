@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from equations import Equation, coefficient_key
 
+from ..solver.callbacks import Callback
 from ..solver.evaluate import Evaluator
 from ..solver.train import Budget, History, TrainingState, train
 from .assemble import apply_threads, build_network, evaluator_for, physics_loss
@@ -23,22 +24,23 @@ if TYPE_CHECKING:
 
 
 def solve(equation: Equation, settings: Settings, budget: Budget, progress: bool = True,
-          state: TrainingState | None = None, evaluator: Evaluator | None = None) -> SolveRun:
+          state: TrainingState | None = None, evaluator: Evaluator | None = None,
+          callbacks: Sequence[Callback] = ()) -> SolveRun:
     """Train one PINN from scratch on `equation` and measure it against the reference (the
     `evaluator`, if already built); with a `state`, the training is kept there as it goes and
-    taken up from there (see `train`)."""
+    taken up from there, and `callbacks` are told of every record (see `train`)."""
     apply_threads(settings)
     network = build_network(equation, settings)
     evaluator = evaluator or evaluator_for(equation, settings)
     result = train(
         network, physics_loss(equation, settings), network.parameters(), budget, evaluator,
-        progress=progress, label=f"solve {coefficient_key(equation)}", state=state,
+        progress=progress, label=f"solve {coefficient_key(equation)}", state=state, callbacks=callbacks,
     )
     metrics = evaluator(network)
     record = Record(
         equation.name, equation.coefficients, "source", metrics.rel_l2, metrics.max_abs_err,
         sum(p.numel() for p in network.parameters()), result.seconds, result.stopped_because,
-        optimizer=result.history.optimizer or None,
+        optimizer=result.history.optimizer or None, reference=evaluator.reference is not None,
     )
     return SolveRun(equation, settings, budget, network, record, result.history, evaluator)
 
@@ -54,7 +56,7 @@ def stored_solve(equation: Equation, settings: Settings, budget: Budget, store: 
     saved = store.load(piece)
     if saved is None:
         run = solve(equation, settings, budget, progress=progress,
-                    state=store.training_state(state_piece or piece), evaluator=evaluator)
+                    state=store.training_state(state_piece or piece), evaluator=evaluator, callbacks=store.callbacks)
         store.save(piece, {**solve_checkpoint(run), "record": run.record.as_dict(), "history": run.history.as_dict()})
         return run
     network = build_network(equation, settings)

@@ -10,6 +10,7 @@ Layout (every file written atomically):
     <method>/prepared.pt     the method's shared state after its preparation (PAC-Net: the
                              allocated network and masks), with the run's metadata
     <method>/<key>.pt        one finished target: the method's state for it, record and history
+    history.csv              every record of every phase, a row each as it is made
     state/<piece>.pt         the phase in progress, every so many quasi-Newton iterations
                              (network, optimizer, points, random streams, history); removed
                              once its piece is finished
@@ -24,6 +25,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..solver.callbacks import Callback, CsvLog, TensorBoardLog
+from ..solver.interrupts import uninterrupted
 from ..solver.train import TrainingState
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json
 
@@ -32,6 +35,9 @@ FORMAT = "pinn-pac-run"
 #: 2: the manifest holds the job in library terms ("job"); 1 held command-line options.
 FORMAT_VERSION = 2
 SOURCE = "source"
+#: The history of every phase, a row per record, written as the records are made (and in
+#: full, sorted by phase, once the run is saved).
+HISTORY_LOG = "history.csv"
 SOLVE = "solve"
 STATE = "state"
 #: Quasi-Newton iterations between two saves of a phase's training state: a save (the dense
@@ -64,6 +70,14 @@ class RunStore:
     def __init__(self, run_dir: Path, manifest: dict[str, Any]) -> None:
         self.run_dir = Path(run_dir)
         self.manifest = manifest
+        #: Told of every record of every phase as it is made: history.csv grows a row each.
+        self.callbacks: list[Callback] = [CsvLog(self.run_dir / HISTORY_LOG)]
+
+    def watch(self, tensorboard: Path | None) -> "RunStore":
+        """Also write every record as TensorBoard scalars under `tensorboard` (if given)."""
+        if tensorboard is not None:
+            self.callbacks.append(TensorBoardLog(tensorboard))
+        return self
 
     @classmethod
     def create(cls, run_dir: Path, job: dict[str, Any]) -> "RunStore":
@@ -95,9 +109,17 @@ class RunStore:
         return self.manifest["job"]
 
     def set_job(self, job: dict[str, Any]) -> None:
-        """A changed job (--from's added targets), written at once: an interrupted run resumes it."""
+        """A changed job (--from's added targets), written at once: an interrupted run resumes
+        it; a run that was finished is no longer (its new targets are not)."""
         self.manifest["job"] = job
+        self.manifest["finished"] = [piece for piece in self.manifest["finished"] if piece != job["kind"]]
         self._write_manifest()
+
+    @property
+    def finished(self) -> bool:
+        """Whether the whole run is finished: its job's kind ("solve", "transfer") is listed,
+        written after every report."""
+        return self.has(self.job.get("kind"))
 
     def _write_manifest(self) -> None:
         write_json(self.run_dir / MANIFEST, self.manifest)
@@ -113,11 +135,12 @@ class RunStore:
 
     def finish(self, piece: str) -> None:
         """List `piece` as finished where its files are written elsewhere (a solve's
-        checkpoint.pt), and drop its training state."""
-        if piece not in self.manifest["finished"]:
-            self.manifest["finished"].append(piece)
-        self._write_manifest()
-        self.training_state(piece).path.unlink(missing_ok=True)
+        checkpoint.pt), and drop its training state; a stop during this takes effect after it."""
+        with uninterrupted():
+            if piece not in self.manifest["finished"]:
+                self.manifest["finished"].append(piece)
+            self._write_manifest()
+            self.training_state(piece).path.unlink(missing_ok=True)
 
     def load(self, piece: str) -> dict[str, Any] | None:
         """A finished piece, or None where it is not finished."""
@@ -150,15 +173,18 @@ def prepared_piece(method: str) -> str:
 def read_payloads(run_dir: Path) -> dict[str, dict[str, Any]]:
     """Every checkpoint of a run directory, by method ("" for a solve run or a transfer run
     of one method saved before method folders): checkpoint.pt where the run finished (one per
-    method folder for --method all), else assembled from its finished pieces."""
+    method folder for --method all), else assembled from its finished pieces (a checkpoint.pt
+    left from before a --from that is not finished yet is older than they are)."""
     run_dir = Path(run_dir)
-    if (run_dir / "checkpoint.pt").is_file() or not (run_dir / MANIFEST).is_file():
+    store = _current_store(run_dir)
+    if store is None or store.finished:
         if not (run_dir / "checkpoint.pt").is_file():
-            folders = sorted(p.parent for p in run_dir.glob("*/checkpoint.pt"))
+            order = [m["name"] for m in store.job.get("methods", [])] if store else []
+            folders = sorted((p.parent for p in run_dir.glob("*/checkpoint.pt")),
+                             key=lambda f: (order.index(f.name) if f.name in order else len(order), f.name))
             if folders:
                 return {folder.name: load_checkpoint(folder) for folder in folders}
         return {"": load_checkpoint(run_dir)}
-    store = RunStore.open(run_dir)
     finished = store.manifest["finished"]
     methods = [piece.split("/")[0] for piece in finished if piece.endswith("/prepared")]
     if not methods:
@@ -174,3 +200,12 @@ def read_payloads(run_dir: Path) -> dict[str, dict[str, Any]]:
         payload["targets"] = [{k: v for k, v in t.items() if k not in ("record", "history")} for t in targets]
         payloads[method] = payload
     return payloads
+
+
+def _current_store(run_dir: Path) -> RunStore | None:
+    """The store of a run folder whose manifest this pinn-pac writes; None for a folder without
+    one (its checkpoints stand alone) or with an earlier one (its checkpoints were its last word)."""
+    try:
+        return RunStore.open(run_dir) if (run_dir / MANIFEST).is_file() else None
+    except CheckpointError:
+        return None

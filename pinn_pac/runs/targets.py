@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from equations import Equation, EquationSource, coefficient_key
 
+from ..solver.callbacks import Callback
 from ..solver.evaluate import Evaluator
 from ..solver.loss import PhysicsLoss
 from ..solver.model import TanhNetwork
-from ..solver.train import Budget
+from ..solver.train import Budget, TrainingState
 from ..transfer import METHODS
 from ..transfer.base import TransferMethod
 from .assemble import apply_threads, build_network, evaluator_for, physics_loss, transfer_context
@@ -33,7 +34,7 @@ def adapt_target(method: TransferMethod, target: Equation, budget: Budget, evalu
         model.trainable, model.result.seconds, model.result.stopped_because, method.name,
         stored_params=model.stored, start_rel_l2=model.result.history.rel_l2[0],
         source_rel_l2_after=evaluators[source_key](model.source_view).rel_l2,
-        optimizer=model.result.history.optimizer or None,
+        optimizer=model.result.history.optimizer or None, reference=evaluator.reference is not None,
     )
     return model.network, {"coefficients": target.coefficients, **method.target_state(target_key, model),
                            "record": record.as_dict(), "history": model.result.history.as_dict()}
@@ -57,6 +58,11 @@ class TargetTask:
     #: The method's prepared state, as its store piece holds it.
     prepared: dict[str, Any]
     target_points: int | None
+    #: Where the target keeps its training state as it goes (the run's store, where the
+    #: worker can write it): a worker stopped inside its phase goes on from there.
+    state: TrainingState | None = None
+    #: Told of every record as it is made (the run's log, where the worker can write it).
+    callbacks: list[Callback] = field(default_factory=list)
 
 
 def train_target(task: TargetTask) -> dict[str, Any]:
@@ -73,4 +79,5 @@ def train_target(task: TargetTask) -> dict[str, Any]:
     method.load_prepared(context, task.prepared)
     evaluators = {coefficient_key(e): evaluator_for(e, settings) for e in (source, target)}
     loss = physics_loss(target, settings, n_interior=task.target_points)
-    return adapt_target(method, target, task.budget, evaluators, loss, coefficient_key(source), {"progress": False})[1]
+    options = {"progress": False, "state": task.state, "callbacks": task.callbacks}
+    return adapt_target(method, target, task.budget, evaluators, loss, coefficient_key(source), options)[1]

@@ -11,10 +11,11 @@ from tqdm import tqdm
 
 import equations
 from equations import Equation, coefficient_key
+from equations.errors import InputError
 
 from ..solver.evaluate import Evaluator
 from ..solver.loss import check_rad
-from ..solver.train import Budget, History
+from ..solver.train import Budget, History, TrainingState
 from ..transfer import DEFAULT_METHOD, make_method
 from ..transfer.base import TransferContext, TransferMethod
 from .assemble import apply_threads, evaluator_for, physics_loss, transfer_context
@@ -30,11 +31,11 @@ def check_targets(source: Equation, targets: list[Equation]) -> None:
     """Refuse targets outside the source's family, or two with the same coefficient key."""
     for target in targets:
         if not target.same_family(source):
-            raise ValueError(f"target {target.describe()} is not in the family of {source.describe()}")
+            raise InputError(f"target {target.describe()} is not in the family of {source.describe()}")
     keys = [coefficient_key(t) for t in targets]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
-        raise ValueError(f"targets must differ in their first 6 significant digits; repeated: {'; '.join(repeated)}")
+        raise InputError(f"targets must differ in their first 6 significant digits; repeated: {'; '.join(repeated)}")
 
 
 def as_methods(methods: TransferMethod | str | Sequence[TransferMethod | str]) -> list[TransferMethod]:
@@ -45,17 +46,22 @@ def as_methods(methods: TransferMethod | str | Sequence[TransferMethod | str]) -
 
 
 def check_transfer(source: Equation, targets: list[Equation], settings: Settings, methods: list[TransferMethod],
-                   target_points: int | None = None, executor: TargetExecutor | None = None) -> None:
-    """Every check a transfer makes before it trains anything."""
+                   target_points: int | None = None, executor: TargetExecutor | None = None,
+                   store: RunStore | None = None) -> None:
+    """Every check a transfer makes before it trains anything (or changes its `store`): the
+    targets, and each method against them and against what the store already holds of it."""
     check_targets(source, targets)
     if target_points is not None:
         if target_points < 1:
-            raise ValueError(f"--target-points must be >= 1, got {target_points}")
+            raise InputError(f"--target-points must be >= 1, got {target_points}")
         check_rad(settings.rad_every, settings.rad_candidates, target_points)
     for method in methods:
         method.check(source, targets)
+        prepared = store.load(prepared_piece(method.name)) if store is not None else None
+        if prepared is not None:
+            method.check_prepared(prepared, source, targets)
         if executor is not None and not method.targets_independent:
-            raise ValueError(f"{method.name}: with these options each target depends on those trained before "
+            raise InputError(f"{method.name}: with these options each target depends on those trained before "
                              "it, so targets cannot train in parallel; use one process (--workers 1)")
 
 
@@ -84,7 +90,7 @@ def transfer(
     settings = settings or Settings()
     transfer_settings = transfer_settings or TransferSettings()
     methods = as_methods(methods)
-    check_transfer(source, targets, settings, methods, target_points, executor)
+    check_transfer(source, targets, settings, methods, target_points, executor, store)
     apply_threads(settings)
     # Every target's reference first: one it cannot serve is refused before any training.
     built = evaluators or {}
@@ -148,7 +154,8 @@ class _TransferJob:
             target_key = coefficient_key(target)
             loss = physics_loss(target, self.settings, n_interior=self.context.target_points)
             options = {"progress": context.progress,
-                       "state": store.training_state(target_piece(method.name, target_key)) if store else None}
+                       "state": store.training_state(target_piece(method.name, target_key)) if store else None,
+                       "callbacks": store.callbacks if store else ()}
             networks[target_key], pieces[target_key] = adapt_target(method, target, self.transfer_settings.calibrate,
                                                                      evaluators, loss, key, options)
             if store:
@@ -168,7 +175,7 @@ class _TransferJob:
             method.source_count(), source_run.record.seconds + (prepared["seconds"] if prepared else 0.0),
             prepared["stopped_because"] if prepared else source_run.record.stopped_because, method.name,
             rel_l2_after_calibration=evaluators[key](source_model).rel_l2 if method.keeps_source else None,
-            optimizer=source_history.optimizer or None,
+            optimizer=source_history.optimizer or None, reference=evaluators[key].reference is not None,
         )
         checkpoint = {k: v for k, v in saved.items() if k != "prepare"}
         checkpoint["targets"] = target_states
@@ -189,7 +196,8 @@ class _TransferJob:
         key = coefficient_key(context.source)
         prepared = method.prepare(context, self.transfer_settings.allocate, self.evaluators[key],
                                   label=f"{method.name} prepare {key}", progress=context.progress,
-                                  state=store.training_state(piece) if store else None)
+                                  state=store.training_state(piece) if store else None,
+                                  callbacks=store.callbacks if store else ())
         budgets = {phase: asdict(getattr(self.transfer_settings, phase)) for phase in TransferSettings.PHASES}
         saved = {"kind": "transfer", **run_metadata(context.source, self.settings), "method": method.name,
                  "options": method.options_dict(), "budgets": budgets,
@@ -199,6 +207,12 @@ class _TransferJob:
         if store:
             store.save(piece, saved)
         return saved
+
+    def _worker_state(self, method: TransferMethod, target: Equation) -> TrainingState | None:
+        """Where a worker keeps `target`'s training state: the store, where it can write there."""
+        if self.store is None or not self.executor.shares_files:
+            return None
+        return self.store.training_state(target_piece(method.name, coefficient_key(target)))
 
     def _train_elsewhere(self, method: TransferMethod, prepared: dict[str, Any],
                          targets: list[Equation]) -> dict[str, dict[str, Any]]:
@@ -210,7 +224,8 @@ class _TransferJob:
             target.coefficients,
             method.name, method.options_dict(), settings, self.transfer_settings.calibrate,
             self.source_run.network.state_dict(), {k: v for k, v in prepared.items() if k != "prepare"},
-            self.context.target_points,
+            self.context.target_points, self._worker_state(method, target),
+            self.store.callbacks if self.store and self.executor.shares_files else [],
         ) for target in targets]
         pieces = {}
         with (tqdm(total=len(tasks), desc=f"{method.name} targets", disable=not self.context.progress) as bar,

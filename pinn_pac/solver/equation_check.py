@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from equations import Coefficient, DirichletCondition, Equation, PeriodicCondition
+from equations.errors import InputError
 
 from .derivatives import parse_derivatives
 
@@ -25,7 +26,7 @@ POINTS = 16
 TOLERANCE = 1e-9
 
 
-class EquationClassError(ValueError):
+class EquationClassError(InputError):
     """A user's equation class cannot be trained as it is written."""
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from equations import Equation
+from equations.errors import InputError
 
 from .posing import Posing
 
@@ -33,7 +34,8 @@ class Evaluator:
 
     `conditions` must be what the network was trained with: with "exact" its output is put
     through the equation's exact form (see `posing`). For an equation without a reference
-    (`reference` is None) every error is NaN: unavailable.
+    (`reference` is None) every error is NaN: unavailable. A reference zero everywhere on the
+    grid has no relative error and is refused (ValueError), before any training.
     """
 
     def __init__(self, equation: Equation, grid: dict[str, np.ndarray] | None = None,
@@ -48,6 +50,10 @@ class Evaluator:
         self.reference = (np.asarray(equation.reference(self.grid), dtype=np.float64)
                           if equation.has_reference else None)
         self.output_shape = self.shape + ((len(equation.outputs),) if len(equation.outputs) > 1 else ())
+        self.scale = _norm(self.reference) if self.reference is not None else math.nan
+        if self.scale == 0.0:
+            raise InputError(f"the reference of {equation.describe()} is zero everywhere on the grid, so its "
+                             "relative L2 error is undefined; choose a member whose solution is not zero")
 
     def predict(self, network: torch.nn.Module) -> np.ndarray:
         """The network's output on the grid (computed where the network lives), shaped like
@@ -65,7 +71,7 @@ class Evaluator:
         if self.reference is None:
             return Metrics(rel_l2=math.nan, max_abs_err=math.nan)
         error = prediction - self.reference
-        return Metrics(rel_l2=_norm(error) / _norm(self.reference), max_abs_err=float(np.abs(error).max()))
+        return Metrics(rel_l2=_norm(error) / self.scale, max_abs_err=float(np.abs(error).max()))
 
 
 def _norm(values: np.ndarray) -> float:

@@ -9,9 +9,11 @@ import numpy as np
 import torch
 
 from equations import Equation
+from equations.errors import InputError
 
 from .derivatives import Derivative, parse_derivatives
 from .posing import Posing
+from .training_loss import TrainingLoss
 from .sampling import ConditionPoints, TrainingPoints, rad_choice, uniform_interior
 from .weighting import REWEIGHT_EVERY, balanced_weights, causal_weights, slab_means, time_slabs
 
@@ -20,11 +22,11 @@ def check_rad(every: int, candidates: int, points: int) -> None:
     """Refuse a RAD schedule that cannot run: a negative period, or fewer candidates than the
     points it must choose."""
     if every < 0 or (every and candidates < points):
-        raise ValueError(f"RAD needs every >= 0 and at least as many candidates ({candidates}) "
+        raise InputError(f"RAD needs every >= 0 and at least as many candidates ({candidates}) "
                          f"as interior points ({points}), got every {every}")
 
 
-class PhysicsLoss:
+class PhysicsLoss(TrainingLoss):
     """Mean squared residual (times the equation's `residual_scale`) plus the mean squared
     mismatch of each condition left soft, each term times its weight.
 
@@ -178,13 +180,13 @@ def check_causal(causal: float, equation: Equation | None = None) -> None:
     """Refuse a negative causal epsilon, or causal weighting of an `equation` without a time
     input."""
     if not (math.isfinite(causal) and causal >= 0):
-        raise ValueError(f"the causal epsilon must be >= 0, got {causal}")
+        raise InputError(f"the causal epsilon must be >= 0, got {causal}")
     if causal and equation is not None and "t" not in equation.inputs:
-        raise ValueError(f"causal weighting needs a time input t; {equation.name} has inputs "
+        raise InputError(f"causal weighting needs a time input t; {equation.name} has inputs "
                          f"{', '.join(equation.inputs)}")
 
 
-class MeanPhysicsLoss:
+class MeanPhysicsLoss(TrainingLoss):
     """The mean of several family members' physics losses, each on its own points and its own
     view of one network (the parametric network at each member's coefficient). RAD, term
     weighting and the term history act on every member as they would on one."""
@@ -217,14 +219,14 @@ class MeanPhysicsLoss:
             loss.load_state_dict(member)
 
 
-class StackedPhysicsLoss:
+class StackedPhysicsLoss(TrainingLoss):
     """The sum of several family members' physics losses, each on its own points, computed
     with one network call per point set: a stacked network's rows k*n to (k+1)*n belong to
     member k (see `pac.StackedAdaptedNetwork`). Every member needs the same point counts."""
 
     def __init__(self, losses: list[PhysicsLoss]) -> None:
         if any(loss.reweight_every for loss in losses):
-            raise ValueError("stacked losses take no term weighting (balance or causal)")
+            raise InputError("stacked losses take no term weighting (balance or causal)")
         self.losses = losses
         self.interior = torch.cat([loss.points.interior for loss in losses])
         self.conditions = [

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from equations.errors import InputError
+
 Layers = list[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -37,10 +39,10 @@ class TanhNetwork(nn.Module):
         self.periodic = tuple(periodic) or (False,) * n_inputs
         self.frequencies = tuple(tuple(float(w) for w in f) for f in frequencies) or ((),) * n_inputs
         if len(self.periodic) != n_inputs or len(self.frequencies) != n_inputs:
-            raise ValueError(f"{len(self.periodic)} periodic flags and {len(self.frequencies)} frequency sets "
+            raise InputError(f"{len(self.periodic)} periodic flags and {len(self.frequencies)} frequency sets "
                              f"for {n_inputs} inputs")
         if any(p and f for p, f in zip(self.periodic, self.frequencies)):
-            raise ValueError("an input is either periodic or has Fourier features, not both")
+            raise InputError("an input is either periodic or has Fourier features, not both")
         widths = [(2 if p else 1) + 2 * len(f) for p, f in zip(self.periodic, self.frequencies)]
         #: The first feature column of each input (a periodic input has two, Fourier features two each).
         self.feature_column = [sum(widths[:k]) for k in range(n_inputs)]
@@ -102,7 +104,7 @@ class MLP(TanhNetwork):
         frequencies: tuple[tuple[float, ...], ...] = (),
     ) -> None:
         if width < 1 or depth < 1:
-            raise ValueError(f"width and depth must be positive, got {width}x{depth}")
+            raise InputError(f"width and depth must be positive, got {width}x{depth}")
         super().__init__((upper + lower) / 2, 2.0 / (upper - lower), periodic, frequencies)
         self.width, self.depth = width, depth
         sizes = [self.n_features] + [width] * depth + [n_outputs]

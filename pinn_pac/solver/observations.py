@@ -17,8 +17,10 @@ import numpy as np
 import torch
 
 from equations import Equation
+from equations.errors import InputError
 
 from .loss import PhysicsLoss
+from .training_loss import TrainingLoss
 from .unknowns import Unknowns
 
 #: Fewer measurements than this are refused: they cannot pin down a solution and its coefficients.
@@ -27,7 +29,7 @@ MIN_DATA_POINTS = 10
 DOMAIN_TOLERANCE = 1e-9
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Observations that cannot be used: missing, extra, mismatched or non-finite arrays,
     points outside the domain, too few points, or no observed output."""
 
@@ -125,10 +127,10 @@ DEFAULT_DATA_WEIGHT = 1.0
 
 def check_data_weight(weight: float) -> None:
     if not (math.isfinite(weight) and weight > 0):
-        raise ValueError(f"the data weight must be > 0, got {weight}")
+        raise InputError(f"the data weight must be > 0, got {weight}")
 
 
-class IdentificationLoss:
+class IdentificationLoss(TrainingLoss):
     """The physics loss of the equation that reads the unknowns, plus `data_weight` times the
     data misfit; it reports each term, and each unknown's value, to the training history.
     RAD, term weighting and the training state are the physics loss's."""

@@ -18,6 +18,8 @@ from typing import Callable
 
 import torch
 
+from equations.errors import InputError
+
 DENSE_METHODS = ("ssbroyden", "ssbfgs", "bfgs")
 OPTIMIZERS = (*DENSE_METHODS, "lbfgs")
 #: Most memory a dense method may take, in bytes (2 GiB: about 9,400 parameters).
@@ -52,7 +54,7 @@ class DenseQuasiNewton:
                  method: str = "ssbroyden", state: dict | None = None,
                  inverse_hessian: torch.Tensor | None = None) -> None:
         if method not in DENSE_METHODS:
-            raise ValueError(f"unknown dense quasi-Newton method {method!r}; use one of {', '.join(DENSE_METHODS)}")
+            raise InputError(f"unknown dense quasi-Newton method {method!r}; use one of {', '.join(DENSE_METHODS)}")
         self.parameters, self.objective, self.method = parameters, objective, method
         self.n = sum(p.numel() for p in parameters)
         self._work: torch.Tensor | None = None  # the update's scratch matrix, made at its first use
@@ -67,7 +69,7 @@ class DenseQuasiNewton:
         if inverse_hessian is None:
             self.reset()
         elif inverse_hessian.shape != (self.n, self.n):
-            raise ValueError(f"an inverse Hessian of shape {tuple(inverse_hessian.shape)} for {self.n} parameters")
+            raise InputError(f"an inverse Hessian of shape {tuple(inverse_hessian.shape)} for {self.n} parameters")
         else:
             self.inverse_hessian, self.fresh = inverse_hessian.to(self.parameters[0].device, torch.float64).clone(), False
         self.stalled = False  # set when even a step along -g lowers nothing

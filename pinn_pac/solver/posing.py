@@ -18,6 +18,7 @@ from collections import OrderedDict
 import torch
 
 from equations import Condition, Equation
+from equations.errors import InputError
 
 from .built_form import BuiltPosing, build_exact_form
 from .derivatives import Derivative, compute_fields, derivative_columns, derivative_name
@@ -39,7 +40,7 @@ class Posing:
 
     def __init__(self, equation: Equation, conditions: str = "exact") -> None:
         if conditions not in CONDITION_MODES:
-            raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {conditions!r}")
+            raise InputError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {conditions!r}")
         self.equation = equation
         #: How the form came about: given by the family, built from its conditions (with the
         #: conditions left soft and why), or none.
@@ -61,7 +62,7 @@ class Posing:
         """Refuse a network that is not periodic where the form needs it to be."""
         if any(self.periodic_inputs) and getattr(network, "periodic", None) != self.periodic_inputs:
             names = [n for n, p in zip(self.equation.inputs, self.periodic_inputs) if p]
-            raise ValueError(f"the exact form of {self.equation.name} needs a network periodic in "
+            raise InputError(f"the exact form of {self.equation.name} needs a network periodic in "
                              f"{', '.join(names)} (build it with runs.build_network or MLP(periodic=...))")
 
     def soft_conditions(self) -> list[Condition]:

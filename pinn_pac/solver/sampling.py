@@ -10,6 +10,7 @@ import torch
 from scipy.stats import qmc
 
 from equations import Condition, DirichletCondition, Equation
+from equations.errors import InputError
 
 SAMPLERS = ("sobol", "lhs")
 
@@ -53,7 +54,7 @@ def _unit_samples(dim: int, n: int, sampler: str, rng: np.random.Generator) -> n
     elif sampler == "lhs":
         engine = qmc.LatinHypercube(dim, seed=rng)
     else:
-        raise ValueError(f"unknown sampler {sampler!r}; use one of {SAMPLERS}")
+        raise InputError(f"unknown sampler {sampler!r}; use one of {SAMPLERS}")
     with warnings.catch_warnings():
         # Sobol prefers powers of two; any n is still a well-spread scrambled set.
         warnings.simplefilter("ignore", UserWarning)
@@ -75,7 +76,7 @@ def sample_points(
     over the condition's faces (for example both ends of the x interval).
     """
     if n_interior < 1 or n_condition < 1:
-        raise ValueError("n_interior and n_condition must be positive")
+        raise InputError("n_interior and n_condition must be positive")
     rng = np.random.default_rng(seed)
     lower, upper = domain_box(equation)
     dim = len(equation.inputs)
@@ -87,7 +88,7 @@ def sample_points(
             axis = equation.inputs.index(condition.on)
             if dim == 1:  # an ODE: a condition is a value at one instant
                 if not isinstance(condition, DirichletCondition):
-                    raise ValueError(f"{condition.name}: a periodic condition needs a second input")
+                    raise InputError(f"{condition.name}: a periodic condition needs a second input")
                 points = np.zeros((len(condition.at), 1))  # the instants are filled in below
             else:
                 points = lower + (upper - lower) * _unit_samples(dim, n_condition, sampler, rng)

@@ -13,33 +13,23 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
+from equations.errors import InputError
+
+from .callbacks import Callback
 from .evaluate import Evaluator
+from .interrupts import request_stop  # noqa: F401  (where callers have found it)
 from .optim import DENSE_METHODS, OPTIMIZERS, DenseQuasiNewton, dense_bytes, dense_fits
+from .phases import StateKeeper, run_adam, run_dense, run_lbfgs
+from .training_loss import TrainingLoss, as_training_loss
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-_stop_requested = False
-
-
-def request_stop(requested: bool = True) -> None:
-    """Ask every training loop in this process to stop (KeyboardInterrupt) at its next step,
-    or withdraw the request. A signal handler raises KeyboardInterrupt itself as well; this is
-    for when that lands in a finalizer, where Python reports and drops it."""
-    global _stop_requested
-    _stop_requested = requested
-
-
-def _check_stop() -> None:
-    if _stop_requested:
-        raise KeyboardInterrupt
 
 
 @dataclass
@@ -56,16 +46,16 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.adam_steps < 0 or self.iterations < 0:
-            raise ValueError("adam_steps and iterations must be >= 0")
+            raise InputError("adam_steps and iterations must be >= 0")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+            raise InputError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
         if not self.adam_lr > 0:
-            raise ValueError("adam_lr must be > 0")
+            raise InputError("adam_lr must be > 0")
         if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(f"a time cap must be > 0 seconds, got {self.max_seconds}")
+            raise InputError(f"a time cap must be > 0 seconds, got {self.max_seconds}")
         for name, value in (("target error", self.target_error), ("target loss", self.target_loss)):
             if value is not None and not value > 0:
-                raise ValueError(f"a {name} must be > 0, got {value}")
+                raise InputError(f"a {name} must be > 0, got {value}")
 
 
 @dataclass
@@ -106,7 +96,7 @@ class TrainingState:
 
     def __init__(self, every: int) -> None:
         if every < 1:
-            raise ValueError(f"training state needs every >= 1 iterations, got {every}")
+            raise InputError(f"training state needs every >= 1 iterations, got {every}")
         self.every = every
 
     def load(self) -> dict | None:
@@ -118,7 +108,7 @@ class TrainingState:
 
 def train(
     network: torch.nn.Module,
-    loss_fn: Callable[[torch.nn.Module], torch.Tensor],
+    loss_fn: TrainingLoss | Callable[[torch.nn.Module], torch.Tensor],
     parameters: Iterable[torch.nn.Parameter],
     budget: Budget,
     evaluator: Evaluator | None = None,
@@ -128,6 +118,7 @@ def train(
     label: str = "train",
     state: TrainingState | None = None,
     curvature: torch.Tensor | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
     """Minimise loss_fn(network) (+ penalty()) over `parameters`: Adam, then the quasi-Newton
     phase `budget.optimizer` (L-BFGS, with a one-line notice, where a dense matrix would not fit).
@@ -146,8 +137,10 @@ def train(
 
     A dense quasi-Newton phase starts its matrix from `curvature` where one is given (the
     `TrainResult.curvature` of a neighbouring problem), and from the identity otherwise.
+    Each of `callbacks` is told of every record as it is made (see `callbacks`).
     """
     parameters = list(parameters)
+    loss_fn = as_training_loss(loss_fn)
     history = History()
     start = time.perf_counter()
     total = budget.adam_steps + budget.iterations
@@ -171,10 +164,14 @@ def train(
         history.seconds.append(elapsed)
         history.loss.append(loss)
         history.rel_l2.append(error)
-        for name, value in term_values(network).items():
+        terms, tracked = term_values(network), tracked_values()
+        for name, value in terms.items():
             history.terms.setdefault(name, []).append(value)
-        for name, value in tracked_values().items():
+        for name, value in tracked.items():
             history.tracked.setdefault(name, []).append(value)
+        for callback in callbacks:
+            callback.on_record(label, {"step": step, "seconds": elapsed, "loss": loss, "rel_l2": error,
+                                       **terms, **tracked})
         bar.set_postfix(loss=f"{loss:.2e}", rel_l2=f"{error:.2e}", refresh=False)
         if budget.target_error is not None and error <= budget.target_error:
             return "target error reached"
@@ -184,18 +181,17 @@ def train(
             return "time limit reached"
         return None
 
-    term_values = getattr(loss_fn, "term_values", lambda _: {})
-    tracked_values = getattr(loss_fn, "tracked_values", dict)
-    every = getattr(loss_fn, "resample_every", 0)
+    term_values, tracked_values = loss_fn.term_values, loss_fn.tracked_values
+    every = loss_fn.resample_every
     resample = (lambda: loss_fn.resample(network)) if every else None
-    reweight_every = getattr(loss_fn, "reweight_every", 0)
+    reweight_every = loss_fn.reweight_every
 
     def reweight(balance: bool) -> bool:
         return loss_fn.reweight(network, balance, parameters)
 
     keeper = None
     if state is not None:
-        keeper = _StateKeeper(state, parameters, loss_fn, history, lambda: time.perf_counter() - start)
+        keeper = StateKeeper(state, parameters, loss_fn, history, lambda: time.perf_counter() - start)
     step, stopped, ended = 0, None, None
     if saved is not None:
         step = keeper.restore(saved)
@@ -207,7 +203,7 @@ def train(
         stopped = record(0, float(objective().detach()))
     try:
         if saved is None and budget.adam_steps and stopped is None and parameters:
-            stopped, step = _run_adam(objective, parameters, budget, record, bar, eval_every,
+            stopped, step = run_adam(objective, parameters, budget, record, bar, eval_every,
                                       reweight if reweight_every else None, reweight_every)
         if budget.iterations and stopped is None and parameters:
             history.optimizer = _quasi_newton_method(budget.optimizer, parameters, label)
@@ -215,46 +211,15 @@ def train(
             if history.optimizer in DENSE_METHODS:
                 optimizer = DenseQuasiNewton(parameters, objective, history.optimizer,
                                              state=saved and saved["optimizer"], inverse_hessian=curvature)
-                stopped, step = _run_dense(optimizer, budget.iterations, record, bar, eval_every, step, resample,
+                stopped, step = run_dense(optimizer, budget.iterations, record, bar, eval_every, step, resample,
                                            every, reweight_only, reweight_every, keeper, saved)
                 ended = optimizer.inverse_hessian
             else:
-                stopped, step = _run_lbfgs(objective, parameters, budget.iterations, record, bar, eval_every, step,
+                stopped, step = run_lbfgs(objective, parameters, budget.iterations, record, bar, eval_every, step,
                                            resample, every, reweight_only, reweight_every, keeper, saved)
     finally:
         bar.close()
     return TrainResult(history, time.perf_counter() - start, step, stopped or "budget used", ended)
-
-
-class _StateKeeper:
-    """Saves and restores what a quasi-Newton phase needs to go on where it stopped."""
-
-    def __init__(self, state: TrainingState, parameters: list[torch.nn.Parameter], loss_fn, history: History,
-                 elapsed: Callable[[], float]) -> None:
-        self.state, self.parameters, self.loss_fn, self.history, self.elapsed = (
-            state, parameters, loss_fn, history, elapsed)
-
-    def due(self, done: int) -> bool:
-        return done % self.state.every == 0
-
-    def save(self, step: int, done: int, optimizer: dict) -> None:
-        loss_state = self.loss_fn.state_dict() if hasattr(self.loss_fn, "state_dict") else None
-        self.state.save({
-            "step": step, "done": done, "seconds": self.elapsed(), "optimizer": optimizer,
-            "parameters": [p.detach().clone() for p in self.parameters], "loss": loss_state,
-            "history": self.history.as_dict(),
-        })
-
-    def restore(self, saved: dict) -> int:
-        """Put the parameters, the loss and the history back; the Adam steps before the phase."""
-        with torch.no_grad():
-            for parameter, value in zip(self.parameters, saved["parameters"], strict=True):
-                parameter.copy_(value)
-        if saved["loss"] is not None:
-            self.loss_fn.load_state_dict(saved["loss"])
-        for name, value in saved["history"].items():
-            setattr(self.history, name, value)
-        return saved["step"]
 
 
 def _quasi_newton_method(requested: str, parameters: list[torch.nn.Parameter], label: str) -> str:
@@ -265,112 +230,3 @@ def _quasi_newton_method(requested: str, parameters: list[torch.nn.Parameter], l
               f"using L-BFGS instead of {requested}", file=sys.stderr)
         return "lbfgs"
     return requested
-
-
-def _run_adam(objective, parameters, budget, record, bar, eval_every, reweight, reweight_every):
-    """Adam; the loss's weights (if any) renewed and balanced every `reweight_every` steps."""
-    optimizer = torch.optim.Adam(parameters, lr=budget.adam_lr)
-    for step in range(1, budget.adam_steps + 1):
-        _check_stop()
-        if reweight is not None and step % reweight_every == 0:
-            reweight(True)
-        optimizer.zero_grad(set_to_none=True)
-        loss = objective()
-        loss.backward()
-        optimizer.step()
-        bar.update()
-        if step % eval_every == 0 or step == budget.adam_steps:
-            stopped = record(step, float(objective().detach()))
-            if stopped:
-                return stopped, step
-        elif not math.isfinite(float(loss.detach())):
-            record(step, float(loss.detach()))
-    return None, budget.adam_steps
-
-
-def _run_dense(optimizer, iterations, record, bar, eval_every, step, resample, every,
-               reweight, reweight_every, keeper=None, saved=None):
-    """`iterations` of a dense quasi-Newton `optimizer`; RAD every `every` iterations and causal
-    weights renewed every `reweight_every` (balance weights stay frozen) keep H. With a
-    `keeper`, the state is saved every so many iterations; from `saved`, it goes on."""
-    for done in range((saved["done"] if saved else 0) + 1, iterations + 1):
-        _check_stop()
-        loss = optimizer.step()
-        bar.update()
-        if optimizer.stalled:
-            return record(step + done, loss) or f"{optimizer.method} stalled", step + done
-        redraw = resample is not None and done % every == 0 and done < iterations
-        if redraw:
-            resample()
-        renewed = reweight is not None and done % reweight_every == 0 and done < iterations and reweight()
-        if redraw or renewed:
-            loss = optimizer.refresh()
-        if done % eval_every == 0 or done == iterations:
-            stopped = record(step + done, loss)
-            if stopped:
-                return stopped, step + done
-        if keeper is not None and keeper.due(done) and done < iterations:
-            keeper.save(step, done, optimizer.state_dict())
-    return None, step + iterations
-
-
-def _new_lbfgs(parameters, chunk):
-    # Tolerances at zero: in float32 torch's defaults stop L-BFGS long before the budget.
-    # A stall (no decrease over a chunk of iterations) is handled by the caller instead.
-    return torch.optim.LBFGS(
-        parameters, lr=1.0, max_iter=chunk, max_eval=4 * chunk, history_size=50,
-        tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe",
-    )
-
-
-def _run_lbfgs(objective, parameters, iterations, record, bar, eval_every, step, resample, every,
-               reweight, reweight_every, keeper=None, saved=None):
-    """L-BFGS in chunks of `eval_every` iterations. On a stall (a chunk that does not lower
-    the loss) the curvature history is dropped and L-BFGS restarts; a second stall in a
-    row ends the phase. After a RAD redraw the history is dropped too, and causal weights
-    are renewed there (only there: L-BFGS keeps no history across a changed objective).
-    With a `keeper`, the state is saved at the first chunk end past every so many
-    iterations; from `saved`, it goes on."""
-    optimizer = _new_lbfgs(parameters, eval_every)
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = objective()
-        loss.backward()
-        return loss
-
-    done, best, restarted, redrawn = 0, math.inf, False, 0
-    if saved is not None:
-        kept = saved["optimizer"]
-        optimizer.load_state_dict(kept["lbfgs"])
-        done, best, restarted, redrawn = saved["done"], kept["best"], kept["restarted"], kept["redrawn"]
-    while done < iterations:
-        _check_stop()
-        before = optimizer.state[parameters[0]].get("n_iter", 0)
-        optimizer.param_groups[0]["max_iter"] = min(eval_every, iterations - done,
-                                                     (redrawn + 1) * every - done if every else iterations)
-        optimizer.step(closure)
-        advanced = optimizer.state[parameters[0]]["n_iter"] - before
-        done += advanced
-        bar.update(advanced)
-        if resample is not None and done >= (redrawn + 1) * every and done < iterations:
-            resample()
-            if reweight is not None:
-                reweight()
-            redrawn, best = done // every, math.inf
-            optimizer = _new_lbfgs(parameters, eval_every)
-        loss = float(objective().detach())
-        stopped = record(step + done, loss)
-        if stopped:
-            return stopped, step + done
-        if loss < best:
-            best, restarted = loss, False
-        elif restarted:
-            return "L-BFGS stalled", step + done
-        else:
-            optimizer, restarted = _new_lbfgs(parameters, eval_every), True
-        if keeper is not None and done // keeper.state.every > (done - advanced) // keeper.state.every \
-                and done < iterations:
-            keeper.save(step, done, {"lbfgs": optimizer.state_dict(), "best": best, "restarted": restarted,
-                                     "redrawn": redrawn})
-    return None, step + done

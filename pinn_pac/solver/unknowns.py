@@ -20,11 +20,12 @@ import torch
 from torch import nn
 
 from equations import Coefficient, DirichletCondition, Equation
+from equations.errors import InputError
 
 from .sampling import uniform_interior
 
 
-class UnknownError(ValueError):
+class UnknownError(InputError):
     """An unknown that is not a coefficient of the family, or one that cannot be identified."""
 
 
@@ -72,8 +73,15 @@ class Unknowns(nn.Module):
         return _mapped(self.raw[self.names.index(name)], self.specs[name], self.start[name])
 
     def values(self) -> dict[str, float]:
-        """Every unknown's present value, as numbers."""
-        return {name: float(self.value(name).detach()) for name in self.names}
+        """Every unknown's present value, as numbers, strictly inside its range: one whose map
+        has reached a bound (sigmoid 1 in float64 at z ~ 37, in float32 at ~ 17) is held at
+        the nearest number inside (see `at_bound`)."""
+        return {name: _inside(float(self.value(name).detach()), self.specs[name]) for name in self.names}
+
+    def at_bound(self) -> list[str]:
+        """The unknowns whose mapped value has reached a bound of their range."""
+        return [name for name in self.names
+                if not self.specs[name].low < float(self.value(name).detach()) < self.specs[name].high]
 
     def derivative(self, name: str) -> float:
         """d value / d raw at the present value: how a raw standard error becomes the value's."""
@@ -98,6 +106,11 @@ def _mapped(z: torch.Tensor, spec: Coefficient, start: float) -> torch.Tensor:
     if math.isfinite(high):
         return high - (high - start) * torch.exp(z)
     return start + max(abs(start), 1.0) * z
+
+
+def _inside(value: float, spec: Coefficient) -> float:
+    """`value` held strictly inside `spec`'s open range."""
+    return min(max(value, math.nextafter(spec.low, math.inf)), math.nextafter(spec.high, -math.inf))
 
 
 class LiveCoefficients(Mapping):

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from equations.errors import InputError
+
 from .base import Adapted, NoOptions, TransferContext, TransferMethod, option
 from .finetune import FineTune
 from .freeze import Freeze
@@ -37,7 +39,7 @@ DEFAULT_METHOD = PAC.name
 def make_method(name: str, **options: Any) -> TransferMethod:
     """The transfer method called `name`, with its options (unknown names are refused)."""
     if name not in METHODS:
-        raise ValueError(f"unknown transfer method {name!r}; use one of {', '.join(METHODS)} or all")
+        raise InputError(f"unknown transfer method {name!r}; use one of {', '.join(METHODS)} or all")
     return METHODS[name](**options)
 
 

@@ -106,6 +106,10 @@ class TransferMethod(ABC):
     def check(self, source: Equation, targets: list[Equation]) -> None:
         """Refuse, before any training, a source and targets this method cannot handle."""
 
+    def check_prepared(self, prepared: dict[str, Any], source: Equation, targets: list[Equation]) -> None:
+        """Refuse, before any training, targets that this method's stored preparation (its
+        `prepared_state` as a run keeps it) cannot serve: every preparation serves any target."""
+
     #: Keys of a target's stored state that the run's store keeps (to train further targets
     #: from) but its checkpoint leaves out.
     store_only: ClassVar[tuple[str, ...]] = ()

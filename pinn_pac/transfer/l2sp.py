@@ -7,6 +7,8 @@ from typing import Callable
 
 import torch
 
+from equations.errors import InputError
+
 from .base import option
 from .finetune import FineTune, FineTuneOptions
 from ..solver.model import MLP
@@ -19,7 +21,7 @@ class L2SPOptions(FineTuneOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.alpha >= 0:
-            raise ValueError(f"the l2sp alpha must be >= 0, got {self.alpha}")
+            raise InputError(f"the l2sp alpha must be >= 0, got {self.alpha}")
 
 
 class L2SP(FineTune):

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from equations.errors import InputError
+
 from .base import Adapted, TransferMethod, count, option
 from ..solver.model import MLP, Layers, TanhNetwork
 from ..solver.train import train
@@ -19,7 +21,7 @@ class LoRAOptions:
 
     def __post_init__(self) -> None:
         if self.rank < 1:
-            raise ValueError(f"the LoRA rank must be >= 1, got {self.rank}")
+            raise InputError(f"the LoRA rank must be >= 1, got {self.rank}")
 
 
 class LoRANetwork(TanhNetwork):

@@ -8,9 +8,10 @@ matrix is the one the nearest member's training ended with."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 from equations import Equation
+from equations.errors import InputError
 
 #: "zero": every target starts from the source (no change to it); "nearest": see the module.
 WARM_STARTS = ("zero", "nearest")
@@ -28,8 +29,8 @@ def check_warm_start(warm_start: str, allowed: tuple[str, ...] = WARM_STARTS) ->
     if warm_start in allowed:
         return
     if warm_start in CONTINUATION_STARTS:
-        raise ValueError(f"warm start {warm_start!r} is for the methods that train every weight (finetune, l2sp)")
-    raise ValueError(f"unknown warm start {warm_start!r}; use one of {', '.join(allowed)}")
+        raise InputError(f"warm start {warm_start!r} is for the methods that train every weight (finetune, l2sp)")
+    raise InputError(f"unknown warm start {warm_start!r}; use one of {', '.join(allowed)}")
 
 
 def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float:
@@ -41,14 +42,23 @@ def coefficient_distance(a: Equation, b: Equation, reference: Equation) -> float
     ))
 
 
+def _nearness(target: Equation, reference: Equation) -> Callable[[Equation], tuple]:
+    """The sort key of members by distance to `target`; among equals `reference` (the source)
+    first, then by coefficient values, so that no choice depends on the members' order (a
+    resumed run takes up its trained targets in the order the job lists them)."""
+    return lambda member: (coefficient_distance(target, member, reference),
+                           member.coefficients != reference.coefficients,
+                           [member.coefficients[name] for name in reference.coefficients])
+
+
 def nearest_member(target: Equation, known: Sequence[Equation], reference: Equation) -> Equation:
-    """The member of `known` nearest to `target` (the first of equals)."""
-    return min(known, key=lambda member: coefficient_distance(target, member, reference))
+    """The member of `known` nearest to `target` (see `_nearness` for equals)."""
+    return min(known, key=_nearness(target, reference))
 
 
 def two_nearest(target: Equation, known: Sequence[Equation], reference: Equation) -> tuple[Equation, Equation]:
     """The members of `known` (two or more) nearest and next nearest to `target`."""
-    ranked = sorted(known, key=lambda member: coefficient_distance(target, member, reference))
+    ranked = sorted(known, key=_nearness(target, reference))
     return ranked[0], ranked[1]
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from equations import Equation, coefficient_key
+from equations.errors import InputError
 
 from .base import Adapted, TransferMethod, option
 from .nearest import WARM_START_HELP, WARM_STARTS, NearestStart, check_warm_start
@@ -27,11 +28,11 @@ class PACOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.ratio < 1.0:
-            raise ValueError(f"prune ratio must be in (0, 1), got {self.ratio}")
+            raise InputError(f"prune ratio must be in (0, 1), got {self.ratio}")
         if self.scope not in PRUNE_SCOPES:
-            raise ValueError(f"unknown prune scope {self.scope!r}; use one of {', '.join(PRUNE_SCOPES)}")
+            raise InputError(f"unknown prune scope {self.scope!r}; use one of {', '.join(PRUNE_SCOPES)}")
         if not self.penalty >= 0:
-            raise ValueError(f"the calibration penalty must be >= 0, got {self.penalty}")
+            raise InputError(f"the calibration penalty must be >= 0, got {self.penalty}")
         check_warm_start(self.warm_start)
 
 

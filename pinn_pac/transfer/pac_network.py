@@ -7,6 +7,8 @@
 A `PACNetwork` is the frozen allocated source plus one adapter per target; an adapter holds
 only the calibrated freed weights. The source view is the allocated network itself, so it
 predicts bit for bit the same after any number of calibrations.
+
+`prune` and `allocate` live in `pac_source` and can be imported from here too.
 """
 
 from __future__ import annotations
@@ -16,82 +18,13 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from equations.errors import InputError
+
 from ..solver.evaluate import Evaluator
 from ..solver.loss import StackedPhysicsLoss
 from ..solver.model import MLP, Layers, TanhNetwork
 from ..solver.train import Budget, TrainResult, train
-
-PRUNE_SCOPES = ("global", "layer", "output")
-
-
-def _keep_largest(magnitudes: torch.Tensor, ratio: float) -> torch.Tensor:
-    """True on all but the `ratio` fraction of smallest entries (ties broken by position)."""
-    n_free = round(ratio * magnitudes.numel())
-    keep = torch.ones(magnitudes.numel(), dtype=torch.bool, device=magnitudes.device)
-    keep[torch.argsort(magnitudes.flatten(), stable=True)[:n_free]] = False
-    return keep.view_as(magnitudes)
-
-
-def prune(network: MLP, ratio: float, scope: str = "output") -> list[torch.Tensor]:
-    """Boolean masks over the weight matrices, True where a weight is kept for the source.
-
-    `ratio` is the fraction of weights freed for targets. With scope "global" one magnitude
-    threshold spans all layers; with "layer" each matrix frees `ratio` of its own weights;
-    with "output" the global threshold holds for the hidden layers and the output layer frees
-    `ratio` of its own (a global threshold may free none of it, and a target then cannot
-    re-weight the source's features).
-    """
-    if not 0.0 < ratio < 1.0:
-        raise ValueError(f"prune ratio must be in (0, 1), got {ratio}")
-    weights = [w.detach().abs() for w in network.weights]
-    if scope == "layer":
-        return [_keep_largest(w, ratio) for w in weights]
-    if scope not in PRUNE_SCOPES:
-        raise ValueError(f"unknown prune scope {scope!r}; use one of {PRUNE_SCOPES}")
-    keep = _keep_largest(torch.cat([w.flatten() for w in weights]), ratio)
-    masks = [part.view_as(w) for part, w in zip(keep.split([w.numel() for w in weights]), weights)]
-    if scope == "output":
-        masks[-1] = _keep_largest(weights[-1], ratio)
-    return masks
-
-
-class MaskedNetwork(TanhNetwork):
-    """A view of `base` in which the freed weights are held at exactly zero."""
-
-    def __init__(self, base: MLP, kept: list[torch.Tensor]) -> None:
-        super().__init__(base.input_center, base.input_scale, base.periodic, base.frequencies)
-        self.base = base
-        self.kept = kept
-
-    def affine_layers(self) -> Layers:
-        return [(w * m, b) for w, m, b in zip(self.base.weights, self.kept, self.base.biases)]
-
-
-def allocate(
-    network: MLP,
-    kept: list[torch.Tensor],
-    loss_fn: Callable[[nn.Module], torch.Tensor],
-    budget: Budget,
-    evaluator: Evaluator | None = None,
-    **train_options,
-) -> TrainResult:
-    """Retrain the kept weights and the biases of `network` with the freed weights at 0.
-
-    On return the freed entries of `network`'s weight matrices are exactly zero.
-    """
-    _zero_freed(network, kept)
-    result = train(
-        MaskedNetwork(network, kept), loss_fn, network.parameters(), budget, evaluator,
-        **train_options,
-    )
-    _zero_freed(network, kept)
-    return result
-
-
-def _zero_freed(network: MLP, kept: list[torch.Tensor]) -> None:
-    with torch.no_grad():
-        for weight, mask in zip(network.weights, kept):
-            weight.mul_(mask)
+from .pac_source import PRUNE_SCOPES, allocate, prune  # noqa: F401 (re-exported)
 
 
 class AdaptedNetwork(TanhNetwork):
@@ -194,7 +127,7 @@ class PACNetwork(nn.Module):
         """A PACNetwork from an allocated network and masks read from a file, which must fit it."""
         if not (isinstance(masks, list) and all(isinstance(m, torch.Tensor) for m in masks)
                 and [m.shape for m in masks] == [w.shape for w in source.weights]):
-            raise ValueError("the masks do not fit the network")
+            raise InputError("the masks do not fit the network")
         return cls(source, masks)
 
     def _set_masks(self, kept: Sequence[torch.Tensor]) -> None:
@@ -246,7 +179,7 @@ class PACNetwork(nn.Module):
         in the source's dtype and on its device."""
         shapes = [tuple(v.shape) if isinstance(v, torch.Tensor) else None for v in values]
         if shapes != [tuple(i.shape) for i in self.freed_index]:
-            raise ValueError("an adapter does not fit the masks")
+            raise InputError("an adapter does not fit the masks")
         like = self.source.weights[0]
         self.adapters[_module_name(key)] = nn.ParameterList(
             nn.Parameter(v.detach().to(like), requires_grad=False) for v in values)
@@ -298,7 +231,7 @@ class PACNetwork(nn.Module):
         recorded during training.
         """
         if len(keys) != len(loss.losses):
-            raise ValueError(f"{len(keys)} keys for {len(loss.losses)} stacked losses")
+            raise InputError(f"{len(keys)} keys for {len(loss.losses)} stacked losses")
         like = self.source.weights[0]
         adapters = [nn.Parameter(like.new_zeros(len(keys), i.numel())) for i in self.freed_index]
         result = train(StackedAdaptedNetwork(self, adapters), loss, adapters, budget, None,
@@ -311,5 +244,5 @@ class PACNetwork(nn.Module):
 def _pull_to_zero(adapter: list[torch.Tensor], weight: float) -> Callable[[], torch.Tensor]:
     """weight * ||adapter||^2, the calibration's pull of the freed weights towards the source's 0."""
     if weight < 0:
-        raise ValueError(f"the calibration penalty weight must be >= 0, got {weight}")
+        raise InputError(f"the calibration penalty weight must be >= 0, got {weight}")
     return lambda: weight * sum(values.square().sum() for values in adapter)

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from equations import Equation
+from equations.errors import InputError
 
 from .base import Adapted, TransferMethod, count, option
 from ..solver.loss import MeanPhysicsLoss
@@ -24,7 +25,7 @@ class ParametricOptions:
 
     def __post_init__(self) -> None:
         if self.members < 2:
-            raise ValueError(f"parametric training needs >= 2 members, got {self.members}")
+            raise InputError(f"parametric training needs >= 2 members, got {self.members}")
 
 
 class AtCoefficient(TanhNetwork):
@@ -55,7 +56,7 @@ class CoefficientRange:
         names = members[0].coefficients
         varying = [n for n in names if len({m.coefficients[n] for m in members}) > 1]
         if len(varying) != 1:
-            raise ValueError(
+            raise InputError(
                 "parametric transfer needs exactly one coefficient to vary across the source and "
                 f"targets; here {len(varying)} do ({', '.join(varying) or 'none'})"
             )
@@ -77,6 +78,16 @@ class Parametric(TransferMethod):
 
     def check(self, source: Equation, targets: list[Equation]) -> None:
         CoefficientRange.spanning([source, *targets])
+
+    def check_prepared(self, prepared, source, targets) -> None:
+        self._covered(CoefficientRange(*prepared["range"]), CoefficientRange.spanning([source, *targets]))
+
+    @staticmethod
+    def _covered(stored: CoefficientRange, needed: CoefficientRange) -> None:
+        if stored != needed:
+            raise InputError(f"parametric was trained over {stored.name} in [{stored.low:.6g}, {stored.high:.6g}]; "
+                             f"these targets span [{needed.low:.6g}, {needed.high:.6g}]: give targets inside the "
+                             "trained range, or start a new run")
 
     def prepare(self, context, budget, evaluator=None, **train_options) -> TrainResult:
         super().prepare(context, budget, evaluator)
@@ -116,10 +127,7 @@ class Parametric(TransferMethod):
     def load_prepared(self, context, state) -> None:
         super().load_prepared(context, state)
         self.range = CoefficientRange.spanning([context.source, *context.targets])
-        stored = CoefficientRange(*state["range"])
-        if stored != self.range:
-            raise ValueError(f"parametric was trained over {stored.name} in [{stored.low:.6g}, {stored.high:.6g}]; "
-                             f"these targets span [{self.range.low:.6g}, {self.range.high:.6g}]: start a new run")
+        self._covered(CoefficientRange(*state["range"]), self.range)
         self.parametric = self._widen(context.network)
         self.parametric.load_state_dict(state["parametric"], strict=True)
 
