@@ -5,3 +5,7 @@ ValueError included, is a bug and keeps its traceback."""
 
 class InputError(ValueError):
     """Input refused before (or instead of) any work, with one line saying why."""
+
+
+class UnknownEquationError(InputError):
+    """No equation family answers to the spec, or its source cannot be loaded as recorded."""

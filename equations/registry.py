@@ -5,8 +5,9 @@ this process (`register`) or shipped by an installed package under the entry-poi
 "pinn_pac.equations", a user's file ("path/to/file.py:ClassName") or an importable module
 ("package.module:ClassName"). `resolve` turns a spec into the class and an `EquationSource`:
 what a run stores to rebuild it (a file or module by its path and the sha256 of its source,
-which is checked when the run is reloaded), and what other processes load it from (a file's
-text travels with it, so a worker on another machine needs no copy of the file).
+which is checked when the run is reloaded; for a file, the sha256 of it and the modules it
+imports from beside it), and what other processes load it from (a file's text and its helpers'
+travel with it, so a worker on another machine needs no copy of them).
 """
 
 from __future__ import annotations
@@ -14,22 +15,18 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from .errors import InputError
 from .base import Equation
-from .family_files import FamilyFileError, family_digest, module_from_code, read_text, sha256
+from .errors import UnknownEquationError
+from .family_files import FamilyText, module_from_family, read_family, read_text, sha256
 
 ENTRY_POINT_GROUP = "pinn_pac.equations"
-T = TypeVar("T")
 BUILTIN, REGISTERED, PLUGIN, FILE, MODULE = "builtin", "registered", "plugin", "file", "module"
-
-
-class UnknownEquationError(InputError):
-    """No equation family answers to the spec, or its source cannot be loaded as recorded."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +39,12 @@ class EquationSource:
     name: str
     path: str | None = None
     sha256: str | None = None
-    #: A file's text, carried to other processes (never stored in a run's files).
-    code: str | None = field(default=None, compare=False, repr=False)
+    #: A file's text and its helpers' texts, carried to other processes (never stored in a
+    #: run's files): a worker runs these, whatever the files hold meanwhile.
+    texts: FamilyText | None = field(default=None, compare=False, repr=False)
 
     def as_record(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "code"}
+        return {k: getattr(self, k) for k in ("kind", "spec", "name", "path", "sha256")}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "EquationSource":
@@ -54,15 +52,13 @@ class EquationSource:
 
     def load(self, allow_changed: bool = False) -> type[Equation]:
         """The family's class, its source checked against the recorded sha256 (a file whose
-        text came with this source loads from that text, whatever the file holds now)."""
+        texts came with this source loads from them, whatever the files hold now)."""
         if self.kind == FILE:
-            path = Path(self.path)
-            # The text carried along wins over the file: a worker trains what its run started from.
-            text = self.code if self.code is not None else _read(path, self.spec)
-            digest = _guarded(lambda: family_digest(text, path), self.spec)
-            self._check(digest, allow_changed)
-            cls = _class_in(_module_from_code(text, path), self.spec)
-            _SOURCES[cls] = EquationSource(FILE, self.spec, self.name, self.path, digest, text)
+            # The texts carried along win over the files: a worker trains what its run started from.
+            texts = self.texts if self.texts is not None else read_family(Path(self.path), self.spec)
+            self._check(texts.digest, allow_changed)
+            cls = _class_in(module_from_family(texts), self.spec)
+            _SOURCES[cls] = EquationSource(FILE, self.spec, self.name, self.path, texts.digest, texts)
             return cls
         if self.kind == MODULE:
             cls = _class_from_module(self.spec)
@@ -83,7 +79,7 @@ class EquationSource:
         if moved.kind not in (FILE, MODULE) or cls.name != self.name:
             raise UnknownEquationError(f"--equation {spec} is the family {cls.name!r}; the run was made with "
                                        f"{self.name!r} from {self.spec}")
-        return EquationSource(moved.kind, moved.spec, moved.name, moved.path, self.sha256, moved.code)
+        return EquationSource(moved.kind, moved.spec, moved.name, moved.path, self.sha256, moved.texts)
 
 
 _BUILTINS: dict[str, type[Equation]] = {}
@@ -142,10 +138,9 @@ def resolve(spec: str) -> tuple[type[Equation], EquationSource]:
         location, _, name = spec.rpartition(":")
         if location.endswith(".py") or "/" in location or "\\" in location:
             path = Path(location).expanduser().resolve()
-            text = _read(path, spec)
-            cls = _class_in(_module_from_code(text, path), spec)
-            source = EquationSource(FILE, f"{path}:{name}", cls.name, str(path),
-                                    _guarded(lambda: family_digest(text, path), spec), text)
+            texts = read_family(path, spec)
+            cls = _class_in(module_from_family(texts), spec)
+            source = EquationSource(FILE, f"{path}:{name}", cls.name, str(path), texts.digest, texts)
         else:
             cls = _class_from_module(spec)
             source = _module_source(cls, spec)
@@ -181,25 +176,7 @@ def source_of(cls: type[Equation]) -> EquationSource:
 def _module_source(cls: type[Equation], spec: str) -> EquationSource:
     """The source of a class defined in an importable module: that module's file and its sha256."""
     file = Path(sys.modules[cls.__module__].__file__).resolve()
-    return EquationSource(MODULE, spec, cls.name, str(file), sha256(_read(file, spec)))
-
-
-def _read(path: Path, spec: str) -> str:
-    return _guarded(lambda: read_text(path, spec), spec)
-
-
-def _module_from_code(text: str, path: Path) -> types.ModuleType:
-    return _guarded(lambda: module_from_code(text, path), str(path))
-
-
-def _guarded(call: Callable[[], T], spec: str) -> T:
-    """`call()`, a file that cannot be read or run refused as an unknown equation, in one line."""
-    try:
-        return call()
-    except FamilyFileError as error:
-        raise UnknownEquationError(str(error)) from None
-    except OSError as error:
-        raise UnknownEquationError(f"{spec}: cannot read a module it imports: {error.strerror or error}") from None
+    return EquationSource(MODULE, spec, cls.name, str(file), sha256(read_text(file, spec)))
 
 
 def _class_in(module: types.ModuleType, spec: str) -> type[Equation]:

@@ -14,6 +14,7 @@ import pytest
 import equations
 import pinn_pac.runs.solve_job
 from equations import EquationSource
+from equations.family_files import FamilyText
 from pinn_pac.solver.equation_check import check_equation_class
 from pinn_pac.cli import main
 from pinn_pac.runs import evaluate_run
@@ -105,9 +106,9 @@ def test_a_local_ray_with_a_users_file_gives_the_process_pools_records(user_file
 
 
 def test_a_file_travels_by_value_where_it_is_not_on_disk(tmp_path):
-    """What a Ray task on another machine gets: the file's text, not its path."""
-    gone = EquationSource("file", f"{tmp_path}/elsewhere.py:Logistic", "logistic", f"{tmp_path}/elsewhere.py",
-                          None, LOGISTIC)
+    """What a Ray task on another machine gets: the file's text (and its helpers'), not its path."""
+    path = tmp_path / "elsewhere.py"
+    gone = EquationSource("file", f"{path}:Logistic", "logistic", str(path), None, FamilyText(path, LOGISTIC))
     assert gone.load()(r=2.0).coefficients == {"r": 2.0}
 
 

@@ -26,7 +26,7 @@ def test_a_refused_from_leaves_the_run_as_it_was_and_a_good_one_still_runs(tmp_p
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "parametric was trained over nu" in error
     assert (run / "manifest.json").read_text() == manifest
-    assert main(["transfer", "--from", str(run), "--targets", "nu=0.07/pi", "--quiet"]) == 0
+    assert main(["transfer", "--from", str(run), "--targets", "nu=0.07/pi", "--quiet", "--derivatives", "forward"]) == 0
     nus = [r["coefficients"]["nu"] for r in json.loads((run / "results.json").read_text())]
     assert nus == pytest.approx([0.05 / math.pi, 0.1 / math.pi, 0.07 / math.pi])
 
@@ -45,16 +45,21 @@ def _logistic_file(folder: Path, helper: str | None = None) -> Path:
     return path
 
 
-def test_a_worker_trains_the_family_its_run_carried_though_the_file_changed(tmp_path):
+def test_a_worker_trains_the_family_its_run_carried_though_its_files_changed(tmp_path):
     import pickle
+
+    import torch
 
     import equations
 
-    path = _logistic_file(tmp_path)
+    path = _logistic_file(tmp_path, helper="worker_start_helper")
     cls, source = equations.resolve(f"{path}:Logistic")
     carried = pickle.loads(pickle.dumps(source))  # what a task hands a worker
     path.write_text(path.read_text().replace('name = "logistic"', 'name = "edited"'))
-    assert carried.load().name == "logistic"
+    (tmp_path / "worker_start_helper.py").write_text("START = 0.2\n")
+    family = carried.load()
+    start = family().conditions()[0].value(torch.zeros(1, 1, dtype=torch.float64))
+    assert family.name == "logistic" and float(start) == 0.1
     with pytest.raises(equations.UnknownEquationError, match="changed since the run was made"):
         equations.EquationSource.from_record(source.as_record()).load()  # the file itself, as a reload reads it
 
@@ -295,3 +300,35 @@ def test_a_nan_error_prints_as_nan_and_only_a_family_without_a_reference_as_n_a(
     as_targets = [replace(r, role="target") for r in (diverged, unreferenced)]
     assert "| nan | n/a |" in comparison_table(as_targets[:1]) and "| n/a | n/a |" in comparison_table(as_targets[1:])
     assert Record(**unreferenced.as_dict()).reference is False and "reference" not in diverged.as_dict()
+
+
+def test_thread_invariance_refused_here_leaves_no_run_behind(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from pinn_pac.runs import numerics
+
+    if not torch.backends.mkl.is_available():
+        pytest.skip("this torch has no MKL")
+    monkeypatch.setenv("MKL_CBWR", "")
+    monkeypatch.setattr(numerics, "_active_mode", lambda: 0x10002)
+    monkeypatch.setattr(numerics, "_products_agree_on_one_and_two_threads", lambda: False)
+    run = tmp_path / "run"
+    assert main(["solve", "burgers", *TINY, "--thread-invariant", "--out", str(run)]) == 2
+    assert "strict mode" in capsys.readouterr().err and not (run / "manifest.json").exists()
+
+
+def test_the_live_log_keeps_one_row_per_step_when_a_phase_goes_on_and_grows_columns(tmp_path):
+    import csv
+
+    from pinn_pac.solver.callbacks import CsvLog
+
+    log = CsvLog(tmp_path / "history.csv")
+    for step in range(4):
+        log.on_record("source", {"step": step, "seconds": 0.1, "loss": 1.0, "rel_l2": math.nan})
+    log.on_start("source", 1)  # went on from a state kept at step 1: steps 2 and 3 come again
+    log.on_record("source", {"step": 2, "seconds": 0.2, "loss": 0.5, "rel_l2": 0.1})
+    log.on_record("target", {"step": 0, "seconds": 0.1, "loss": 2.0, "rel_l2": 0.2, "initial": 3.0})
+    with (tmp_path / "history.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert [(r["phase"], r["step"], r["rel_l2"], r["initial"]) for r in rows] == [
+        ("source", "0", "", ""), ("source", "1", "", ""), ("source", "2", "0.1", ""), ("target", "0", "0.2", "3.0")]

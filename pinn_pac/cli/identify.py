@@ -78,7 +78,7 @@ def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
         run = identify(equation, observations, unknowns, settings, budget, args.data_weight, start,
                        progress=runtime.progress, callbacks=runtime.logs(out))
     except KeyboardInterrupt:
-        raise Interrupted(f"identify stopped before it finished; nothing was saved in {out}") from None
+        raise Interrupted(f"identify stopped before it finished; only its history so far is in {out}") from None
     save_identify(run, out)
     print(format_identified(run))
     print(f"stopped: {run.stopped_because}; run saved to {out}")

@@ -93,8 +93,8 @@ def run_dir_for(args: argparse.Namespace, equation: Equation) -> Path:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a directory for the run")
     if any((out / name).exists() for name in ("checkpoint.pt", "comparison.json", MANIFEST)):
-        raise UsageError(f"{out} already holds a run; choose another --out, remove it first, "
-                         f"or continue it with pinn-pac {args.command} --resume {out}")
+        resume = f", or continue it with pinn-pac {args.command} --resume {out}" if hasattr(args, "resume") else ""
+        raise UsageError(f"{out} already holds a run; choose another --out or remove it first{resume}")
     check_writable(out, "the run")
     return out
 

@@ -63,7 +63,9 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """How a run runs: each may change on --resume, --from and `pinn-pac run`."""
+    """Where a new run goes (--out), and how a run runs: each of those may change on --resume,
+    --from and `pinn-pac run`."""
+    parser.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
     group = parser.add_argument_group("how it runs (may change on --resume, --from, run)")
     group.add_argument("--derivatives", choices=DERIVATIVE_METHODS, default="compiled",
                        help="how u_x, u_xx, ... are computed: 'compiled' is the fastest measured "
@@ -75,7 +77,6 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                             "reproducibility mode (x86 CPUs where it holds); with --derivatives autograd or "
                             "forward, since compiled kernels split their sums by thread count (off)")
     add_device_option(group)
-    group.add_argument("--out", type=Path, default=None, help="run directory (default runs/<command>-<equation>-<time>)")
     group.add_argument("--quiet", action="store_true", help="no progress bars")
     group.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
                        help="also write every record (loss, error, loss terms) as TensorBoard scalars under DIR "

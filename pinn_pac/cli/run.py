@@ -31,6 +31,8 @@ def run_manifest(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
     kind = stored.get("kind")
     if kind not in JOBS:
         raise UsageError(f"{args.manifest} holds a {kind} job; pinn-pac run takes a solve or a transfer")
+    if kind == SolveJob.kind and typed & {"workers", "ray"}:
+        raise UsageError(f"{args.manifest} holds a solve: it has no targets to train in --workers or --ray")
     job = JOBS[kind].from_dict(stored)
     job.settings = with_runtime(job.settings, args, typed)
     family = recorded_family(stored, args.equation_from, args.allow_changed_equation)

@@ -15,7 +15,7 @@ from equations.errors import InputError
 
 from ..solver.callbacks import Callback, CsvLog, TensorBoardLog
 from ..transfer import METHODS
-from .assemble import check_run, evaluator_for
+from .assemble import apply_threads, check_run, evaluator_for
 from .config import SolveJob, TransferJob
 from .parallel import TargetExecutor
 from .records import SolveRun, TransferRun
@@ -55,23 +55,35 @@ class Runtime:
         return [CsvLog(Path(run_dir) / HISTORY_LOG), *([TensorBoardLog(self.tensorboard)] if self.tensorboard else [])]
 
 
-def _store(folder: Path | RunStore, job: SolveJob | TransferJob) -> RunStore:
-    """The store of `folder`, created with `job`'s manifest, or (a store already) its manifest
-    changed to `job` where it differs (--from's targets, a relocated family file, runtime)."""
-    if not isinstance(folder, RunStore):
-        return RunStore.create(Path(folder), job.as_dict())
-    if job.as_dict() != folder.job:
-        folder.set_job(job.as_dict())
-    return folder
+class _InFolder:
+    """What a job run in a folder shares: its store, made or taken up, with the live logs."""
+
+    job: SolveJob | TransferJob
+    runtime: Runtime
+
+    def _store(self, folder: Path | RunStore) -> RunStore:
+        """The store of `folder`, created with the job's manifest, or (a store already) its
+        manifest changed to the job where it differs (--from's targets, a relocated family
+        file, how it runs); a stop during the write takes effect once it is whole."""
+        job = self.job.as_dict()
+        if isinstance(folder, RunStore):
+            store = folder
+            if job != store.job:
+                store.set_job(job)
+        else:
+            store = RunStore.create(Path(folder), job)
+        store.callbacks = self.runtime.logs(store.run_dir)
+        return store
 
 
-class SolveInFolder:
+class SolveInFolder(_InFolder):
     """A solve job checked (before its folder is made), then run in a folder."""
 
     def __init__(self, job: SolveJob, family: type[Equation], runtime: Runtime) -> None:
         self.job, self.runtime = job, runtime
         self.equation = family(**job.coefficients)
         check_run(self.equation, job.settings, job.budget.optimizer)
+        apply_threads(job.settings)  # thread invariance refused here where MKL's strict mode does not hold
         runtime.check()
 
     def run(self, folder: Path | RunStore) -> SolveRun:
@@ -79,8 +91,9 @@ class SolveInFolder:
         reference is built first: one it cannot serve is refused before the manifest."""
         job = self.job
         evaluator = evaluator_for(self.equation, job.settings)
-        store = _store(folder, job).watch(self.runtime.tensorboard)
+        store = None
         try:
+            store = self._store(folder)
             # The trained network is kept as the run's source piece before any report: a save
             # that fails leaves a run that goes on without training again.
             run = stored_solve(self.equation, job.settings, job.budget, store, SOURCE, state_piece=SOLVE,
@@ -88,11 +101,13 @@ class SolveInFolder:
             save_solve(run, store.run_dir)
             store.finish(SolveJob.kind)  # the mark of a finished run, written last
         except KeyboardInterrupt:
+            if store is None:
+                raise
             raise RunInterrupted(store) from None
         return run
 
 
-class TransferInFolder:
+class TransferInFolder(_InFolder):
     """A transfer job checked (every method also against what `store`, the run it goes on
     with, holds of it) before its folder is made or its manifest changed, then run in a folder."""
 
@@ -105,6 +120,7 @@ class TransferInFolder:
         check_transfer(self.source, self.targets, job.settings, self.methods, job.target_points, runtime.executor,
                        store)
         check_run(self.source, job.settings, job.budgets.source.optimizer)
+        apply_threads(job.settings)  # thread invariance refused here where MKL's strict mode does not hold
         runtime.check()
 
     def run(self, folder: Path | RunStore) -> list[TransferRun]:
@@ -112,8 +128,9 @@ class TransferInFolder:
         reference is built first: one it cannot serve is refused before the manifest changes."""
         job = self.job
         evaluators = {coefficient_key(e): evaluator_for(e, job.settings) for e in (self.source, *self.targets)}
-        store = _store(folder, job).watch(self.runtime.tensorboard)
+        store = None
         try:
+            store = self._store(folder)
             runs = transfer(self.source, self.targets, job.settings, job.budgets, self.methods,
                             progress=self.runtime.progress, target_points=job.target_points, store=store,
                             executor=self.runtime.executor, evaluators=evaluators)
@@ -124,5 +141,7 @@ class TransferInFolder:
             save_family(runs, store.run_dir)
             store.finish(TransferJob.kind)  # the mark of a finished run, written last
         except KeyboardInterrupt:
+            if store is None:
+                raise
             raise RunInterrupted(store) from None
         return runs

@@ -185,7 +185,7 @@ def identify(
     held_out = physics_loss(found, settings, seed_offset=HELD_OUT_SEED_OFFSET).terms(network)
     try:
         evaluator = Evaluator(found, conditions=settings.conditions)
-    except ValueError:  # a reference that cannot serve the identified coefficients: no error to give
+    except InputError:  # a reference that cannot serve the identified coefficients: no error to give
         evaluator = None
     metrics = evaluator(network) if evaluator is not None else Metrics(math.nan, math.nan)
     return IdentifyRun(

@@ -41,11 +41,14 @@ class Record:
     #: The quasi-Newton method that ran after Adam (see `optim`), if any.
     optimizer: str | None = None
     #: False where the family declares no reference: its errors are unavailable ("n/a"),
-    #: where a NaN on the grid of one that has a reference is an error of NaN ("nan").
-    reference: bool = True
+    #: where a NaN on the grid of one that has a reference is an error of NaN ("nan"). None
+    #: (a record read back without it): known by its error, null where it had none.
+    reference: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.rel_l2 is None:  # saved as null: no reference, or a NaN error
+        if self.reference is None:
+            self.reference = self.rel_l2 is not None
+        if self.rel_l2 is None:  # saved as null
             self.rel_l2 = self.max_abs_err = math.nan
 
     def as_dict(self) -> dict[str, Any]:

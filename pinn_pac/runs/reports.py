@@ -20,6 +20,7 @@ from .plots import plot_data_fit, plot_family, plot_histories, plot_solution, pl
 from .predict import SavedModel
 from .records import Record, SolveRun, TransferRun
 from .solve_job import run_metadata, solve_checkpoint
+from .store import HISTORY_LOG
 
 
 def write_histories(histories: dict[str, History], run_dir: Path) -> None:
@@ -39,7 +40,7 @@ def write_histories(histories: dict[str, History], run_dir: Path) -> None:
                    *(h.tracked[t][k] if t in h.tracked else None for t in tracked)]
             writer.writerow([label, *("" if v is None or (isinstance(v, float) and math.isnan(v)) else repr(v)
                                       for v in row)])
-    atomic_write(run_dir / "history.csv", lambda f: f.write(text.getvalue().encode()))
+    atomic_write(run_dir / HISTORY_LOG, lambda f: f.write(text.getvalue().encode()))
 
 
 def save_solve(run: SolveRun, run_dir: Path) -> None:

@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..solver.callbacks import Callback, CsvLog, TensorBoardLog
+from ..solver.callbacks import Callback
 from ..solver.interrupts import uninterrupted
 from ..solver.train import TrainingState
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json
@@ -35,8 +35,8 @@ FORMAT = "pinn-pac-run"
 #: 2: the manifest holds the job in library terms ("job"); 1 held command-line options.
 FORMAT_VERSION = 2
 SOURCE = "source"
-#: The history of every phase, a row per record, written as the records are made (and in
-#: full, sorted by phase, once the run is saved).
+#: The history of every phase, a row per record, written as the records are made (and again
+#: in full, by phase, once a run of one method is saved).
 HISTORY_LOG = "history.csv"
 SOLVE = "solve"
 STATE = "state"
@@ -70,14 +70,9 @@ class RunStore:
     def __init__(self, run_dir: Path, manifest: dict[str, Any]) -> None:
         self.run_dir = Path(run_dir)
         self.manifest = manifest
-        #: Told of every record of every phase as it is made: history.csv grows a row each.
-        self.callbacks: list[Callback] = [CsvLog(self.run_dir / HISTORY_LOG)]
-
-    def watch(self, tensorboard: Path | None) -> "RunStore":
-        """Also write every record as TensorBoard scalars under `tensorboard` (if given)."""
-        if tensorboard is not None:
-            self.callbacks.append(TensorBoardLog(tensorboard))
-        return self
+        #: Told of every record of every phase trained into this store as it is made (a job
+        #: run in its folder gives it RUN/history.csv, see `folder_jobs.Runtime.logs`).
+        self.callbacks: list[Callback] = []
 
     @classmethod
     def create(cls, run_dir: Path, job: dict[str, Any]) -> "RunStore":

@@ -5,8 +5,13 @@ trains: a CSV file that grows a row per record, TensorBoard event files."""
 from __future__ import annotations
 
 import csv
+import fcntl
 import math
+import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 #: The columns every record has, before its loss terms and tracked values.
 FIRST_COLUMNS = ("phase", "step", "seconds", "loss", "rel_l2")
@@ -14,6 +19,10 @@ FIRST_COLUMNS = ("phase", "step", "seconds", "loss", "rel_l2")
 
 class Callback:
     """Told of every record a training phase makes (`label` names the phase)."""
+
+    def on_start(self, label: str, after_step: int) -> None:
+        """A phase begins, or goes on from a kept state whose last record was at `after_step`
+        (-1 for a start from nothing): records past it made before a stop come again."""
 
     def on_record(self, label: str, row: dict[str, float]) -> None:
         """One record: "step", "seconds", "loss", "rel_l2" (NaN without a reference), then
@@ -23,39 +32,56 @@ class Callback:
 class CsvLog(Callback):
     """A CSV file with a row per record, each written as it is made (phase, step, seconds,
     loss, rel_l2, then the loss terms and tracked values); a record with a column the file
-    has not had yet rewrites it with that column added. Rows kept before (a resumed run's)
-    stay. It holds only its path, so it travels to worker processes."""
+    has not had yet rewrites it with that column added, and a phase that starts again drops
+    its rows past where it goes on from. Several processes (workers) may write one file: each
+    change holds the file's lock. It holds only its path, so it travels to worker processes."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
+    def on_start(self, label: str, after_step: int) -> None:
+        with self._locked():
+            columns, rows = self._read()
+            kept = [row for row in rows if row["phase"] != label or int(row["step"]) <= after_step]
+            if columns is not None and len(kept) != len(rows):
+                self._write(columns, kept)
+
     def on_record(self, label: str, row: dict[str, float]) -> None:
-        columns = self._columns()
         values = {"phase": label, **row}
-        if columns is None or not set(values) <= set(columns):
-            self._rewrite([*(columns or FIRST_COLUMNS), *(k for k in values if k not in (columns or FIRST_COLUMNS))])
-            columns = self._columns()
-        with self.path.open("a", newline="") as stream:
-            csv.writer(stream, lineterminator="\n").writerow([_cell(values.get(c)) for c in columns])
+        with self._locked():
+            columns, rows = self._read()
+            if columns is None or not set(values) <= set(columns):
+                columns = [*(columns or FIRST_COLUMNS)]
+                columns += [name for name in values if name not in columns]
+                self._write(columns, rows)
+            with self.path.open("a", newline="") as stream:
+                csv.writer(stream, lineterminator="\n").writerow([_cell(values.get(c)) for c in columns])
 
-    def _columns(self) -> list[str] | None:
-        if not self.path.is_file():
-            return None
-        with self.path.open(newline="") as stream:
-            return next(csv.reader(stream), None)
-
-    def _rewrite(self, columns: list[str]) -> None:
-        rows = []
-        if self.path.is_file():
-            with self.path.open(newline="") as stream:
-                rows = list(csv.DictReader(stream))
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        with temporary.open("w", newline="") as stream:
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> tuple[list[str] | None, list[dict[str, str]]]:
+        if not self.path.is_file():
+            return None, []
+        with self.path.open(newline="") as stream:
+            reader = csv.DictReader(stream)
+            rows = [row for row in reader if None not in row]  # a line cut short by a kill is dropped
+            return reader.fieldnames, rows
+
+    def _write(self, columns: list[str], rows: list[dict[str, str]]) -> None:
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", newline="") as stream:
             writer = csv.DictWriter(stream, columns, lineterminator="\n", restval="")
             writer.writeheader()
             writer.writerows(rows)
-        temporary.replace(self.path)
+        os.replace(temporary, self.path)
 
 
 def _cell(value: object) -> str:

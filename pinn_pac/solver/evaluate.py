@@ -35,7 +35,7 @@ class Evaluator:
     `conditions` must be what the network was trained with: with "exact" its output is put
     through the equation's exact form (see `posing`). For an equation without a reference
     (`reference` is None) every error is NaN: unavailable. A reference zero everywhere on the
-    grid has no relative error and is refused (ValueError), before any training.
+    grid has no relative error and is refused (InputError), before any training.
     """
 
     def __init__(self, equation: Equation, grid: dict[str, np.ndarray] | None = None,

@@ -22,7 +22,6 @@ from equations.errors import InputError
 
 from .callbacks import Callback
 from .evaluate import Evaluator
-from .interrupts import request_stop  # noqa: F401  (where callers have found it)
 from .optim import DENSE_METHODS, OPTIMIZERS, DenseQuasiNewton, dense_bytes, dense_fits
 from .phases import StateKeeper, run_adam, run_dense, run_lbfgs
 from .training_loss import TrainingLoss, as_training_loss
@@ -124,11 +123,11 @@ def train(
     phase `budget.optimizer` (L-BFGS, with a one-line notice, where a dense matrix would not fit).
 
     The reference error is recorded every `eval_every` steps (when an evaluator is given)
-    and is what `budget.target_error` is checked against. A loss with `resample_every` > 0
-    (a `PhysicsLoss` with RAD) has its points redrawn every that many quasi-Newton iterations;
-    one with `reweight_every` > 0 has its term weights renewed every that many steps (see
-    `PhysicsLoss.reweight`). A loss with `term_values` has each term recorded in the history,
-    one with `tracked_values` each of those values.
+    and is what `budget.target_error` is checked against. The loss is a `TrainingLoss` (a plain
+    function of the network is taken as one): with `resample_every` > 0 (a `PhysicsLoss` with
+    RAD) its points are redrawn every that many quasi-Newton iterations; with `reweight_every`
+    > 0 its term weights are renewed every that many steps (see `PhysicsLoss.reweight`); its
+    `term_values` and `tracked_values` are recorded in the history.
 
     With a `state`, the quasi-Newton phase saves everything it needs to go on (parameters,
     optimizer, the loss's points and random stream, history) every `state.every` iterations,
@@ -137,7 +136,8 @@ def train(
 
     A dense quasi-Newton phase starts its matrix from `curvature` where one is given (the
     `TrainResult.curvature` of a neighbouring problem), and from the identity otherwise.
-    Each of `callbacks` is told of every record as it is made (see `callbacks`).
+    Each of `callbacks` is told when the phase starts (or goes on) and of every record as it
+    is made (see `callbacks`).
     """
     parameters = list(parameters)
     loss_fn = as_training_loss(loss_fn)
@@ -197,7 +197,9 @@ def train(
         step = keeper.restore(saved)
         start -= saved["seconds"]
         bar.update(step + saved["done"])
-    else:
+    for callback in callbacks:
+        callback.on_start(label, history.step[-1] if history.step else -1)
+    if saved is None:
         if reweight_every:
             reweight(True)
         stopped = record(0, float(objective().detach()))
