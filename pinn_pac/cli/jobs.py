@@ -15,14 +15,14 @@ import torch
 import equations
 from equations import Equation, EquationSource
 
-from ..runs import Record
+from ..runs import Record, SolveJob, TransferJob
 from ..runs.coefficients import parse_value
-from ..runs.families import checked_family
+from ..runs.families import checked_family, recorded_family
 from ..runs.folder_jobs import Runtime
 from ..runs.parallel import ProcessPool, RayTasks, TargetExecutor
 from ..runs.store import MANIFEST, RunStore
 from ..transfer import METHODS
-from .options import RUNTIME_OPTIONS, UsageError
+from .options import RUNTIME_OPTIONS, UsageError, with_runtime
 
 
 class Interrupted(Exception):
@@ -129,7 +129,18 @@ def refuse_options_of_the_run(typed: set[str], allowed: set[str], command: str) 
                          f"(pinn-pac {command} --resume takes only {accepted})")
 
 
-def remembered_source(family: type[Equation], recorded: dict | None, args: argparse.Namespace) -> dict | None:
+def stored_job(stored: dict, job_type: type[SolveJob] | type[TransferJob], args: argparse.Namespace,
+               typed: set[str]) -> tuple[SolveJob | TransferJob, type[Equation]]:
+    """The job a run's manifest holds (`stored`), with the runtime options typed now applied,
+    and its family, read from where --equation-from says (and remembered there from now on)."""
+    job = job_type.from_dict(stored)
+    job.settings = with_runtime(job.settings, args, typed)
+    family = recorded_family(stored, args.equation_from, args.allow_changed_equation)
+    job.equation_source = _remembered_source(family, job.equation_source, args)
+    return job, family
+
+
+def _remembered_source(family: type[Equation], recorded: dict | None, args: argparse.Namespace) -> dict | None:
     """Where the run's family is read from from now on: where --equation-from found it (and,
     with --allow-changed-equation, its file as it is now), else where the run recorded it."""
     if args.equation_from is None and not args.allow_changed_equation:

@@ -9,11 +9,10 @@ import argparse
 from pathlib import Path
 
 from ..runs import SolveJob, TransferJob
-from ..runs.families import recorded_family
 from ..runs.folder_jobs import RunInterrupted, SolveInFolder, TransferInFolder
 from ..runs.store import MANIFEST, RunStore
-from .jobs import format_table, interrupted, remembered_source, run_dir_for, runtime_from
-from .options import UsageError, with_runtime
+from .jobs import format_table, interrupted, run_dir_for, runtime_from, stored_job
+from .options import UsageError
 from .transfer import print_transfer
 
 JOBS = {SolveJob.kind: SolveJob, TransferJob.kind: TransferJob}
@@ -33,10 +32,7 @@ def run_manifest(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
         raise UsageError(f"{args.manifest} holds a {kind} job; pinn-pac run takes a solve or a transfer")
     if kind == SolveJob.kind and typed & {"workers", "ray"}:
         raise UsageError(f"{args.manifest} holds a solve: it has no targets to train in --workers or --ray")
-    job = JOBS[kind].from_dict(stored)
-    job.settings = with_runtime(job.settings, args, typed)
-    family = recorded_family(stored, args.equation_from, args.allow_changed_equation)
-    job.equation_source = remembered_source(family, job.equation_source, args)
+    job, family = stored_job(stored, JOBS[kind], args, typed)
     checked = (SolveInFolder if kind == SolveJob.kind else TransferInFolder)(job, family, runtime_from(args))
     out = run_dir_for(args, family(**(job.coefficients if kind == SolveJob.kind else job.source)))
     try:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 
 from ..runs import SolveJob
-from ..runs.families import recorded_family
 from ..runs.folder_jobs import RunInterrupted, SolveInFolder
 from ..runs.store import RunStore
 from .jobs import (
-    SOLVE_RESUMABLE, equation_with_flags, format_table, interrupted, refuse_options_of_the_run, remembered_source,
-    run_dir_for, runtime_from,
+    SOLVE_RESUMABLE, equation_with_flags, format_table, interrupted, refuse_options_of_the_run, run_dir_for,
+    runtime_from, stored_job,
 )
-from .options import UsageError, budget_from, settings_from, with_runtime
+from .options import UsageError, budget_from, settings_from
 
 
 def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> None:
@@ -27,10 +26,7 @@ def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> No
                              f"pinn-pac {store.job.get('kind')} --resume {args.resume}")
         if store.finished:  # listed once its every report is written (a failed save leaves it resumable)
             raise UsageError(f"{args.resume} is finished; pinn-pac evaluate {args.resume} re-measures it")
-        job = SolveJob.from_dict(store.job)
-        job.settings = with_runtime(job.settings, args, typed)
-        family = recorded_family(store.job, args.equation_from, args.allow_changed_equation)
-        job.equation_source = remembered_source(family, job.equation_source, args)
+        job, family = stored_job(store.job, SolveJob, args, typed)
         checked = SolveInFolder(job, family, runtime_from(args))
         folder = store
     else:

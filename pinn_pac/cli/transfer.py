@@ -10,13 +10,13 @@ from equations import Equation
 
 from ..runs import TransferJob, TransferRun, comparison_table
 from ..runs.coefficients import parse_assignments
-from ..runs.families import checked_family, recorded_family
+from ..runs.families import checked_family
 from ..runs.folder_jobs import RunInterrupted, TransferInFolder
 from ..runs.store import RunStore
 from .jobs import (
-    RESUMABLE, format_table, interrupted, refuse_options_of_the_run, remembered_source, run_dir_for, runtime_from,
+    RESUMABLE, format_table, interrupted, refuse_options_of_the_run, run_dir_for, runtime_from, stored_job,
 )
-from .options import UsageError, methods_from, settings_from, transfer_settings_from, with_runtime
+from .options import UsageError, methods_from, settings_from, transfer_settings_from
 
 
 def _new_transfer_job(args: argparse.Namespace, extra: list[str],
@@ -50,10 +50,7 @@ def _stored_transfer_job(args: argparse.Namespace, typed: set[str]) -> tuple[Tra
     if args.resume is not None and store.finished:
         raise UsageError(f"{store.run_dir} is finished; pinn-pac evaluate {store.run_dir} re-measures it, and "
                          f"pinn-pac transfer --from {store.run_dir} --targets ... adds members")
-    job = TransferJob.from_dict(store.job)
-    job.settings = with_runtime(job.settings, args, typed)
-    family = recorded_family(store.job, args.equation_from, args.allow_changed_equation)
-    job.equation_source = remembered_source(family, job.equation_source, args)
+    job, family = stored_job(store.job, TransferJob, args, typed)
     if args.from_run is not None:
         source = family(**job.source)
         job.targets = job.targets + [source.with_coefficients(**t).coefficients for t in parse_assignments(args.targets)]

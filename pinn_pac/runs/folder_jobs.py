@@ -51,7 +51,7 @@ class Runtime:
             raise InputError("--tensorboard needs the tensorboard package: pip install tensorboard")
 
     def logs(self, run_dir: Path) -> list[Callback]:
-        """The live logs of a run outside a store: RUN/history.csv, and TensorBoard if asked."""
+        """The live logs of a run in `run_dir`: RUN/history.csv, and TensorBoard scalars if asked."""
         return [CsvLog(Path(run_dir) / HISTORY_LOG), *([TensorBoardLog(self.tensorboard)] if self.tensorboard else [])]
 
 

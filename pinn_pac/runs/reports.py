@@ -12,6 +12,7 @@ import torch
 
 from equations import coefficient_key
 
+from ..solver.callbacks import FIRST_COLUMNS, csv_cell
 from ..solver.evaluate import Evaluator
 from ..solver.train import History
 from .checkpoint import atomic_write, save_checkpoint, write_json
@@ -32,14 +33,13 @@ def write_histories(histories: dict[str, History], run_dir: Path) -> None:
     tracked = sorted({name for h in histories.values() for name in h.tracked})
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["phase", "step", "seconds", "loss", "rel_l2", *terms, *tracked])
+    writer.writerow([*FIRST_COLUMNS, *terms, *tracked])
     for label, h in histories.items():
         for k in range(len(h.step)):
             row = [h.step[k], h.seconds[k], h.loss[k], h.rel_l2[k], *(h.terms[t][k] if t in h.terms else None
                                                                       for t in terms),
                    *(h.tracked[t][k] if t in h.tracked else None for t in tracked)]
-            writer.writerow([label, *("" if v is None or (isinstance(v, float) and math.isnan(v)) else repr(v)
-                                      for v in row)])
+            writer.writerow([label, *(csv_cell(v) for v in row)])
     atomic_write(run_dir / HISTORY_LOG, lambda f: f.write(text.getvalue().encode()))
 
 

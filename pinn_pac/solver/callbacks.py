@@ -49,13 +49,13 @@ class CsvLog(Callback):
     def on_record(self, label: str, row: dict[str, float]) -> None:
         values = {"phase": label, **row}
         with self._locked():
-            columns, rows = self._read()
+            columns = self._header()
             if columns is None or not set(values) <= set(columns):
                 columns = [*(columns or FIRST_COLUMNS)]
                 columns += [name for name in values if name not in columns]
-                self._write(columns, rows)
+                self._write(columns, self._read()[1])
             with self.path.open("a", newline="") as stream:
-                csv.writer(stream, lineterminator="\n").writerow([_cell(values.get(c)) for c in columns])
+                csv.writer(stream, lineterminator="\n").writerow([csv_cell(values.get(c)) for c in columns])
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -66,6 +66,12 @@ class CsvLog(Callback):
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _header(self) -> list[str] | None:
+        if not self.path.is_file():
+            return None
+        with self.path.open(newline="") as stream:
+            return next(csv.reader(stream), None)
 
     def _read(self) -> tuple[list[str] | None, list[dict[str, str]]]:
         if not self.path.is_file():
@@ -84,7 +90,8 @@ class CsvLog(Callback):
         os.replace(temporary, self.path)
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
+    """A history value as a CSV cell: empty where unavailable (None, NaN), else its repr."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return value if isinstance(value, str) else repr(value)
