@@ -118,7 +118,7 @@ def test_bad_points_files_get_a_one_line_error(solve_run, tmp_path, capsys, arra
     (["--grid", "x=-1:1:3,t=0:1:1"], "count must be >= 2, or 1 with low == high"),
     (["--grid", "x=-1:1:10000,t=0:1:10000"], "100,000,000 points; at most 10,000,000"),
     (["--grid", "x=0:0:1,t=0:0:1", "--derivatives", "u_y"], "cannot read derivative 'u_y'"),
-    (["--grid", "x=0:0:1,t=0:0:1", "--model", "nu=0.2/pi"], "it holds source nu=0.0159155; target nu=0.031831"),
+    (["--grid", "x=0:0:1,t=0:0:1", "--model", "nu=0.2/pi"], "outside the family's members (nu 0.0159155 to 0.031831)"),
     (["--points", "/nonexistent.npz"], "no points file at /nonexistent.npz"),
 ])
 def test_bad_grids_models_and_derivatives_get_a_one_line_error(transfer_run, tmp_path, capsys, options, message):

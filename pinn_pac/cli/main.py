@@ -105,7 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="write a run's solution (and derivatives) at your points as .npz", allow_abbrev=False)
     predict_parser.add_argument("run_dir", type=Path)
     predict_parser.add_argument("--model", default=None,
-                                help="source (default) or a target's coefficients, e.g. nu=0.02/pi")
+                                help="source (default), a member's coefficients (nu=0.02/pi), or any coefficients "
+                                     "between a transfer's members: answered from the family in about a second, "
+                                     "with an estimated error")
+    predict_parser.add_argument("--tolerance", type=float, default=None,
+                                help="where a family answer's estimated rel L2 is above this, calibrate a member "
+                                     "there (added to the run) and predict with it")
+    predict_parser.add_argument("--quiet", action="store_true", help="no progress bars")
     predict_parser.add_argument("--method", default=None, choices=tuple(METHODS),
                                 help="the transfer method's models, where the run holds several (--method all)")
     where = predict_parser.add_mutually_exclusive_group(required=True)

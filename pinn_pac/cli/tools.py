@@ -15,11 +15,12 @@ from equations import Equation
 from ..runs.checkpoint import atomic_write
 from ..runs.families import checked_family
 from ..runs.numerics import CROSS_MACHINE_ATOL, machine, same_numerics
-from ..runs.predict import MAX_POINTS, grid_axes, load_model, read_points
+from ..runs.folder_jobs import RunInterrupted, Runtime, add_members
+from ..runs.predict import MAX_POINTS, SavedModel, grid_axes, load_model, read_points
 from ..runs.reload import load_runs, measure
 from ..solver.capacity import data_frequencies
 from ..solver.posing import Posing
-from .jobs import check_writable, equation_with_flags, format_table
+from .jobs import check_writable, equation_with_flags, format_table, interrupted
 from .options import UsageError
 
 
@@ -47,7 +48,11 @@ def run_predict(args: argparse.Namespace, extra: list[str]) -> None:
     if extra:
         raise UsageError(f"unrecognised arguments: {' '.join(extra)}")
     _check_output_file(args.out, "the prediction")
+    if args.tolerance is not None and not args.tolerance > 0:
+        raise UsageError(f"--tolerance must be > 0, got {args.tolerance}")
     model = load_model(args.run_dir, args.model, args.method, args.equation_from, args.allow_changed_equation)
+    if model.answer is not None:
+        model = _checked_answer(model, args)
     derivatives = [name.strip() for name in args.derivatives.split(",") if name.strip()]
     if args.grid is not None:
         inputs = grid_axes(args.grid, model.equation.inputs)
@@ -58,6 +63,25 @@ def run_predict(args: argparse.Namespace, extra: list[str]) -> None:
     atomic_write(args.out, lambda stream: np.savez(stream, **inputs, **values))
     print(f"wrote {', '.join(values)} of the {model.role} {model.equation.describe()} at "
           f"{next(iter(values.values())).size:,} points to {args.out}")
+
+
+def _checked_answer(model: SavedModel, args: argparse.Namespace) -> SavedModel:
+    """A family answer as it stands, or, where its indicator is above --tolerance, the member
+    calibrated there (added to the run, as `transfer --from RUN --targets` adds one)."""
+    answer = model.answer
+    print(f"answered {model.equation.describe()} from the family's {len(answer.members)} members in "
+          f"{answer.seconds:.2f} s: estimated rel L2 {answer.indicator:.1e} (no reference used)")
+    if args.tolerance is None or answer.indicator <= args.tolerance:
+        return model
+    wanted = ",".join(f"{name}={value:.17g}" for name, value in model.equation.coefficients.items())
+    print(f"above --tolerance {args.tolerance:g}: calibrating a member there "
+          f"(pinn-pac transfer --from {args.run_dir} --targets {wanted})")
+    try:
+        add_members(args.run_dir, [model.equation.coefficients], Runtime(progress=not args.quiet),
+                    args.equation_from, args.allow_changed_equation)
+    except RunInterrupted as stopped:
+        raise interrupted(stopped.store, "transfer") from None
+    return load_model(args.run_dir, wanted, args.method, args.equation_from, args.allow_changed_equation)
 
 
 def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:

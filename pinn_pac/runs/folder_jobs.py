@@ -17,6 +17,7 @@ from ..solver.callbacks import Callback, CsvLog, TensorBoardLog
 from ..transfer import METHODS
 from .assemble import apply_threads, check_run, evaluator_for
 from .config import SolveJob, TransferJob
+from .families import recorded_family
 from .parallel import TargetExecutor
 from .records import SolveRun, TransferRun
 from .reports import save_comparison, save_family, save_solve, save_transfer
@@ -145,3 +146,16 @@ class TransferInFolder(_InFolder):
                 raise
             raise RunInterrupted(store) from None
         return runs
+
+
+def add_members(run_dir: Path, targets: list[dict[str, float]], runtime: Runtime, equation: str | None = None,
+                allow_changed: bool = False) -> list[TransferRun]:
+    """`pinn-pac transfer --from RUN --targets ...` in library terms: the transfer in `run_dir`
+    with `targets` added, trained into that folder (the family, as for `recorded_family`)."""
+    store = RunStore.open(run_dir)
+    if store.job.get("kind") != TransferJob.kind:
+        raise InputError(f"{run_dir} holds a {store.job.get('kind')} run, not a transfer: it has no family to grow")
+    job = TransferJob.from_dict(store.job)
+    family = recorded_family(store.job, equation, allow_changed)
+    job.targets = job.targets + targets
+    return TransferInFolder(job, family, runtime, store).run(store)

@@ -25,6 +25,7 @@ from ..solver.derivatives import parse_derivatives
 from ..solver.evaluate import network_placement
 from ..solver.posing import Posing
 from .coefficients import parse_assignments, parse_value
+from .family_answer import FamilyAnswer, answer_from_family
 from .reload import load_runs, saved_settings
 
 #: Most points predicted (or written by `pinn-pac reference --grid`): 80 MB of float64 per field.
@@ -41,6 +42,8 @@ class SavedModel:
     equation: Equation
     network: torch.nn.Module
     conditions: str
+    #: How the family answered a coefficient that is not one of its members (else None).
+    answer: FamilyAnswer | None = None
 
     def __call__(self, points: Mapping[str, np.ndarray], derivatives: Sequence[str] = ()) -> dict[str, np.ndarray]:
         """Each output ("u") and each of `derivatives` ("u_x", "u_xx") at `points`, by name,
@@ -69,7 +72,8 @@ def load_model(run_dir: Path, model: str | None = None, method: str | None = Non
     """The source of the run in `run_dir` (`model` None or "source"), or the target whose
     coefficients `model` gives ("nu=0.02/pi", or its key as the run prints it), of the
     transfer `method` (needed where the run holds several: --method all); `equation` and
-    `allow_changed` as for `reload.load_runs`."""
+    `allow_changed` as for `reload.load_runs`. Coefficients between a transfer's members that
+    are none of them are answered from the family (see `family_answer`)."""
     runs = load_runs(run_dir, "cpu", equation, allow_changed)
     if method is None and len(runs) > 1:
         raise InputError(f"{run_dir} holds {len(runs)} methods ({', '.join(r.method for r in runs)}); "
@@ -84,13 +88,18 @@ def load_model(run_dir: Path, model: str | None = None, method: str | None = Non
     by_key = {coefficient_key(equation): (role, equation, network) for role, equation, network, _ in loaded.models}
     try:
         (coefficients,) = parse_assignments(model)
-        key = coefficient_key(source.with_coefficients(**coefficients))
+        wanted = source.with_coefficients(**coefficients)
     except ValueError:
-        key = model
-    if key not in by_key:
+        wanted = None
+    key = model if wanted is None else coefficient_key(wanted)
+    if key in by_key:
+        return SavedModel(*by_key[key], conditions)
+    if wanted is None or loaded.kind != "transfer" or len(by_key) < 2:
         held = "; ".join(f"{role} {k}" for k, (role, _, _) in by_key.items())
         raise InputError(f"no model {model!r} in {run_dir}; it holds {held}")
-    return SavedModel(*by_key[key], conditions)
+    members = [(equation, network) for _, equation, network, _ in loaded.models]
+    answer = answer_from_family(wanted, members, saved_settings(loaded.metadata))
+    return SavedModel("family answer", wanted, answer.network, conditions, answer)
 
 
 def predict(

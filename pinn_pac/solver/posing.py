@@ -89,18 +89,32 @@ class Posing:
         self, network: torch.nn.Module, points: torch.Tensor, derivatives: list[Derivative], method: str,
     ) -> dict[str, torch.Tensor]:
         """Inputs, outputs and `derivatives` of u at `points` by name, each (N, 1)."""
-        inputs, outputs = self.equation.inputs, self.equation.outputs
         self.check_network(network)
+        inner = self.network_derivatives(derivatives)
+        net = compute_fields(network, points, inner, self.equation.outputs, method, self.equation.inputs)
+        return self.pose(net, points, derivatives)
+
+    def network_derivatives(self, derivatives: list[Derivative]) -> list[Derivative]:
+        """The network's derivatives that u's `derivatives` need (the product rule's, where a
+        form is in use), named as `derivative_name` names them."""
         if self.form is None:
-            return compute_fields(network, points, derivatives, outputs, method, inputs)
+            return list(derivatives)
+        inputs, outputs = self.equation.inputs, self.equation.outputs
         needed = {key for d in derivatives for key in _product_rule_keys(d)}
-        inner = [Derivative(derivative_name(*key, inputs, outputs), *key) for key in sorted(needed)]
-        net = compute_fields(network, points, inner, outputs, method, inputs)
+        return [Derivative(derivative_name(*key, inputs, outputs), *key) for key in sorted(needed)]
+
+    def pose(self, net: dict[str, torch.Tensor], points: torch.Tensor,
+             derivatives: list[Derivative]) -> dict[str, torch.Tensor]:
+        """u's fields (see `fields`) from the network's outputs and `network_derivatives` at
+        `points`, by name (`net`)."""
+        inputs, outputs = self.equation.inputs, self.equation.outputs
+        fields = {name: points[:, k : k + 1] for k, name in enumerate(inputs)}
+        if self.form is None:
+            return {**net, **fields}
+        needed = {key for d in derivatives for key in _product_rule_keys(d)}
         n = {(k, ()): net[name] for k, name in enumerate(outputs)}
         n.update({key: net[derivative_name(*key, inputs, outputs)] for key in needed})
         g, d = self._offset_and_factor(points, needed | {(k, ()) for k in range(len(outputs))})
-
-        fields = {name: points[:, k : k + 1] for k, name in enumerate(inputs)}
         for k, name in enumerate(outputs):
             fields[name] = g[k, ()] + d[k, ()] * n[k, ()]
         for derivative in derivatives:
