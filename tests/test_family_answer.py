@@ -15,7 +15,8 @@ from equations.errors import InputError
 from pinn_pac.cli import main
 from pinn_pac.runs.assemble import physics_loss
 from pinn_pac.runs.config import Settings
-from pinn_pac.runs.family_answer import ReheadedNetwork, answer_from_family
+from pinn_pac.runs.family_answer import answer_from_family
+from pinn_pac.runs.reduced_basis import ReheadedNetwork
 from pinn_pac.runs.reload import load_runs, saved_settings
 from pinn_pac.runs.predict import load_model
 from pinn_pac.solver.evaluate import Evaluator

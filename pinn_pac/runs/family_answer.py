@@ -8,9 +8,7 @@ the members' networks themselves, N = sum a_i N_i, from the secant of the two ne
 from there, the last hidden features of the `FEATURED_MEMBERS` nearest (each of their last
 layers chosen anew, the others whole): measured, the features take a diffusion family's
 answers from 4e-4 to 4e-5 where four members' solutions alone cannot follow three decaying
-modes. Every field the loss needs is affine in the weights, so each function's fields are
-computed once per answer (a member's features in one pass) and the minimisation is a few
-small dense solves: a fraction of a second.
+modes. The combination and its minimisation live in `reduced_basis`: a fraction of a second.
 
 The error indicator needs no reference. An answer's error follows the root of its loss, the
 residual, by a ratio that depends on the equation and on where in the family it is; the ratio is
@@ -33,124 +31,20 @@ from torch import nn
 from equations import Equation
 from equations.errors import InputError
 
-from ..solver.derivatives import Derivative, compute_fields, derivative_name
-from ..solver.loss import PhysicsLoss
-from ..solver.model import Layers, TanhNetwork
 from ..solver.posing import Posing
 from ..transfer.nearest import coefficient_distance, secant_step, two_nearest
 from .assemble import physics_loss
 from .config import Settings
+from .reduced_basis import AffineFields, CombinedNetwork, MemberBasis, levenberg_marquardt
 
 #: Interior collocation points of the answer's loss (drawn as the run draws its own).
 ANSWER_POINTS = 4000
-#: Levenberg-Marquardt steps, at most; each costs one small dense solve.
-MAX_STEPS = 50
 #: The members nearest a new one whose last hidden features join the basis (the others join
 #: whole): more add unknowns that fit the residual's points rather than the solution.
 FEATURED_MEMBERS = 4
 #: Members near a new one that the indicator answers from the others, to learn how the error
 #: follows the residual there.
 CHECKED_MEMBERS = 2
-#: Those members are answered on this fraction of the answer's points: the ratio they give is
-#: an estimate's scale, and four fits on all points would cost four answers.
-CHECK_POINTS_FRACTION = 1
-
-
-class CombinedNetwork(nn.Module):
-    """sum_i a_i N_i(points): the members' networks (of one shape) weighed by `weights`."""
-
-    def __init__(self, networks: list[nn.Module], weights: torch.Tensor) -> None:
-        super().__init__()
-        self.networks = nn.ModuleList(networks)
-        self.register_buffer("weights", weights)
-        self.periodic = getattr(networks[0], "periodic", ())
-
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
-        return sum(w * network(points) for w, network in zip(self.weights, self.networks))
-
-
-class ReheadedNetwork(TanhNetwork):
-    """A member's hidden layers under another last layer (`weight`, `bias`)."""
-
-    def __init__(self, member: TanhNetwork, weight: torch.Tensor, bias: torch.Tensor) -> None:
-        super().__init__(member.input_center, member.input_scale, member.periodic, member.frequencies)
-        *inner, _ = [(w.detach(), b.detach()) for w, b in member.affine_layers()]
-        self.layers = [*inner, (weight, bias)]
-
-    def affine_layers(self) -> Layers:
-        return self.layers
-
-
-class _MemberBasis:
-    """A member's basis functions: each of its last hidden features, and the constant, in each
-    output (any combination of them is the member under another last layer); a network that is
-    not a tanh network is one function, itself."""
-
-    def __init__(self, network: nn.Module, features: bool = True) -> None:
-        self.network = network
-        if not (features and isinstance(network, TanhNetwork)):
-            self.head, self.functions = None, [network]
-            return
-        weight, bias = (part.detach() for part in network.affine_layers()[-1])
-        self.head = torch.cat([weight, bias[:, None]], dim=1)  # (outputs, width + 1)
-        self.functions = []
-        for index in range(self.head.numel()):
-            pick = torch.zeros_like(self.head).flatten()
-            pick[index] = 1.0
-            pick = pick.view_as(self.head)
-            self.functions.append(ReheadedNetwork(network, pick[:, :-1], pick[:, -1]))
-
-    def posed_fields(self, loss: PhysicsLoss, points: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """Each function's fields under `loss`'s posing at `points`: for features, from one
-        pass of the member's hidden layers (their derivatives, by the loss's derivative path)."""
-        posing, derivatives, method = loss.posing, loss.derivatives, loss.derivative_method
-        if self.head is None:
-            return [posing.fields(self.network, points, derivatives, method)]
-        posing.check_network(self.network)
-        inputs, outputs = posing.equation.inputs, posing.equation.outputs
-        inner = posing.network_derivatives(derivatives)
-        width = self.head.shape[1] - 1
-        names = tuple(f"feature{j}" for j in range(width))
-        wrts = sorted({d.wrt for d in inner})
-        hidden = ReheadedNetwork(self.network, torch.eye(width).to(self.head), self.head.new_zeros(width))
-        raw = compute_fields(hidden, points, [Derivative(derivative_name(j, wrt, inputs, names), j, wrt)
-                                              for j in range(width) for wrt in wrts], names, method, inputs)
-        zeros, ones = points.new_zeros(len(points), 1), points.new_ones(len(points), 1)
-        posed = []
-        for output in range(len(outputs)):
-            for j in range(width + 1):  # the features, then the constant
-                def net_field(k: int, wrt: tuple[int, ...]) -> torch.Tensor:
-                    if k != output:
-                        return zeros
-                    if j == width:
-                        return zeros if wrt else ones
-                    return raw[derivative_name(j, wrt, inputs, names) if wrt else names[j]]
-                net = {name: net_field(k, ()) for k, name in enumerate(outputs)}
-                net.update({d.name: net_field(d.output, d.wrt) for d in inner})
-                posed.append(posing.pose(net, points, derivatives))
-        return posed
-
-    def weights_of(self, member_weight: torch.Tensor) -> torch.Tensor:
-        """The functions' weights that make `member_weight` times the member."""
-        return member_weight.reshape(1) if self.head is None else member_weight * self.head.flatten()
-
-    def network_of(self, weights: torch.Tensor) -> nn.Module:
-        """The sum of the functions under `weights`, as one network."""
-        if self.head is None:
-            return CombinedNetwork([self.network], weights)
-        head = weights.view_as(self.head)
-        return ReheadedNetwork(self.network, head[:, :-1], head[:, -1])
-
-
-class _Zero(nn.Module):
-    """The network that outputs 0 everywhere: its posed fields are the posing's own part."""
-
-    def __init__(self, outputs: int, periodic: tuple[bool, ...]) -> None:
-        super().__init__()
-        self.outputs, self.periodic = outputs, periodic
-
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
-        return 0.0 * points[:, :1].expand(-1, self.outputs)
 
 
 @dataclass
@@ -166,100 +60,6 @@ class FamilyAnswer:
     #: Estimated relative L2 error, with no reference (see the module).
     indicator: float
     seconds: float
-
-
-class _AffineFields:
-    """The loss's residual and soft-condition rows of sum_i a_i N_i, affine in a: each member's
-    rows once, then any a in a few vector operations."""
-
-    def __init__(self, loss: PhysicsLoss, bases: list["_MemberBasis"]) -> None:
-        self.loss = loss
-        interior = loss.points.interior
-        zero = _Zero(len(loss.equation.outputs), getattr(bases[0].network, "periodic", ()))
-        fields = [self._detached(loss.posing.fields(zero, interior, loss.derivatives, loss.derivative_method))]
-        for basis in bases:
-            fields += [self._detached(f) for f in basis.posed_fields(loss, interior)]
-        self.base = fields[0]
-        self.parts = {name: torch.stack([f[name] - fields[0][name] for f in fields[1:]]) for name in fields[0]}
-        functions = [f for basis in bases for f in basis.functions]
-        mismatches = [self._mismatches(n) for n in [zero, *functions]]
-        self.mismatch_base = mismatches[0]
-        self.mismatch_parts = torch.stack([m - mismatches[0] for m in mismatches[1:]])
-        outputs = loss.equation.outputs
-        self.values = torch.stack([torch.cat([f[name] for name in outputs], dim=1) for f in fields[1:]])
-        self.zero_values = torch.cat([self.base[name] for name in outputs], dim=1)
-
-    @staticmethod
-    def _detached(fields: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {name: value.detach() for name, value in fields.items()}
-
-    def _mismatches(self, network: nn.Module) -> torch.Tensor:
-        rows = [self.loss.condition_mismatch(network, c, d).detach().flatten()
-                for c, d in zip(self.loss.points.conditions, self.loss.condition_derivatives)]
-        like = self.loss.points.interior
-        return torch.cat(rows) if rows else like.new_zeros(0)
-
-    def _combined(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {name: base + (weights @ self.parts[name].flatten(1)).view_as(base) for name, base in self.base.items()}
-
-    def _scaled(self, residual: torch.Tensor, mismatch: torch.Tensor) -> torch.Tensor:
-        """Residual and condition rows (the first dimension) scaled so that the sum of their
-        squares is the loss: each term is a mean."""
-        counts = [c.points.shape[0] * len(c.condition.fields) for c in self.loss.points.conditions]
-        parts = [residual * (self.loss.residual_scale / math.sqrt(len(residual)))]
-        if counts:
-            parts += [part / math.sqrt(n) for part, n in zip(mismatch.split(counts), counts)]
-        return torch.cat(parts)
-
-    def rows(self, weights: torch.Tensor) -> torch.Tensor:
-        """Every squared term's row: the loss is the sum of their squares."""
-        residual = self.loss.equation.residual(self._combined(weights)).flatten()
-        return self._scaled(residual, self.mismatch_base + weights @ self.mismatch_parts)
-
-    def jacobian(self, weights: torch.Tensor) -> torch.Tensor:
-        """d rows / d weights. A residual is pointwise in the fields, so one backward pass per
-        residual column gives each point's partial derivatives, and the chain rule through the
-        affine fields does the rest (no forward-mode machinery, whose first use costs seconds)."""
-        fields = {name: value.detach().requires_grad_(True) for name, value in self._combined(weights).items()}
-        residual = self.loss.equation.residual(fields)
-        residual = residual.reshape(len(residual), -1)
-        columns = []
-        for column in residual.unbind(dim=1):
-            grads = torch.autograd.grad(column.sum(), list(fields.values()), retain_graph=True, allow_unused=True)
-            columns.append(sum(grad[:, :1] * self.parts[name][..., 0].T
-                               for (name, grad) in zip(fields, grads) if grad is not None))
-        residual_jacobian = torch.stack(columns, dim=1).flatten(0, 1)
-        return self._scaled(residual_jacobian, self.mismatch_parts.T)
-
-    def solution(self, weights: torch.Tensor) -> torch.Tensor:
-        """u of sum_i a_i N_i at the interior points."""
-        return self.zero_values + (weights @ (self.values - self.zero_values).flatten(1)).view_as(self.zero_values)
-
-
-def _levenberg_marquardt(affine: _AffineFields, start: torch.Tensor) -> torch.Tensor:
-    """The weights that minimise the loss, sum(rows(a)^2), from `start` (Marquardt's scaled damping)."""
-    rows = affine.rows
-    weights, current = start.clone(), rows(start)
-    damping = 1e-3
-    for _ in range(MAX_STEPS):
-        jacobian = affine.jacobian(weights)
-        normal, gradient = jacobian.T @ jacobian, jacobian.T @ current
-        scale = torch.diag(normal).clamp_min(torch.finfo(normal.dtype).tiny)
-        while damping < 1e12:
-            step = torch.linalg.solve(normal + damping * torch.diag(scale), -gradient)
-            trial = rows(weights + step)
-            if trial.square().sum() < current.square().sum():
-                weights, damping = weights + step, damping / 3
-                improved = 1 - trial.square().sum() / current.square().sum()
-                current = trial
-                break
-            damping *= 4
-        else:
-            return weights
-        if improved < 1e-10:
-            return weights
-    return weights
-
 
 def check_within(equation: Equation, members: list[Equation]) -> None:
     """Refuse a coefficient outside the members' range (each coefficient between its least and
@@ -277,7 +77,7 @@ def check_within(equation: Equation, members: list[Equation]) -> None:
 class _Fit:
     """The reduced basis fitted at one member: its weights, losses and solution at its points."""
 
-    network: "CombinedNetwork"
+    network: CombinedNetwork
     loss: float
     start_loss: float
     #: The answer and the secant start at `interior`, the fit's collocation points.
@@ -293,23 +93,28 @@ def _fit(equation: Equation, members: list[tuple[Equation, nn.Module]], settings
     known = [m for m, _ in members]
     eager = replace(settings, derivative_method="forward", causal=0.0, balance=False)
     loss = physics_loss(equation, eager, n_interior=points)
-    affine = _AffineFields(loss, [_MemberBasis(network, features=False) for _, network in members])
+    affine = AffineFields(loss, [MemberBasis(network, features=False) for _, network in members])
     nearest, other = two_nearest(equation, known, known[0])
     t = secant_step(equation, nearest, other, known[0])
     start = affine.values.new_zeros(len(members))
     start[known.index(nearest)], start[known.index(other)] = 1 + t, -t
-    weights = _levenberg_marquardt(affine, start)
+    weights = levenberg_marquardt(affine, start)
 
-    near = sorted(range(len(members)), key=lambda k: coefficient_distance(equation, known[k], known[0]))
-    bases = [_MemberBasis(network, features=k in near[:FEATURED_MEMBERS]) for k, (_, network) in enumerate(members)]
-    featured = _AffineFields(loss, bases)
+    featured_members = _nearest_first(equation, known)[:FEATURED_MEMBERS]
+    bases = [MemberBasis(network, features=k in featured_members) for k, (_, network) in enumerate(members)]
+    featured = AffineFields(loss, bases)
     mapped = torch.cat([basis.weights_of(a) for basis, a in zip(bases, weights)])
-    feature_weights = _levenberg_marquardt(featured, mapped)
+    feature_weights = levenberg_marquardt(featured, mapped)
     parts = feature_weights.detach().split([len(basis.functions) for basis in bases])
     answer = CombinedNetwork([basis.network_of(w) for basis, w in zip(bases, parts)], weights.new_ones(len(bases)))
     return _Fit(answer, float(featured.rows(feature_weights).square().sum()),
                 float(affine.rows(start).square().sum()), featured.solution(feature_weights),
                 affine.solution(start), loss.points.interior)
+
+
+def _nearest_first(equation: Equation, known: list[Equation]) -> list[int]:
+    """The indices of `known` (the source first) from the nearest to `equation` in coefficients."""
+    return sorted(range(len(known)), key=lambda k: coefficient_distance(equation, known[k], known[0]))
 
 
 def _relative_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -323,14 +128,14 @@ def _error_per_residual(equation: Equation, members: list[tuple[Equation, nn.Mod
     the others and compared with itself (None where no member lies inside the others' range)."""
     known = [m for m, _ in members]
     ratios = []
-    for k in sorted(range(len(members)), key=lambda k: coefficient_distance(equation, known[k], known[0])):
+    for k in _nearest_first(equation, known):
         others = members[:k] + members[k + 1:]
         member, network = members[k]
         try:
             check_within(member, [m for m, _ in others])
         except InputError:
             continue  # an end member: the others cannot answer it
-        fit = _fit(member, others, settings, max(1, points // CHECK_POINTS_FRACTION))
+        fit = _fit(member, others, settings, points)
         with torch.no_grad():
             itself = Posing(member, settings.conditions).predict(network, fit.interior)
         ratios.append(_relative_distance(fit.solution, itself) / max(math.sqrt(fit.loss), 1e-300))

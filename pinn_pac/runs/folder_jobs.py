@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from equations import Equation, coefficient_key
 from equations.errors import InputError
@@ -24,6 +25,10 @@ from .reports import save_comparison, save_family, save_solve, save_transfer
 from .solve_job import stored_solve
 from .store import HISTORY_LOG, SOLVE, SOURCE, RunStore
 from .transfer_job import check_transfer, transfer
+
+
+#: What a job's training and saving gives back: a solve's run, a transfer's runs.
+Finished = TypeVar("Finished")
 
 
 class RunInterrupted(Exception):
@@ -76,6 +81,20 @@ class _InFolder:
         store.callbacks = self.runtime.logs(store.run_dir)
         return store
 
+    def _run_in(self, folder: Path | RunStore, train_and_save: Callable[[RunStore], Finished]) -> Finished:
+        """`train_and_save` in the store of `folder` (see `_store`), then the job's finished mark,
+        written last; Ctrl-C or SIGTERM once the store exists becomes `RunInterrupted`."""
+        store = None
+        try:
+            store = self._store(folder)
+            finished = train_and_save(store)
+            store.finish(self.job.kind)
+        except KeyboardInterrupt:
+            if store is None:
+                raise
+            raise RunInterrupted(store) from None
+        return finished
+
 
 class SolveInFolder(_InFolder):
     """A solve job checked (before its folder is made), then run in a folder."""
@@ -92,20 +111,16 @@ class SolveInFolder(_InFolder):
         reference is built first: one it cannot serve is refused before the manifest."""
         job = self.job
         evaluator = evaluator_for(self.equation, job.settings)
-        store = None
-        try:
-            store = self._store(folder)
+
+        def train_and_save(store: RunStore) -> SolveRun:
             # The trained network is kept as the run's source piece before any report: a save
             # that fails leaves a run that goes on without training again.
             run = stored_solve(self.equation, job.settings, job.budget, store, SOURCE, state_piece=SOLVE,
                                progress=self.runtime.progress, evaluator=evaluator)
             save_solve(run, store.run_dir)
-            store.finish(SolveJob.kind)  # the mark of a finished run, written last
-        except KeyboardInterrupt:
-            if store is None:
-                raise
-            raise RunInterrupted(store) from None
-        return run
+            return run
+
+        return self._run_in(folder, train_and_save)
 
 
 class TransferInFolder(_InFolder):
@@ -129,9 +144,8 @@ class TransferInFolder(_InFolder):
         reference is built first: one it cannot serve is refused before the manifest changes."""
         job = self.job
         evaluators = {coefficient_key(e): evaluator_for(e, job.settings) for e in (self.source, *self.targets)}
-        store = None
-        try:
-            store = self._store(folder)
+
+        def train_and_save(store: RunStore) -> list[TransferRun]:
             runs = transfer(self.source, self.targets, job.settings, job.budgets, self.methods,
                             progress=self.runtime.progress, target_points=job.target_points, store=store,
                             executor=self.runtime.executor, evaluators=evaluators)
@@ -140,12 +154,9 @@ class TransferInFolder(_InFolder):
             else:
                 save_transfer(runs[0], store.run_dir)
             save_family(runs, store.run_dir)
-            store.finish(TransferJob.kind)  # the mark of a finished run, written last
-        except KeyboardInterrupt:
-            if store is None:
-                raise
-            raise RunInterrupted(store) from None
-        return runs
+            return runs
+
+        return self._run_in(folder, train_and_save)
 
 
 def add_members(run_dir: Path, targets: list[dict[str, float]], runtime: Runtime, equation: str | None = None,
