@@ -36,6 +36,16 @@ def pinn_pac(arguments: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def map_jobs(run: Any, jobs: list, workers: int) -> list:
+    """`run` over `jobs` in `workers` spawned processes (in this one for 1), results in order."""
+    if workers > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            return pool.map(run, jobs, chunksize=1)
+    return [run(job) for job in jobs]
+
+
 def matmul_gflops(dtype: torch.dtype = torch.float64, n: int = 2048, repeats: int = 5) -> float:
     """This machine's n x n matrix product rate: the speed reference beside every time."""
     a = torch.randn(n, n, dtype=dtype)

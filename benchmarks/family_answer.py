@@ -13,6 +13,12 @@ against the reference (a stop no user has): the cost the 20 answers are measured
     python benchmarks/family_answer.py             # about 40 minutes on 2 cores
     python benchmarks/family_answer.py --cases diffusion
     python benchmarks/family_answer.py --render    # table and figure from results/family_answer.json
+    python benchmarks/family_answer.py --search    # identify --from searching the committed families
+
+With --search: for 5 of the 20 coefficients, 2,000 clean samples of the reference at random
+points of its standard grid (seed 0), and the start `identify --from FAMILY` finds for them: the
+best-fitting member, and the coefficient the family search finds between the members
+(`pinn_pac.runs.identify_job.search_family`), each's relative error in the coefficient.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ from pathlib import Path
 
 from _common import RESULTS, markdown_table, pinn_pac, run_header, write_results  # first: see _common
 
+from equations import create
 from pinn_pac.runs.assemble import evaluator_for
 from pinn_pac.runs.checkpoint import write_json
 from pinn_pac.runs.folder_jobs import Runtime, add_members
+from pinn_pac.runs.identify_job import best_member, family_start
+from pinn_pac.solver.observations import read_observations
 from pinn_pac.runs.predict import load_model
 from pinn_pac.runs.reload import load_runs, saved_settings
 
@@ -42,6 +51,9 @@ CASES = {
                   "tolerance": None},
 }
 QUERIES = 20
+#: Samples of the reference the family search fits, and which queries it is run at.
+SEARCH_SAMPLES = 2000
+SEARCHED = slice(2, QUERIES, 4)
 
 
 def queries(low: float, high: float) -> list[float]:
@@ -94,6 +106,34 @@ def answer_all(case: dict, family: Path, grown: Path) -> list[dict]:
     return answers
 
 
+def search_all(case: dict, family: Path) -> list[dict]:
+    """`identify --from FAMILY`'s start for data at some queries: the best member and the search."""
+    import numpy as np
+
+    rows = []
+    for value in queries(case["low"], case["high"])[SEARCHED]:
+        truth = create(case["family"], **{case["name"]: value})
+        grid = truth.standard_grid()
+        reference = truth.reference(grid)
+        rng = np.random.default_rng(0)
+        index = [rng.integers(0, len(axis), SEARCH_SAMPLES) for axis in grid.values()]
+        data = {name: np.asarray(axis)[i] for (name, axis), i in zip(grid.items(), index)}
+        data["u"] = reference[tuple(index)]
+        guess = create(case["family"])
+        observations = read_observations(data, guess)
+        member = best_member(family, guess, observations)
+        started = time.perf_counter()
+        searched = family_start(best_member(family, guess, observations), guess, [case["name"]], observations)
+        seconds = time.perf_counter() - started
+        row = {"coefficient": value, "member": member.coefficients[case["name"]], "member_misfit": member.misfit,
+               "searched": searched.coefficients[case["name"]], "searched_misfit": searched.misfit,
+               "seconds": seconds, "how": searched.searched}
+        rows.append(row)
+        print(f"{case['name']}={value:.6g}: member {row['member']:.6g}, searched {row['searched']:.6g} "
+              f"in {seconds:.1f} s", flush=True)
+    return rows
+
+
 def scratch_solves(case: dict, folder: Path) -> list[dict]:
     """One scratch solve at the middle query as a user runs it, and one stopped at the tolerance."""
     value = queries(case["low"], case["high"])[QUERIES // 2]
@@ -140,6 +180,19 @@ def render(data: dict, directory: Path) -> None:
                                  [[f"{a['coefficient']:.6g}", f"{a['answer_seconds']:.2f}", f"{a['indicator']:.1e}",
                                    f"{a['answer_rel_l2']:.2e}", "yes" if a["calibrated"] else "",
                                    f"{a['rel_l2']:.2e}", f"{a['seconds']:.1f}"] for a in case["answers"]]), ""]
+    for name, rows in data.get("search", {}).items():
+        made = data["search_header"]
+        lines += [f"## identify --from the {name} family: where it starts", "",
+                  f"Made by `{made['command']}` on {made['date']} ({made['machine']}). {SEARCH_SAMPLES:,} clean samples of the reference at random points of its standard grid (seed 0); "
+                  "relative error of the start's coefficient; seconds of the whole start (every member's misfit, "
+                  "then the search).", "",
+                  markdown_table(["true coefficient", "best member", "its error", "family search", "its error",
+                                  "misfit: member, search", "s"],
+                                 [[f"{r['coefficient']:.6g}", f"{r['member']:.6g}",
+                                   f"{abs(r['member'] / r['coefficient'] - 1):.1e}", f"{r['searched']:.6g}",
+                                   f"{abs(r['searched'] / r['coefficient'] - 1):.1e}",
+                                   f"{r['member_misfit']:.1e}, {r['searched_misfit']:.1e}", f"{r['seconds']:.1f}"]
+                                  for r in rows]), ""]
     intro = ("Seconds: an answer's compute (the reduced basis and its indicator, not loading the run); a "
              "calibration's whole `transfer --from` in this process (training, references, reports). Errors: "
              "relative L2 against the family's reference on its standard grid, float64, seed 0.")
@@ -176,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES), help="cases to run (%(default)s)")
     parser.add_argument("--render", action="store_true", help="only rewrite the table and figure from the JSON")
+    parser.add_argument("--search", action="store_true",
+                        help="only measure identify --from's family search on the committed families")
     args = parser.parse_args(argv)
     path = RESULTS / "family_answer.json"
     if args.render:
@@ -186,8 +241,14 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown cases {', '.join(unknown)}; choose from {', '.join(CASES)}")
     data = json.loads(path.read_text()) if path.exists() else {"cases": {}}
-    data["header"] = run_header()
     folder = RESULTS / "family_answer"
+    if args.search:
+        data["search_header"] = run_header()
+        data.setdefault("search", {}).update({name: search_all(CASES[name], folder / name) for name in names})
+        write_json(path, data)
+        render(data, RESULTS)
+        return
+    data["header"] = run_header()
     for name in names:
         case = CASES[name]
         family = build_family(case, folder / name)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import statistics
 import time
 from dataclasses import asdict, replace
@@ -30,8 +29,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from _common import RESULTS, markdown_table, run_header, seconds_to, write_results
-from equations import create
+from _common import RESULTS, map_jobs, markdown_table, run_header, seconds_to, write_results
+from equations import Equation, create
 from pinn_pac.runs.coefficients import parse_assignments
 from pinn_pac.runs.plots import save_figure
 from equations import coefficient_key
@@ -106,10 +105,10 @@ def rows_of(run: TransferRun, family: str, pair_of: dict[str, str], seed: int, v
     return rows
 
 
-def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
-    """One family and seed: source, the methods, and (Burgers) few points and PAC's ablation."""
-    family, seed, quick, methods = job
-    torch.set_num_threads(1)
+def job_problem(family: str, seed: int, quick: bool) -> tuple[dict, Settings, Equation, list[Equation],
+                                                              dict[str, str], TransferSettings]:
+    """A job's configuration, settings, source, targets, each target's pair name (by its key)
+    and budgets."""
     config = configuration(quick)
     settings = replace(config["settings"], seed=seed)
     source_text, pairs = config["families"][family]
@@ -117,6 +116,14 @@ def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
     targets = [source.with_coefficients(**parse_assignments(text)[0]) for text in pairs.values()]
     pair_of = {coefficient_key(t): pair for t, pair in zip(targets, pairs)}
     base = TransferSettings(source=config["source"], allocate=config["allocate"], calibrate=config["calibrate"])
+    return config, settings, source, targets, pair_of, base
+
+
+def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
+    """One family and seed: source, the methods, and (Burgers) few points and PAC's ablation."""
+    family, seed, quick, methods = job
+    torch.set_num_threads(1)
+    config, settings, source, targets, pair_of, base = job_problem(family, seed, quick)
     started = time.perf_counter()
     source_run = solve(source, settings, base.source, progress=False)
     rows = []
@@ -295,11 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     jobs = [(family, seed, args.quick, methods) for seed in config["seeds"] for family in config["families"]]
     jobs.sort(key=lambda job: job[0] != "burgers")  # the longest jobs first, so the pool ends together
     started = time.perf_counter()
-    if args.workers > 1:
-        with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
-            results = pool.map(run_job, jobs, chunksize=1)
-    else:
-        results = [run_job(job) for job in jobs]
+    results = map_jobs(run_job, jobs, args.workers)
     wall = time.perf_counter() - started
     data = {"header": run_header(), "wall_seconds": wall, "workers": args.workers,
             "settings": asdict(config["settings"]),

@@ -21,6 +21,7 @@ from pinn_pac.runs.reload import load_runs, saved_settings
 from pinn_pac.runs.predict import load_model
 from pinn_pac.solver.evaluate import Evaluator
 
+from test_identify import family_run  # noqa: F401 (a fixture: a three-member Burgers family)
 from test_predict import transfer_run  # noqa: F401 (a fixture: a two-member Burgers family)
 
 SOFT = Settings(conditions="soft", n_condition=64, derivative_method="autograd")
@@ -131,3 +132,82 @@ def test_predict_above_the_tolerance_calibrates_a_member_and_the_family_grows(tr
     data = np.load(out)
     x, t = np.meshgrid(data["x"], data["t"], indexing="ij")
     assert np.array_equal(data["u"], member({"x": x, "t": t})["u"])  # what was written is the new member's
+
+
+def test_the_family_search_finds_a_coefficient_between_exact_members_from_data():
+    from pinn_pac.runs.identify_job import search_family
+    from pinn_pac.solver.observations import read_observations
+
+    truth = equations.create("diffusion", kappa=0.1)
+    grid = truth.standard_grid()
+    values = truth.reference(grid)
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(0, len(grid["x"]), 500), rng.integers(0, len(grid["t"]), 500)
+    data = {"x": np.asarray(grid["x"])[i], "t": np.asarray(grid["t"])[j], "u": values[i, j]}
+    guess = equations.create("diffusion", kappa=0.15)
+    members = exact_members([0.05, 0.08, 0.125, 0.2])
+    value, misfit, note = search_family(members, guess, "kappa", read_observations(data, guess), SOFT)
+    assert value == pytest.approx(0.1, rel=1e-3)
+    assert "family answers between 4 members" in note
+    # Better than any member's own fit (the nearest, 0.08 and 0.125, are 20-25% off).
+    from pinn_pac.runs.identify_job import member_misfit
+    observations = read_observations(data, guess)
+    assert misfit < min(member_misfit(n, m, "soft", observations) for m, n in members) / 100
+
+
+def test_identify_from_a_run_starts_from_the_coefficient_its_family_answers_best(transfer_run, tmp_path, capsys):  # noqa: F811
+    """Data drawn from the family's own answer at nu = 0.07/pi (between its members 0.05/pi and
+    0.1/pi): the search finds it again, and identify starts there."""
+    points = {"x": np.linspace(-0.9, 0.9, 40).repeat(10), "t": np.tile(np.linspace(0.05, 0.95, 10), 40)}
+    model = load_model(transfer_run, "nu=0.07/pi")
+    np.savez(tmp_path / "data.npz", **points, u=model(points)["u"])
+    assert main(["identify", "burgers", "--from", str(transfer_run), "--unknowns", "nu", "--data",
+                 str(tmp_path / "data.npz"), "--iterations", "1", "--quiet", "--out", str(tmp_path / "id")]) == 0
+    printed = capsys.readouterr().out
+    assert "searched in the family of" in printed
+    started = json.loads((tmp_path / "id" / "results.json").read_text())["started_from"]
+    assert started["role"] == "family answer" and "family answers between 2 members" in started["searched"]
+    assert started["coefficients"]["nu"] == pytest.approx(0.07 / math.pi, rel=2e-3)
+    assert started["misfit"] < min(started["misfits"].values())
+
+
+def test_evaluate_family_answers_the_whole_range_and_draws_it(family_run, capsys):  # noqa: F811
+    from pinn_pac.runs.assemble import evaluator_for
+
+    assert main(["evaluate", str(family_run), "--family"]) == 0
+    printed = capsys.readouterr().out
+    rows = [line.split(" | ") for line in printed.splitlines() if line.startswith("| 0.")]
+    assert len(rows) == 24 and "24 coefficients between the 3 members of pac" in printed
+    values = [float(row[0].strip("| ")) for row in rows]
+    assert values == sorted(values) and 0.02 / math.pi < values[0] and values[-1] < 0.1 / math.pi
+    assert np.allclose(np.diff(values), (0.1 - 0.02) / math.pi / 25, rtol=1e-3)  # evenly: a factor of 5 is linear
+    model = load_model(family_run, f"nu={values[3]!r}")
+    settings = saved_settings(load_runs(family_run)[0].metadata)
+    error = evaluator_for(model.equation, settings)(model.network).rel_l2
+    assert rows[3][1] == f"{error:.2e}" and rows[3][2] == f"{model.answer.indicator:.2e}"
+    assert (family_run / "family_range.png").stat().st_size > 10_000
+
+
+def test_evaluate_family_needs_three_members_differing_in_one_coefficient(transfer_run, capsys):  # noqa: F811
+    assert main(["evaluate", str(transfer_run), "--family"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "three or more members" in error and "has 2 members" in error
+
+
+def test_network_fields_are_made_once_per_network_and_point_set():
+    from pinn_pac.runs.reduced_basis import NetworkFields
+
+    kept, made = NetworkFields(), []
+    points = torch.rand(10, 2, dtype=torch.float64)
+    first, second = ExactDiffusion(0.1), ExactDiffusion(0.2)
+
+    def make(network, at):
+        return lambda: made.append(network) or {"u": network(at)}
+
+    for _ in range(2):
+        assert torch.equal(kept.get(first, ("u",), points, make(first, points))["u"], first(points))
+        kept.get(second, ("u",), points, make(second, points))
+    assert made == [first, second]
+    moved = points + 1.0  # other points: made again
+    assert torch.equal(kept.get(first, ("u",), moved, make(first, moved))["u"], first(moved))
+    assert made == [first, second, first]

@@ -71,9 +71,9 @@ def allocated(tiny_network, tiny_loss):
     return PACNetwork(tiny_network, kept)
 
 
-def test_zero_adapter_reproduces_the_source_bit_for_bit(allocated):
+def test_start_adapter_reproduces_the_source_bit_for_bit(allocated):
     points = torch.rand(64, 2, dtype=torch.float64)
-    allocated.set_adapter("zero", allocated.zero_adapter())
+    allocated.set_adapter("zero", allocated.start_adapter())
     assert torch.equal(allocated.target_view("zero")(points), allocated.source_view()(points))
 
 
@@ -99,7 +99,7 @@ def test_calibration_trains_only_freed_weights_and_keeps_source_exact(allocated,
 def test_calibration_lowers_the_target_error(allocated, tiny_settings):
     target = create("burgers", nu=0.1)
     evaluator = Evaluator(target)
-    allocated.set_adapter("start", allocated.zero_adapter())
+    allocated.set_adapter("start", allocated.start_adapter())
     start = evaluator(allocated.target_view("start")).rel_l2
     allocated.calibrate("t", physics_loss(target, tiny_settings), Budget(50, 50), 1e-6, progress=False)
     assert evaluator(allocated.target_view("t")).rel_l2 < start
@@ -208,4 +208,4 @@ def test_to_moves_masks_indices_and_adapters(tiny_network, tiny_settings):
 
 def test_an_adapter_that_does_not_fit_the_masks_is_refused(allocated):
     with pytest.raises(ValueError, match="does not fit the masks"):
-        allocated.set_adapter("bad", [v[:-1] for v in allocated.zero_adapter()])
+        allocated.set_adapter("bad", [v[:-1] for v in allocated.start_adapter()])

@@ -325,6 +325,21 @@ def test_member_cost_benchmark_quick_mode_measures_transfer_scratch_and_the_naiv
     assert (tmp_path / "member_cost.png").stat().st_size > 500
 
 
+def test_pac_levers_benchmark_quick_mode_runs_every_lever_and_writes_nothing():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "pac_levers.py"
+    results = script.parent / "results" / "pac_levers.json"
+    before = results.read_bytes() if results.exists() else None
+    done = subprocess.run([sys.executable, str(script), "--quick", "--workers", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Pairs (of 1) on which each PAC-Net variant beats LoRA" in done.stdout
+    table = done.stdout.split("| family | pair |")[1]
+    row = next(line for line in table.splitlines() if line.startswith("| burgers | near |"))
+    errors = [float(cell.strip(" *")) for cell in row.split("|")[3:-2]]  # lora, then each PAC-Net variant
+    assert len(errors) == 7 and all(math.isfinite(e) and e > 0 for e in errors)
+    assert (results.read_bytes() if results.exists() else None) == before
+
+
 def test_transfer_benchmark_quick_mode_runs_every_method(tmp_path):
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer.py"
     done = subprocess.run([sys.executable, str(script), "--quick", "--results", str(tmp_path)],

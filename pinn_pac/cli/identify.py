@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..runs.assemble import check_run
-from ..runs.identify_job import FROM_BUDGET, IDENTIFY_BUDGET, IdentifyRun, best_member, identify
+from ..runs.identify_job import FROM_BUDGET, IDENTIFY_BUDGET, IdentifyRun, Start, best_member, family_start, identify
 from ..runs.predict import read_points
 from ..runs.reports import save_identify
 from ..solver.observations import DEFAULT_DATA_WEIGHT, check_data_weight, read_observations
@@ -47,6 +47,16 @@ def _budget(args: argparse.Namespace, typed: set[str]):
     return replace(base, **given)
 
 
+def print_start(start: Start, run_dir: Path) -> None:
+    found = ", ".join(f"{k}={v:.6g}" for k, v in start.coefficients.items())
+    if start.searched is None:
+        print(f"starting from the {start.role} {found} of {run_dir}: data misfit {start.misfit:.2e}, "
+              f"the best of {len(start.misfits)} members")
+    else:
+        print(f"starting from {found}, searched in the family of {run_dir}: its answer's data misfit "
+              f"{start.misfit:.2e} against the best member's {min(start.misfits.values()):.2e} ({start.searched})")
+
+
 def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) -> None:
     if "target_error" in typed:
         raise UsageError("--target-error: identify has no reference while it trains (the coefficients are unknown)")
@@ -66,8 +76,6 @@ def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
     if args.from_run is not None:
         start = best_member(args.from_run, equation, observations, args.equation_from, args.allow_changed_equation)
         settings = with_runtime(start.settings, args, typed)
-        print(f"starting from the {start.role} {', '.join(f'{k}={v:.6g}' for k, v in start.coefficients.items())} "
-              f"of {args.from_run}: data misfit {start.misfit:.2e}, the best of {len(start.misfits)} members")
     else:
         settings = settings_from(args)
     check_run(equation, settings, budget.optimizer)
@@ -75,6 +83,9 @@ def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
     runtime.check()
     out = run_dir_for(args, equation)
     try:
+        if start is not None:
+            start = family_start(start, equation, unknowns, observations)
+            print_start(start, args.from_run)
         run = identify(equation, observations, unknowns, settings, budget, args.data_weight, start,
                        progress=runtime.progress, callbacks=runtime.logs(out))
     except KeyboardInterrupt:

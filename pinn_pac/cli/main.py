@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser = commands.add_parser("evaluate", help="reload a run directory and re-evaluate it",
                                           allow_abbrev=False)
     evaluate_parser.add_argument("run_dir", type=Path)
+    evaluate_parser.add_argument("--family", action="store_true",
+                                 help="also answer 24 coefficients spread between a transfer's members from the "
+                                      "family, measure each against its reference, and draw RUN_DIR/family_range.png")
     add_device_option(evaluate_parser)
     add_equation_source_options(evaluate_parser)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ from equations import Equation
 
 from ..runs.checkpoint import atomic_write
 from ..runs.families import checked_family
+from ..runs.family_range import family_range, plot_family_range, varying_coefficient
 from ..runs.numerics import CROSS_MACHINE_ATOL, machine, same_numerics
 from ..runs.folder_jobs import RunInterrupted, Runtime, add_members
 from ..runs.predict import MAX_POINTS, SavedModel, grid_axes, load_model, read_points
@@ -26,7 +28,15 @@ from .options import UsageError
 
 def run_evaluate(args: argparse.Namespace) -> None:
     runs = load_runs(args.run_dir, args.device, args.equation_from, args.allow_changed_equation)
+    if args.family:
+        for loaded in runs:
+            varying_coefficient(loaded)
+        check_writable(args.run_dir, "the family figure")
     print(format_table(measure(runs, args.device)))
+    if args.family:
+        for loaded in runs:
+            name = "family_range.png" if len(runs) == 1 else f"family_range_{loaded.method}.png"
+            _evaluate_family(loaded, Path(args.run_dir) / name)
     recorded = runs[0].metadata
     if not same_numerics(recorded):
         made = recorded.get("machine")
@@ -35,6 +45,19 @@ def run_evaluate(args: argparse.Namespace) -> None:
         print(f"pinn-pac: note: the run was made on {made}, torch {recorded.get('versions', {}).get('torch')}; "
               f"here: {here['cpu']}, MKL {here['mkl_path']}, torch {torch.__version__}, so its errors agree "
               f"to {CROSS_MACHINE_ATOL:g}, not bit for bit", file=sys.stderr)
+
+
+def _evaluate_family(loaded, path: Path) -> None:
+    """The family over its range (`runs.family_range`): a table, and the figure at `path`."""
+    name, members, answers = family_range(loaded)
+    print(f"\n{len(answers)} coefficients between the {len(members)} members of {loaded.method}, "
+          f"answered from the family:")
+    print(f"| {name} | rel L2 | estimated | seconds |\n|---|---|---|---|")
+    for p in answers:
+        error = "no reference" if p.rel_l2 is None else f"{p.rel_l2:.2e}"
+        print(f"| {p.coefficient:.6g} | {error} | {p.indicator:.2e} | {p.seconds:.2f} |")
+    plot_family_range(name, members, answers, path)
+    print(f"wrote {path}")
 
 
 def _check_output_file(path, what: str) -> None:

@@ -35,7 +35,7 @@ from ..solver.posing import Posing
 from ..transfer.nearest import coefficient_distance, secant_step, two_nearest
 from .assemble import physics_loss
 from .config import Settings
-from .reduced_basis import AffineFields, CombinedNetwork, MemberBasis, levenberg_marquardt
+from .reduced_basis import AffineFields, CombinedNetwork, MemberBasis, NetworkFields, levenberg_marquardt
 
 #: Interior collocation points of the answer's loss (drawn as the run draws its own).
 ANSWER_POINTS = 4000
@@ -86,14 +86,16 @@ class _Fit:
     interior: torch.Tensor
 
 
-def _fit(equation: Equation, members: list[tuple[Equation, nn.Module]], settings: Settings, points: int) -> _Fit:
+def _fit(equation: Equation, members: list[tuple[Equation, nn.Module]], settings: Settings, points: int,
+         kept: NetworkFields) -> _Fit:
     """The combination that minimises `equation`'s physics loss: first of `members`' networks,
     from the secant of the two nearest members; then, from there, of their last hidden features
-    (every member's last layer chosen anew at once), which is the answer (see the module)."""
+    (every member's last layer chosen anew at once), which is the answer (see the module).
+    `kept` holds (and is given) the members' own fields at the loss's points."""
     known = [m for m, _ in members]
     eager = replace(settings, derivative_method="forward", causal=0.0, balance=False)
     loss = physics_loss(equation, eager, n_interior=points)
-    affine = AffineFields(loss, [MemberBasis(network, features=False) for _, network in members])
+    affine = AffineFields(loss, [MemberBasis(network, features=False) for _, network in members], kept)
     nearest, other = two_nearest(equation, known, known[0])
     t = secant_step(equation, nearest, other, known[0])
     start = affine.values.new_zeros(len(members))
@@ -102,7 +104,7 @@ def _fit(equation: Equation, members: list[tuple[Equation, nn.Module]], settings
 
     featured_members = _nearest_first(equation, known)[:FEATURED_MEMBERS]
     bases = [MemberBasis(network, features=k in featured_members) for k, (_, network) in enumerate(members)]
-    featured = AffineFields(loss, bases)
+    featured = AffineFields(loss, bases, kept)
     mapped = torch.cat([basis.weights_of(a) for basis, a in zip(bases, weights)])
     feature_weights = levenberg_marquardt(featured, mapped)
     parts = feature_weights.detach().split([len(basis.functions) for basis in bases])
@@ -122,7 +124,7 @@ def _relative_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _error_per_residual(equation: Equation, members: list[tuple[Equation, nn.Module]], settings: Settings,
-                        points: int) -> float | None:
+                        points: int, kept: NetworkFields) -> float | None:
     """How the error of a reduced-basis answer follows the root of its loss near `equation`:
     the largest ratio over the `CHECKED_MEMBERS` members nearest to it, each answered from
     the others and compared with itself (None where no member lies inside the others' range)."""
@@ -135,7 +137,7 @@ def _error_per_residual(equation: Equation, members: list[tuple[Equation, nn.Mod
             check_within(member, [m for m, _ in others])
         except InputError:
             continue  # an end member: the others cannot answer it
-        fit = _fit(member, others, settings, points)
+        fit = _fit(member, others, settings, points, kept)
         with torch.no_grad():
             itself = Posing(member, settings.conditions).predict(network, fit.interior)
         ratios.append(_relative_distance(fit.solution, itself) / max(math.sqrt(fit.loss), 1e-300))
@@ -144,18 +146,28 @@ def _error_per_residual(equation: Equation, members: list[tuple[Equation, nn.Mod
     return max(ratios) if ratios else None
 
 
+def family_network(equation: Equation, members: list[tuple[Equation, nn.Module]], settings: Settings,
+                   kept: NetworkFields | None = None, points: int = ANSWER_POINTS) -> CombinedNetwork:
+    """The reduced-basis answer's network alone (no error indicator); `kept` carries the
+    members' own fields from one call to the next (a search over the family)."""
+    check_within(equation, [m for m, _ in members])
+    return _fit(equation, members, settings, points, kept or NetworkFields()).network
+
+
 def answer_from_family(equation: Equation, members: list[tuple[Equation, nn.Module]], settings: Settings,
-                       points: int = ANSWER_POINTS) -> FamilyAnswer:
+                       points: int = ANSWER_POINTS, kept: NetworkFields | None = None) -> FamilyAnswer:
     """`equation` (a new member of the family) answered by the reduced basis of `members`
     (each a trained member and its network, two or more, the source first), trained with
-    `settings`; its indicator as the module says."""
+    `settings`; its indicator as the module says. `kept` carries the members' own fields from
+    one answer to the next."""
     if len(members) < 2:
         raise InputError("a family answer needs two or more trained members")
     known = [m for m, _ in members]
     check_within(equation, known)
     began = time.perf_counter()
-    fit = _fit(equation, members, settings, points)
-    ratio = _error_per_residual(equation, members, settings, points)
+    kept = kept or NetworkFields()
+    fit = _fit(equation, members, settings, points, kept)
+    ratio = _error_per_residual(equation, members, settings, points, kept)
     indicator = _relative_distance(fit.solution, fit.secant) if ratio is None else ratio * math.sqrt(fit.loss)
     return FamilyAnswer(equation, fit.network, known,
                         loss=fit.loss, start_loss=fit.start_loss, indicator=indicator,

@@ -4,14 +4,16 @@ The network and the unknowns train together on the physics residual plus the dat
 (see `solver.observations`), through the same Adam and quasi-Newton engine as a solve, the
 unknowns' raw parameters inside the dense matrix. From scratch the network starts fresh and
 the unknowns at the starting guess; from a trained family (`start_from`, a run folder) they
-start at the member that fits the data best, and its network.
+start at the member that fits the data best, and its network, or, with one unknown, at the
+coefficient between the members whose family answer (`family_answer`) fits best.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -31,6 +33,8 @@ from ..solver.train import Budget, History, train
 from ..solver.unknowns import Unknowns, check_residual_only, check_unknowns, with_unknowns
 from .assemble import apply_threads, build_network, physics_loss
 from .config import Settings
+from .family_answer import family_network
+from .reduced_basis import NetworkFields
 from .reload import load_runs, saved_settings
 
 #: From scratch: Adam, then the quasi-Newton phase. Measured on Burgers nu from 2,000 clean
@@ -42,6 +46,11 @@ IDENTIFY_BUDGET = Budget(adam_steps=1000, iterations=2000, adam_lr=5e-3)
 FROM_BUDGET = Budget(adam_steps=0, iterations=2000)
 #: Where the held-out points are drawn: a seed offset no training loss uses.
 HELD_OUT_SEED_OFFSET = 7919
+#: The family search: family answers tried evenly between each two neighbouring members, then
+#: golden-section steps narrowing in around the best coefficient found.
+SEARCH_BETWEEN = 2
+SEARCH_STEPS = 12
+GOLDEN = (math.sqrt(5) - 1) / 2
 
 
 @dataclass
@@ -58,6 +67,10 @@ class Start:
     settings: Settings
     #: The data misfit of every member, by its coefficients' description.
     misfits: dict[str, float]
+    #: How the family search found `coefficients` between the members (None: a member's own).
+    searched: str | None = None
+    #: The members of the best member's run (each equation and network): where the search looks.
+    members: list = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -109,7 +122,7 @@ class IdentifyRun:
             "started_from": None if self.started_from is None else {
                 "run": str(self.started_from.run_dir), "role": self.started_from.role,
                 "coefficients": self.started_from.coefficients, "misfit": self.started_from.misfit,
-                "misfits": self.started_from.misfits},
+                "misfits": self.started_from.misfits, "searched": self.started_from.searched},
         }
 
 
@@ -123,20 +136,89 @@ def member_misfit(network: torch.nn.Module, equation: Equation, conditions: str,
 def best_member(run_dir: Path, equation: Equation, observations: Observations, relocate: str | None = None,
                 allow_changed: bool = False) -> Start:
     """The member of the saved run in `run_dir` (every method's source and targets) that
-    fits `observations` best; a run of another family is refused."""
+    fits `observations` best; a run of another family is refused. `family_start` may then
+    move it between the members of its run."""
     runs = load_runs(run_dir, "cpu", relocate, allow_changed)
     best, misfits = None, {}
     for loaded in runs:
         settings = saved_settings(loaded.metadata)
+        members = []
         for role, member, network, _ in loaded.models:
             if member.name != equation.name:
                 raise InputError(f"{run_dir} holds a {member.name} run, not {equation.name}")
             misfit = member_misfit(network, member, settings.conditions, observations)
             misfits[member.describe()] = misfit
+            members.append((member, network))
             if best is None or misfit < best.misfit:
                 best = Start(Path(run_dir), role, dict(member.coefficients), misfit, MLP.merged(network), settings,
-                             misfits)
+                             misfits, members=members)
     return best
+
+
+def family_start(start: Start, equation: Equation, unknowns: Sequence[str], observations: Observations) -> Start:
+    """`start` moved to the value of the one unknown between its run's members whose family
+    answer fits best (`search_family`), with the nearest member's network, where that fits
+    better than the best member; `start` as it is with several unknowns."""
+    found = search_family(start.members, equation, unknowns[0], observations, start.settings) \
+        if len(unknowns) == 1 else None
+    if found is None or found[1] >= start.misfit:
+        return start
+    value, misfit, note = found
+    nearest, network = min(start.members, key=lambda m: abs(m[0].coefficients[unknowns[0]] - value))
+    at_value = member_misfit(network, equation.with_coefficients(**{unknowns[0]: value}),
+                             start.settings.conditions, observations)
+    return replace(start, role="family answer", coefficients={**start.coefficients, unknowns[0]: value},
+                   misfit=misfit, network=MLP.merged(network),
+                   searched=f"{note}; the network of the member {nearest.describe()}, misfit {at_value:.2e} there")
+
+
+def search_family(members: list[tuple[Equation, torch.nn.Module]], equation: Equation, unknown: str,
+                  observations: Observations, settings: Settings) -> tuple[float, float, str] | None:
+    """The value of `unknown` between `members` (one run's, trained with `settings`) whose family
+    answer fits `observations` best, its misfit and how it was found: answers evenly between
+    each two neighbouring members, then a golden-section search around the best point (a
+    member's own network, or an answer). None where the members do not vary in `unknown` or
+    cannot answer `equation`'s other coefficients."""
+    began = time.perf_counter()
+    values = sorted({m.coefficients[unknown] for m, _ in members})
+    if len(values) < 2:
+        return None
+    tried: dict[float, float] = {}
+    kept = NetworkFields()
+
+    def misfit(value: float) -> float:
+        if value not in tried:
+            member = equation.with_coefficients(**{unknown: value})
+            network = family_network(member, members, settings, kept)
+            tried[value] = member_misfit(network, member, settings.conditions, observations)
+        return tried[value]
+
+    try:
+        misfit(values[0] + (values[1] - values[0]) / (SEARCH_BETWEEN + 1))
+    except InputError:  # another coefficient lies outside the members': they cannot answer it
+        return None
+    for low, high in zip(values, values[1:]):
+        for k in range(1, SEARCH_BETWEEN + 1):
+            misfit(low + (high - low) * k / (SEARCH_BETWEEN + 1))
+    own: dict[float, float] = {}  # each member value's own misfit (its network, not an answer)
+    for member, network in members:
+        value = member.coefficients[unknown]
+        own[value] = min(own.get(value, math.inf), member_misfit(network, member, settings.conditions, observations))
+    every = {**own, **tried}
+    grid = sorted(every)
+    at = grid.index(min(every, key=every.get))
+    low, high = grid[max(at - 1, 0)], grid[min(at + 1, len(grid) - 1)]
+    left, right = high - GOLDEN * (high - low), low + GOLDEN * (high - low)
+    for _ in range(SEARCH_STEPS):  # golden-section search on [low, high]: one new answer a step
+        if misfit(left) <= misfit(right):
+            high, right = right, left
+            left = high - GOLDEN * (high - low)
+        else:
+            low, left = left, right
+            right = low + GOLDEN * (high - low)
+    value = min(tried, key=tried.get)
+    return value, tried[value], (f"{len(tried)} family answers between {len(members)} members "
+                                 f"in {time.perf_counter() - began:.1f} s")
 
 
 def identify(
@@ -161,7 +243,8 @@ def identify(
     check_residual_only(equation, unknowns)
     observations = data if isinstance(data, Observations) else read_observations(data, equation)
     if isinstance(start_from, (str, Path)):
-        start_from = best_member(Path(start_from), equation, observations)
+        start_from = family_start(best_member(Path(start_from), equation, observations), equation, unknowns,
+                                  observations)
     if start_from is not None:
         equation = equation.with_coefficients(**{name: start_from.coefficients[name] for name in unknowns})
         settings = settings or start_from.settings

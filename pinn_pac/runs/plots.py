@@ -118,20 +118,25 @@ def plot_family(axis: str, series: dict[str, tuple[list[float], list[float], lis
     for method, (positions, errors, seconds) in series.items():
         error_ax.plot(positions, errors, "o-", ms=4, label=method)
         seconds_ax.plot(positions, seconds, "o-", ms=4, label=method)
-    positions = [p for values in series.values() for p in values[0]]
-    logarithmic = min(positions) > 0 and max(positions) / min(positions) > 10
-    for ax in (error_ax, seconds_ax):
-        ax.set_xscale("log" if logarithmic else "linear")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        if source is not None:
-            ax.axvline(source, color="gray", ls="--", lw=1, label="source")
-        ax.set_xlabel(axis)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+    coefficient_axes((error_ax, seconds_ax), axis, [p for values in series.values() for p in values[0]], source)
     error_ax.set_yscale("log")
     error_ax.set(ylabel="relative L2 error", title="each target's error")
     seconds_ax.set(ylabel="seconds", title="each target's training time")
     save_figure(figure, path)
+
+
+def coefficient_axes(axes, name: str, positions: list[float], source: float | None = None) -> None:
+    """Axes against coefficient `name`: logarithmic where `positions` span more than a factor
+    of 10 of positive values, gridded, with a legend; a dashed line at the source's value."""
+    logarithmic = min(positions) > 0 and max(positions) / min(positions) > 10
+    for ax in axes:
+        ax.set_xscale("log" if logarithmic else "linear")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if source is not None:
+            ax.axvline(source, color="gray", ls="--", lw=1, label="source")
+        ax.set_xlabel(name)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
 
 
 def plot_unknowns(history: History, start: dict[str, float], identified: dict[str, float],

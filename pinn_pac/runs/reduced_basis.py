@@ -10,6 +10,7 @@ dense solves. `family_answer` builds its answers from this.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -47,6 +48,28 @@ class ReheadedNetwork(TanhNetwork):
         return self.layers
 
 
+class NetworkFields:
+    """Networks' own fields (outputs and derivatives) at one set of points, kept across fits:
+    they do not depend on a member's coefficients (only the posing on top does), so every
+    fit of a family on the same points computes each member's once."""
+
+    def __init__(self) -> None:
+        self.points: torch.Tensor | None = None
+        self.kept: dict[tuple, tuple[nn.Module, dict[str, torch.Tensor]]] = {}
+
+    def get(self, network: nn.Module, key: tuple, points: torch.Tensor,
+            make: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """`network`'s fields that `key` names at `points`: kept ones, or `make()`'s."""
+        same = (self.points is not None and self.points.shape == points.shape
+                and self.points.device == points.device and torch.equal(self.points, points))
+        if not same:
+            self.points, self.kept = points.detach().clone(), {}
+        key = (id(network), *key)
+        if key not in self.kept or self.kept[key][0] is not network:
+            self.kept[key] = (network, {name: value.detach() for name, value in make().items()})
+        return self.kept[key][1]
+
+
 class MemberBasis:
     """A member's basis functions: each of its last hidden features, and the constant, in each
     output (any combination of them is the member under another last layer); a network that is
@@ -66,21 +89,28 @@ class MemberBasis:
             pick = pick.view_as(self.head)
             self.functions.append(ReheadedNetwork(network, pick[:, :-1], pick[:, -1]))
 
-    def posed_fields(self, loss: PhysicsLoss, points: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    def posed_fields(self, loss: PhysicsLoss, points: torch.Tensor,
+                     kept: NetworkFields | None = None) -> list[dict[str, torch.Tensor]]:
         """Each function's fields under `loss`'s posing at `points`: for features, from one
-        pass of the member's hidden layers (their derivatives, by the loss's derivative path)."""
+        pass of the member's hidden layers (their derivatives, by the loss's derivative path);
+        the network's own fields are taken from `kept` where it holds them."""
         posing, derivatives, method = loss.posing, loss.derivatives, loss.derivative_method
-        if self.head is None:
-            return [posing.fields(self.network, points, derivatives, method)]
+        kept = kept or NetworkFields()
         posing.check_network(self.network)
         inputs, outputs = posing.equation.inputs, posing.equation.outputs
         inner = posing.network_derivatives(derivatives)
+        key = (self.head is None, method, tuple(d.name for d in inner))
+        if self.head is None:
+            net = kept.get(self.network, key, points,
+                           lambda: compute_fields(self.network, points, inner, outputs, method, inputs))
+            return [posing.pose(net, points, derivatives)]
         width = self.head.shape[1] - 1
         names = tuple(f"feature{j}" for j in range(width))
         wrts = sorted({d.wrt for d in inner})
         hidden = ReheadedNetwork(self.network, torch.eye(width).to(self.head), self.head.new_zeros(width))
-        raw = compute_fields(hidden, points, [Derivative(derivative_name(j, wrt, inputs, names), j, wrt)
-                                              for j in range(width) for wrt in wrts], names, method, inputs)
+        raw = kept.get(self.network, key, points, lambda: compute_fields(
+            hidden, points, [Derivative(derivative_name(j, wrt, inputs, names), j, wrt)
+                             for j in range(width) for wrt in wrts], names, method, inputs))
         zeros, ones = points.new_zeros(len(points), 1), points.new_ones(len(points), 1)
         posed = []
         for output in range(len(outputs)):
@@ -123,15 +153,16 @@ class AffineFields:
     """The loss's residual and soft-condition rows of sum_i a_i N_i, affine in a: each member's
     rows once, then any a in a few vector operations."""
 
-    def __init__(self, loss: PhysicsLoss, bases: list["MemberBasis"]) -> None:
+    def __init__(self, loss: PhysicsLoss, bases: list["MemberBasis"], kept: NetworkFields | None = None) -> None:
         self.loss = loss
         interior = loss.points.interior
         zero = _Zero(len(loss.equation.outputs), getattr(bases[0].network, "periodic", ()))
         fields = [self._detached(loss.posing.fields(zero, interior, loss.derivatives, loss.derivative_method))]
         for basis in bases:
-            fields += [self._detached(f) for f in basis.posed_fields(loss, interior)]
+            fields += [self._detached(f) for f in basis.posed_fields(loss, interior, kept)]
         self.base = fields[0]
-        self.parts = {name: torch.stack([f[name] - fields[0][name] for f in fields[1:]]) for name in fields[0]}
+        varying = [name for name in fields[0] if name not in loss.equation.inputs]  # the inputs are the points
+        self.parts = {name: torch.stack([f[name] - fields[0][name] for f in fields[1:]]) for name in varying}
         functions = [f for basis in bases for f in basis.functions]
         mismatches = [self._mismatches(n) for n in [zero, *functions]]
         self.mismatch_base = mismatches[0]
@@ -151,7 +182,8 @@ class AffineFields:
         return torch.cat(rows) if rows else like.new_zeros(0)
 
     def _combined(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {name: base + (weights @ self.parts[name].flatten(1)).view_as(base) for name, base in self.base.items()}
+        return {**self.base, **{name: self.base[name] + (weights @ part.flatten(1)).view_as(self.base[name])
+                                for name, part in self.parts.items()}}
 
     def _scaled(self, residual: torch.Tensor, mismatch: torch.Tensor) -> torch.Tensor:
         """Residual and condition rows (the first dimension) scaled so that the sum of their
@@ -171,14 +203,16 @@ class AffineFields:
         """d rows / d weights. A residual is pointwise in the fields, so one backward pass per
         residual column gives each point's partial derivatives, and the chain rule through the
         affine fields does the rest (no forward-mode machinery, whose first use costs seconds)."""
-        fields = {name: value.detach().requires_grad_(True) for name, value in self._combined(weights).items()}
+        fields = {name: value.detach().requires_grad_(name in self.parts)
+                  for name, value in self._combined(weights).items()}
         residual = self.loss.equation.residual(fields)
         residual = residual.reshape(len(residual), -1)
+        varying = [fields[name] for name in self.parts]
         columns = []
         for column in residual.unbind(dim=1):
-            grads = torch.autograd.grad(column.sum(), list(fields.values()), retain_graph=True, allow_unused=True)
+            grads = torch.autograd.grad(column.sum(), varying, retain_graph=True, allow_unused=True)
             columns.append(sum(grad[:, :1] * self.parts[name][..., 0].T
-                               for (name, grad) in zip(fields, grads) if grad is not None))
+                               for (name, grad) in zip(self.parts, grads) if grad is not None))
         residual_jacobian = torch.stack(columns, dim=1).flatten(0, 1)
         return self._scaled(residual_jacobian, self.mismatch_parts.T)
 

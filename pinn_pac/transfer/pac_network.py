@@ -1,12 +1,15 @@
 """PAC-Net transfer: Prune, Allocate, Calibrate (Myung et al., ICML 2022).
 
-* `prune` keeps the largest-magnitude weights of a trained source network and frees the rest.
+* `prune` frees weights of a trained source network (the smallest, or whole neurons).
 * `allocate` retrains the kept weights (and biases) on the source with freed weights at 0.
-* `calibrate` trains only the freed weights for a target, from 0, with an L2 pull towards 0.
+* `calibrate` trains only the freed weights for a target (and, with `own_biases`, the
+  target's own copy of the biases), from their start, with an optional L2 pull towards it.
 
 A `PACNetwork` is the frozen allocated source plus one adapter per target; an adapter holds
-only the calibrated freed weights. The source view is the allocated network itself, so it
-predicts bit for bit the same after any number of calibrations.
+only the calibrated freed weights (then the biases). The source view is the allocated network
+itself, so it predicts bit for bit the same after any number of calibrations. A freed weight
+starts at 0, the source's value, except where its neuron is unused by the source (all of the
+neuron's outgoing weights freed): there it starts from the value it was trained to.
 
 `prune` and `allocate` live in `pac_source` and can be imported from here too.
 """
@@ -38,18 +41,18 @@ class AdaptedNetwork(TanhNetwork):
 
     def affine_layers(self) -> Layers:
         layers = []
-        for weight, bias, index, values in zip(
-            self.pac.source.weights, self.pac.source.biases, self.pac.freed_index, self.adapter
-        ):
+        weights, biases = self.pac.split(self.adapter)
+        for weight, index, values, bias in zip(self.pac.source.weights, self.pac.freed_index, weights, biases):
             merged = torch.index_put(weight.detach().flatten(), (index,), values)
-            layers.append((merged.view_as(weight), bias.detach()))
+            layers.append((merged.view_as(weight), bias))
         return layers
 
 
 class StackedAdaptedNetwork(TanhNetwork):
     """Several targets' adapted networks in one batched pass.
 
-    `adapters[layer]` is a (targets, freed) tensor. Input rows are split evenly between the
+    `adapters[k]` stacks the targets' k-th adapter tensor: (targets, freed) per layer, then
+    (targets, width) per bias where the targets have their own. Input rows are split evenly between the
     targets, in order: rows k*n to (k+1)*n go through target k's weights.
     """
 
@@ -63,12 +66,11 @@ class StackedAdaptedNetwork(TanhNetwork):
     def affine_layers(self) -> Layers:
         layers = []
         targets = torch.arange(self.count, device=self.input_center.device)[:, None]
-        for weight, bias, index, values in zip(
-            self.pac.source.weights, self.pac.source.biases, self.pac.freed_index, self.adapters
-        ):
+        weights, biases = self.pac.split(self.adapters)
+        for weight, index, values, bias in zip(self.pac.source.weights, self.pac.freed_index, weights, biases):
             stacked = weight.detach().flatten().expand(self.count, -1)
             merged = torch.index_put(stacked, (targets, index[None, :]), values)
-            layers.append((merged.view(self.count, *weight.shape), bias.detach()))
+            layers.append((merged.view(self.count, *weight.shape), bias if bias.dim() == 1 else bias[:, None, :]))
         return layers
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
@@ -110,39 +112,55 @@ def _target_key(name: str) -> str:
 class PACNetwork(nn.Module):
     """An allocated source network, its masks, and one adapter per target.
 
-    The source is a submodule, masks and freed-weight indices are buffers (`kept.0`,
-    `freed_index.0`, ...), and each adapter is a frozen `ParameterList` under `adapters`, so
-    `state_dict()`, `load_state_dict()` (into a fresh PACNetwork too) and `.to()` carry them all.
+    The source is a submodule; masks, freed-weight indices and the freed weights' start values
+    are buffers (`kept.0`, `freed_index.0`, `start.0`, ...), and each adapter is a frozen
+    `ParameterList` under `adapters`, so `state_dict()`, `load_state_dict()` (into a fresh
+    PACNetwork too) and `.to()` carry them all. `start` (default 0) is given by `prune`'s
+    caller as `calibration_start`; `own_biases` gives each target its own biases.
     """
 
-    def __init__(self, source: MLP, kept: Sequence[torch.Tensor]) -> None:
+    def __init__(self, source: MLP, kept: Sequence[torch.Tensor],
+                 start: Sequence[torch.Tensor] | None = None, own_biases: bool = False) -> None:
         super().__init__()
         self.source = source.requires_grad_(False)
-        self._set_masks(kept)
+        self.own_biases = own_biases
+        self._set_masks(kept, start)
         self.adapters = nn.ModuleDict()
         self.register_load_state_dict_pre_hook(PACNetwork._take_masks_and_adapter_slots)
 
     @classmethod
-    def from_saved(cls, source: MLP, masks: object) -> "PACNetwork":
-        """A PACNetwork from an allocated network and masks read from a file, which must fit it."""
+    def from_saved(cls, source: MLP, masks: object, start: object = None, own_biases: bool = False) -> "PACNetwork":
+        """A PACNetwork from an allocated network, masks and start values read from a file,
+        which must fit it (a file from before start values were saved has none: all 0)."""
         if not (isinstance(masks, list) and all(isinstance(m, torch.Tensor) for m in masks)
                 and [m.shape for m in masks] == [w.shape for w in source.weights]):
             raise InputError("the masks do not fit the network")
-        return cls(source, masks)
+        if start is not None and not (isinstance(start, list) and [getattr(v, "shape", None) for v in start]
+                                      == [torch.Size([int((~m).sum())]) for m in masks]):
+            raise InputError("the freed weights' start values do not fit the masks")
+        return cls(source, masks, start, own_biases)
 
-    def _set_masks(self, kept: Sequence[torch.Tensor]) -> None:
-        masks = [m.to(device=self.source.weights[0].device, dtype=torch.bool) for m in kept]
+    def _set_masks(self, kept: Sequence[torch.Tensor], start: Sequence[torch.Tensor] | None = None) -> None:
+        like = self.source.weights[0]
+        masks = [m.to(device=like.device, dtype=torch.bool) for m in kept]
         self.kept = BufferList(masks)
         self.freed_index = BufferList([torch.nonzero(~m.flatten()).squeeze(1) for m in masks])
+        if start is None:
+            start = [like.new_zeros(i.numel()) for i in self.freed_index]
+        self.start = BufferList([v.detach().to(like) for v in start])
 
     def _take_masks_and_adapter_slots(self, state_dict, prefix, *_) -> None:
-        """Before loading: the masks `state_dict` holds, and a slot for each of its adapters."""
+        """Before loading: the masks and start values `state_dict` holds (start values of 0
+        where it has none), and a slot for each of its adapters."""
         masks = [state_dict.get(f"{prefix}kept.{k}") for k in range(len(self.kept))]
         if all(isinstance(m, torch.Tensor) for m in masks):
-            self._set_masks(masks)
-        start = f"{prefix}adapters."
-        for name in dict.fromkeys(key[len(start):].split(".")[0] for key in state_dict if key.startswith(start)):
-            self.set_adapter(_target_key(name), self.zero_adapter())
+            start = [state_dict.get(f"{prefix}start.{k}") for k in range(len(self.kept))]
+            self._set_masks(masks, start if all(isinstance(v, torch.Tensor) for v in start) else None)
+            for k, values in enumerate(self.start):
+                state_dict.setdefault(f"{prefix}start.{k}", values)
+        begin = f"{prefix}adapters."
+        for name in dict.fromkeys(key[len(begin):].split(".")[0] for key in state_dict if key.startswith(begin)):
+            self.set_adapter(_target_key(name), self.start_adapter())
 
     @property
     def source_count(self) -> int:
@@ -151,8 +169,19 @@ class PACNetwork(nn.Module):
 
     @property
     def freed_count(self) -> int:
-        """Weights an adapter holds: the trainable parameters of each target."""
-        return sum(index.numel() for index in self.freed_index)
+        """Parameters an adapter holds, trained per target: the freed weights (and biases)."""
+        return sum(shape.numel() for shape in self.adapter_shapes())
+
+    def adapter_shapes(self) -> list[torch.Size]:
+        """The shape of each tensor of an adapter: freed weights per layer, then biases."""
+        biases = [b.shape for b in self.source.biases] if self.own_biases else []
+        return [i.shape for i in self.freed_index] + biases
+
+    def split(self, adapter: Sequence[torch.Tensor]) -> tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]]:
+        """An adapter's freed weights per layer, and the biases the target's network uses."""
+        layers = len(self.freed_index)
+        biases = adapter[layers:] if self.own_biases else [b.detach() for b in self.source.biases]
+        return adapter[:layers], biases
 
     @property
     def target_keys(self) -> list[str]:
@@ -168,26 +197,31 @@ class PACNetwork(nn.Module):
         return AdaptedNetwork(self, self.target_adapter(key))
 
     def target_adapter(self, key: str) -> list[torch.Tensor]:
-        """The freed weights calibrated for target `key`, one tensor per layer."""
+        """What target `key` calibrated: its freed weights per layer (then its biases)."""
         name = _module_name(key)
         if name not in self.adapters:
             raise KeyError(f"no adapter {key!r}; have: {', '.join(self.target_keys) or 'none'}")
         return list(self.adapters[name])
 
     def set_adapter(self, key: str, values: Sequence[torch.Tensor]) -> None:
-        """Store `values` (freed weights, one tensor per layer) as target `key`'s adapter, frozen,
+        """Store `values` (freed weights per layer, then biases) as target `key`'s adapter, frozen,
         in the source's dtype and on its device."""
         shapes = [tuple(v.shape) if isinstance(v, torch.Tensor) else None for v in values]
-        if shapes != [tuple(i.shape) for i in self.freed_index]:
-            raise InputError("an adapter does not fit the masks")
+        if shapes != [tuple(shape) for shape in self.adapter_shapes()]:
+            raise InputError("an adapter does not fit the masks (or holds biases where the network has "
+                             "no own biases, or none where it has)")
         like = self.source.weights[0]
         self.adapters[_module_name(key)] = nn.ParameterList(
             nn.Parameter(v.detach().to(like), requires_grad=False) for v in values)
 
-    def zero_adapter(self) -> list[nn.Parameter]:
-        """Fresh trainable freed weights, all starting at 0 (the source's value)."""
-        like = self.source.weights[0]
-        return [nn.Parameter(like.new_zeros(i.numel())) for i in self.freed_index]
+    def start_values(self) -> list[torch.Tensor]:
+        """Where a target's adapter starts: the freed weights' start values (then the source's biases)."""
+        biases = list(self.source.biases) if self.own_biases else []
+        return [v.detach() for v in [*self.start, *biases]]
+
+    def start_adapter(self) -> list[nn.Parameter]:
+        """Fresh trainable adapter values at their start; at it, a target is the source."""
+        return [nn.Parameter(v.clone()) for v in self.start_values()]
 
     def calibrate(
         self,
@@ -199,18 +233,19 @@ class PACNetwork(nn.Module):
         start: str | None = None,
         **train_options,
     ) -> TrainResult:
-        """Train a new adapter for a target: physics loss + penalty_weight * ||w_freed||^2.
+        """Train a new adapter for a target: physics loss + penalty_weight * ||adapter - its start||^2.
 
-        The adapter starts at 0 (the source), or at a copy of the calibrated adapter `start`.
+        The adapter starts at the source (`start_adapter`), or at a copy of the calibrated
+        adapter `start`.
         """
-        adapter = self.zero_adapter()
+        adapter = self.start_adapter()
         if start is not None:
             with torch.no_grad():
                 for values, begin in zip(adapter, self.target_adapter(start)):
                     values.copy_(begin)
         result = train(
             AdaptedNetwork(self, adapter), loss_fn, adapter, budget, evaluator,
-            penalty=_pull_to_zero(adapter, penalty_weight), **train_options,
+            penalty=self._pull_to_start(adapter, penalty_weight), **train_options,
         )
         self.set_adapter(key, adapter)
         return result
@@ -232,17 +267,16 @@ class PACNetwork(nn.Module):
         """
         if len(keys) != len(loss.losses):
             raise InputError(f"{len(keys)} keys for {len(loss.losses)} stacked losses")
-        like = self.source.weights[0]
-        adapters = [nn.Parameter(like.new_zeros(len(keys), i.numel())) for i in self.freed_index]
+        adapters = [nn.Parameter(v.expand(len(keys), *v.shape).clone()) for v in self.start_values()]
         result = train(StackedAdaptedNetwork(self, adapters), loss, adapters, budget, None,
-                       penalty=_pull_to_zero(adapters, penalty_weight), **train_options)
+                       penalty=self._pull_to_start(adapters, penalty_weight), **train_options)
         for k, key in enumerate(keys):
             self.set_adapter(key, [values.detach()[k].clone() for values in adapters])
         return result
 
-
-def _pull_to_zero(adapter: list[torch.Tensor], weight: float) -> Callable[[], torch.Tensor]:
-    """weight * ||adapter||^2, the calibration's pull of the freed weights towards the source's 0."""
-    if weight < 0:
-        raise InputError(f"the calibration penalty weight must be >= 0, got {weight}")
-    return lambda: weight * sum(values.square().sum() for values in adapter)
+    def _pull_to_start(self, adapter: list[torch.Tensor], weight: float) -> Callable[[], torch.Tensor]:
+        """weight * ||adapter - start||^2, the calibration's pull towards the source's values."""
+        if weight < 0:
+            raise InputError(f"the calibration penalty weight must be >= 0, got {weight}")
+        start = self.start_values()
+        return lambda: weight * sum((values - begin).square().sum() for values, begin in zip(adapter, start))
