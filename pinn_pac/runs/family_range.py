@@ -46,8 +46,8 @@ def varying_coefficient(loaded: LoadedRun) -> str:
 
 def spread(low: float, high: float, count: int) -> list[float]:
     """`count` values strictly between low and high: evenly in the logarithm where the range
-    spans more than a factor of 10 of positive values, else evenly."""
-    if low > 0 and high / low > 10:
+    spans a factor of 10 or more of positive values, else evenly."""
+    if low > 0 and high / low >= 10 * (1 - 1e-9):
         return list(np.geomspace(low, high, count + 2)[1:-1])
     return list(np.linspace(low, high, count + 2)[1:-1])
 

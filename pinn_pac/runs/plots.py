@@ -126,9 +126,9 @@ def plot_family(axis: str, series: dict[str, tuple[list[float], list[float], lis
 
 
 def coefficient_axes(axes, name: str, positions: list[float], source: float | None = None) -> None:
-    """Axes against coefficient `name`: logarithmic where `positions` span more than a factor
-    of 10 of positive values, gridded, with a legend; a dashed line at the source's value."""
-    logarithmic = min(positions) > 0 and max(positions) / min(positions) > 10
+    """Axes against coefficient `name`: logarithmic where `positions` span a factor of 10 or
+    more of positive values, gridded, with a legend; a dashed line at the source's value."""
+    logarithmic = min(positions) > 0 and max(positions) / min(positions) >= 10 * (1 - 1e-9)
     for ax in axes:
         ax.set_xscale("log" if logarithmic else "linear")
         ax.xaxis.set_minor_formatter(NullFormatter())
