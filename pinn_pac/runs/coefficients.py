@@ -14,9 +14,11 @@ import ast
 import itertools
 import math
 import operator
+from typing import Sequence
 
 import numpy as np
 
+from equations import Equation
 from equations.errors import InputError
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -36,6 +38,11 @@ SPACINGS = ("log",)
 
 class ExpressionError(InputError):
     """A coefficient value or target list that cannot be read."""
+
+
+def varying_coefficients(members: Sequence[Equation]) -> list[str]:
+    """The coefficients whose values differ between family `members`."""
+    return [name for name in members[0].coefficients if len({m.coefficients[name] for m in members}) > 1]
 
 
 def parse_value(text: str) -> float:

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from equations.errors import InputError
 
 from .assemble import evaluator_for
+from .coefficients import varying_coefficients
 from .family_answer import answer_from_family
 from .plots import coefficient_axes, save_figure
 from .reduced_basis import NetworkFields
@@ -37,7 +38,7 @@ class RangePoint:
 def varying_coefficient(loaded: LoadedRun) -> str:
     """The one coefficient the run's members differ in; a run without one is refused."""
     members = [equation for _, equation, _, _ in loaded.models]
-    varying = [name for name in members[0].coefficients if len({m.coefficients[name] for m in members}) > 1]
+    varying = varying_coefficients(members)
     if len(members) < 3 or len(varying) != 1:
         raise InputError(f"--family needs a transfer run of three or more members that differ in one coefficient; "
                          f"this one has {len(members)} members differing in {len(varying)}")

@@ -16,6 +16,7 @@ from ..solver.callbacks import FIRST_COLUMNS, csv_cell
 from ..solver.evaluate import Evaluator
 from ..solver.train import History
 from .checkpoint import atomic_write, save_checkpoint, write_json
+from .coefficients import varying_coefficients
 from .identify_job import IdentifyRun, identify_checkpoint
 from .plots import plot_data_fit, plot_family, plot_histories, plot_solution, plot_unknowns
 from .predict import SavedModel
@@ -93,7 +94,7 @@ def save_family(runs: list[TransferRun], run_dir: Path) -> None:
     """family.md (each target's error and training seconds, per method) and family.png (the
     same against the coefficient that varies, or the target's number where several do)."""
     targets = runs[0].targets
-    varying = [name for name in targets[0].coefficients if len({t.coefficients[name] for t in targets}) > 1]
+    varying = varying_coefficients(targets)
     axis = varying[0] if len(varying) == 1 else "target"
     position = {coefficient_key(t): t.coefficients[axis] if axis != "target" else i + 1
                 for i, t in enumerate(targets)}
