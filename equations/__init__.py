@@ -8,9 +8,10 @@ package's entry point in the group "pinn_pac.equations" (see `registry`).
 from __future__ import annotations
 
 from .base import (
-    Coefficient, CoefficientError, Condition, DirichletCondition, Equation, ExactForm, PeriodicCondition,
-    coefficient_key,
+    BoundaryCondition, Coefficient, CoefficientError, Condition, DirichletCondition, Equation, ExactForm,
+    PeriodicCondition, Region, coefficient_key,
 )
+from .geometry import Ball, Box, Disk, GeometryError, Interval, Polygon, Rectangle
 from .allen_cahn import AllenCahn
 from .burgers import Burgers
 from .convection import Convection
@@ -53,6 +54,15 @@ __all__ = [
     "Reaction",
     "ReactionDiffusion",
     "VanDerPol",
+    "BoundaryCondition",
+    "Ball",
+    "Box",
+    "Disk",
+    "GeometryError",
+    "Interval",
+    "Polygon",
+    "Rectangle",
+    "Region",
     "Coefficient",
     "CoefficientError",
     "Condition",

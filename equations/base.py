@@ -1,20 +1,24 @@
 """The Equation interface: coefficients, domain, conditions, residual and reference.
 
-An equation is data plus physics. It knows its domain box, its initial and boundary
-conditions, the residual of its differential operator and a reference solution computed
-with scipy. It knows nothing of networks, optimisers or masks.
+An equation is data plus physics. It knows its domain (a box, or a region: a shape from
+`geometry` times intervals), its initial and boundary conditions, the residual of its
+differential operator and a reference solution computed with scipy. It knows nothing of
+networks, optimisers or masks.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Callable, ClassVar, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .geometry import Shape
 
 
 class CoefficientError(InputError):
@@ -65,7 +69,80 @@ class PeriodicCondition:
     fields: tuple[str, ...] = ("u",)
 
 
-Condition = DirichletCondition | PeriodicCondition
+BOUNDARY_KINDS = ("dirichlet", "neumann", "robin")
+
+
+@dataclass(frozen=True)
+class BoundaryCondition:
+    """A condition on a region's boundary (see `Region`), on the pieces named `on`: every piece
+    where empty; a name picks the piece of that name or every piece under it ("plate" picks
+    "plate.left" and "plate.top"), and `where` (a function of (N, n_inputs) numpy points giving
+    (N,) bools) narrows it further. With n the outward unit normal of the region's shape:
+
+    * "dirichlet": each of `fields` equals its column of value(points);
+    * "neumann": d field / dn equals it;
+    * "robin": d field / dn + alpha * field equals it.
+
+    `value` maps (N, n_inputs) points to an (N, len(fields)) tensor; `fields` name outputs.
+    """
+
+    name: str
+    value: Callable[[torch.Tensor], torch.Tensor]
+    on: tuple[str, ...] = ()
+    kind: str = "dirichlet"
+    alpha: float = 0.0
+    fields: tuple[str, ...] = ("u",)
+    where: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in BOUNDARY_KINDS:
+            raise InputError(f"{self.name}: kind must be one of {', '.join(BOUNDARY_KINDS)}, got {self.kind!r}")
+        if not math.isfinite(self.alpha):
+            raise InputError(f"{self.name}: alpha must be finite, got {self.alpha}")
+
+
+Condition = DirichletCondition | PeriodicCondition | BoundaryCondition
+
+
+@dataclass(frozen=True)
+class Region:
+    """A domain other than a box: `shape` (see `geometry`) over the inputs `over`, times an
+    interval for each other input, e.g. Region(Rectangle(...) - Disk(...), ("x", "y"),
+    {"t": (0.0, 1.0)})."""
+
+    shape: Shape
+    over: tuple[str, ...]
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def bounds(self) -> dict[str, tuple[float, float]]:
+        """The bounding box: a (low, high) per input, the shape's inputs first."""
+        lower, upper = self.shape.bounds()
+        box = {name: (float(low), float(high)) for name, low, high in zip(self.over, lower, upper)}
+        return {**box, **{name: (float(low), float(high)) for name, (low, high) in self.intervals.items()}}
+
+    def pieces_named(self, on: tuple[str, ...], condition: str) -> tuple[str, ...]:
+        """The shape's boundary pieces a condition `on` those names holds on (all for none): a
+        name picks its piece, or every piece under it ("plate" picks "plate.left"). A name that
+        picks nothing is refused in one line, naming the pieces there are."""
+        names = [piece.name for piece in self.shape.pieces()]
+        if not on:
+            return tuple(names)
+        chosen = []
+        for wanted in on:
+            found = [name for name in names if name == wanted or name.startswith(wanted + ".")]
+            if not found:
+                raise InputError(f"{condition}: the region has no boundary piece {wanted!r}; its pieces are "
+                                 f"{', '.join(names)}")
+            chosen += found
+        return tuple(dict.fromkeys(chosen))
+
+    def contains(self, points: np.ndarray, inputs: tuple[str, ...]) -> np.ndarray:
+        """(N,) bools: which of the (N, len(inputs)) points lie in the region (boundary included)."""
+        inside = self.shape.contains(points[:, [inputs.index(name) for name in self.over]])
+        for name, (low, high) in self.intervals.items():
+            column = points[:, inputs.index(name)]
+            inside &= (column >= low) & (column <= high)
+        return inside
 Grid = Mapping[str, np.ndarray]
 
 
@@ -121,9 +198,19 @@ class Equation(ABC):
         }
 
     @property
-    @abstractmethod
     def domain(self) -> dict[str, tuple[float, float]]:
-        """Lower and upper bound of every input, in the order of `inputs`."""
+        """Lower and upper bound of every input, in the order of `inputs`: a family on a box
+        gives them; one on a region (see `region`) has its bounding box here."""
+        region = self.region()
+        if region is None:
+            raise InputError(f"{self.name} declares neither a domain (a bound per input) nor a region")
+        bounds = region.bounds()
+        return {name: bounds[name] for name in self.inputs if name in bounds}
+
+    def region(self) -> Region | None:
+        """The domain where it is not a box: a shape over some inputs times intervals over the
+        others (None: the box `domain`)."""
+        return None
 
     @abstractmethod
     def conditions(self) -> list[Condition]:
@@ -143,12 +230,27 @@ class Equation(ABC):
 
     def reference(self, grid: Grid) -> np.ndarray:
         """Reference solution on the tensor-product grid, indexed in the order of `inputs`.
-        A family may declare none: it still trains, and its errors are unavailable."""
+        A family may declare none: it still trains, and its errors are unavailable. A family
+        on a region may give NaN at grid points outside it, or declare `reference_at` instead."""
+        raise InputError(f"{self.name} declares no reference solution")
+
+    def reference_at(self, points: np.ndarray) -> np.ndarray:
+        """Reference solution at (N, n_inputs) points, (N,) or (N, n_outputs): an alternative
+        to `reference` for a solution known as a function of points (analytic, or a
+        finite-element solution interpolated)."""
         raise InputError(f"{self.name} declares no reference solution")
 
     @property
     def has_reference(self) -> bool:
-        return type(self).reference is not Equation.reference
+        return self.reference_by is not None
+
+    @property
+    def reference_by(self) -> str | None:
+        """How the family gives its reference: "points" (`reference_at`), "grid" (`reference`)
+        or None."""
+        if type(self).reference_at is not Equation.reference_at:
+            return "points"
+        return "grid" if type(self).reference is not Equation.reference else None
 
     @property
     def residual_scale(self) -> float:

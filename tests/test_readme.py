@@ -29,6 +29,8 @@ LONG = {
         "the family example, 7 minutes; its table is checked against its saved run below",
     "pinn-pac solve benchmarks/problems/wave1d.py:Wave1D --quiet --out /tmp/runs/wave_s0":
         "a user's wave equation at the defaults, 3-11 minutes; benchmarks/problem_set.py runs it",
+    "pinn-pac solve benchmarks/problems/poisson2d_holes.py:Poisson2DHoles --out holes":
+        "a user's plate with holes at the defaults, 3 minutes; benchmarks/problem_set.py runs it",
     "pinn-pac identify burgers --nu 0.03/pi --data burgers_data.npz --unknowns nu --quiet "
     "--out benchmarks/results/identify/burgers_readme":
         "the identify example, 2.5 minutes; its table is checked against its saved run below",

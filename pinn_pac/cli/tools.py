@@ -21,6 +21,7 @@ from ..runs.folder_jobs import RunInterrupted, Runtime, add_members
 from ..runs.predict import MAX_POINTS, SavedModel, grid_axes, load_model, read_points
 from ..runs.reload import load_runs, measure
 from ..solver.capacity import data_frequencies
+from ..solver.evaluate import reference_on_grid
 from ..solver.posing import Posing
 from .jobs import check_writable, equation_with_flags, format_table, interrupted
 from .options import UsageError
@@ -128,7 +129,7 @@ def run_reference(args: argparse.Namespace, extra: list[str]) -> None:
     equation, _ = equation_with_flags(args.equation, extra)
     grid = _grid(equation, args.grid)
     _check_output_file(args.out, "the reference")
-    solution = equation.reference(grid)
+    solution = reference_on_grid(equation, grid)
     if len(equation.outputs) == 1:
         fields = {equation.outputs[0]: solution}
     else:

@@ -22,7 +22,7 @@ from equations import coefficient_key
 from equations.errors import InputError
 
 from ..solver.derivatives import parse_derivatives
-from ..solver.evaluate import network_placement
+from ..solver.evaluate import inside_points, network_placement
 from ..solver.posing import Posing
 from .coefficients import parse_assignments, parse_value
 from .family_answer import FamilyAnswer, answer_from_family
@@ -47,7 +47,7 @@ class SavedModel:
 
     def __call__(self, points: Mapping[str, np.ndarray], derivatives: Sequence[str] = ()) -> dict[str, np.ndarray]:
         """Each output ("u") and each of `derivatives` ("u_x", "u_xx") at `points`, by name,
-        shaped like the points."""
+        shaped like the points (NaN at points outside a family's region)."""
         shape, flat = check_points(points, self.equation.inputs)
         wanted = parse_derivatives(tuple(dict.fromkeys(derivatives)), self.equation.inputs, self.equation.outputs)
         posing = Posing(self.equation, self.conditions)
@@ -64,7 +64,11 @@ class SavedModel:
                 fields = posing.fields(self.network, batch, wanted, "autograd")
                 for derivative in wanted:
                     columns[derivative.name].append(fields[derivative.name].detach().double().cpu().numpy()[:, 0])
-        return {name: np.concatenate(parts).reshape(shape) for name, parts in columns.items()}
+        outside = ~inside_points(self.equation, flat)
+        values = {name: np.concatenate(parts) for name, parts in columns.items()}
+        for column in values.values():
+            column[outside] = np.nan  # outside a region the model says nothing
+        return {name: column.reshape(shape) for name, column in values.items()}
 
 
 def load_model(run_dir: Path, model: str | None = None, method: str | None = None, equation: str | None = None,

@@ -17,6 +17,10 @@ periodic faces are built into u = g + d N (see `equations.ExactForm`):
   normalised to a maximum of 1 over the input's interval. So C_j[d N] = 0 for any N.
 * Periodic faces are met by a network periodic in that input (`periodic`), as for a given form.
 
+On a region (`equations.Region`), Dirichlet data on its boundary pieces give g's start and a
+distance factor (see `region_form`); the interval inputs' faces (an initial time) are then
+built in as above, starting from that g, and d is the product of both factors.
+
 What cannot be built this way stays a soft loss term, and `BuiltPosing.soft` says why: a
 derivative on a face without a value there (Neumann or Robin: fixing it in g + d N would fix
 the value too), a derivative along the face or of order two or more, a periodic condition on
@@ -33,9 +37,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from equations import DirichletCondition, Equation, ExactForm, PeriodicCondition
+from equations import BoundaryCondition, DirichletCondition, Equation, ExactForm, PeriodicCondition
 
 from .derivatives import parse_derivatives
+from .region_form import check_region_part, region_part
+from .sampling import uniform_interior
 
 #: How closely a built form must meet its conditions, relative to the data's size.
 TOLERANCE = 1e-8
@@ -79,10 +85,15 @@ def build_exact_form(equation: Equation) -> BuiltPosing:
     """The exact form of `equation` built from its `conditions()` (see the module's docstring)."""
     inputs, outputs = equation.inputs, equation.outputs
     conditions = equation.conditions()
+    region = equation.region()
     soft: dict[str, str] = {}
     constraints: dict[str, list[_Constraint]] = {}
     periodic: list[str] = []
+    boundary = [c for c in conditions if isinstance(c, BoundaryCondition)]
+    part = region_part(equation, region, boundary, soft) if boundary else None
     for condition in conditions:
+        if isinstance(condition, BoundaryCondition):
+            continue
         if isinstance(condition, PeriodicCondition):
             reason = _periodic_problem(condition, outputs)
             if reason:
@@ -100,7 +111,7 @@ def build_exact_form(equation: Equation) -> BuiltPosing:
             soft[name] = f"it sets values on faces of {inputs[found[0].axis]}, which is periodic"
             del constraints[name]
     _drop_derivatives_without_values(constraints, soft, inputs)
-    if not constraints and not periodic:
+    if not constraints and not periodic and part is None:
         return BuiltPosing(None, soft)
 
     lower = {name: float(equation.domain[name][0]) for name in inputs}
@@ -109,17 +120,20 @@ def build_exact_form(equation: Equation) -> BuiltPosing:
     offsets, factors = [], []
     for k in range(len(outputs)):
         mine = [c for c in flat if c.output == k]
-        offsets.append(_offset(mine, inputs, lower, upper))
-        factors.append(_factor(mine, inputs, lower, upper))
+        offsets.append(_offset(mine, inputs, lower, upper, None if part is None else part.offsets[k]))
+        factor = _factor(mine, inputs, lower, upper)
+        factors.append(factor if part is None else _product(factor, part.factors[k]))
     form = ExactForm(
         offset=lambda p: torch.cat([g(p) for g in offsets], dim=1),
         factor=lambda p: torch.cat([d(p) for d in factors], dim=1),
-        imposes=tuple([*constraints, *(c.name for c in conditions
-                                       if isinstance(c, PeriodicCondition) and c.on in periodic)]),
+        imposes=tuple([*constraints, *(() if part is None else part.imposes),
+                       *(c.name for c in conditions if isinstance(c, PeriodicCondition) and c.on in periodic)]),
         periodic=tuple(dict.fromkeys(periodic)),
     )
     with torch.enable_grad():
         problem = _check(equation, form, flat)
+        if not problem and part is not None:
+            problem = check_region_part(equation, region, form, part, TOLERANCE)
     if problem:
         return BuiltPosing(None, {**soft, **{name: problem for name in form.imposes}})
     return BuiltPosing(form, soft)
@@ -169,9 +183,14 @@ def _drop_derivatives_without_values(constraints: dict[str, list[_Constraint]], 
                 changed = True
 
 
-def _offset(constraints: list[_Constraint], inputs, lower, upper) -> Function:
-    """g for one output: zero projected onto each constrained input's faces in turn."""
-    g: Function = lambda p: torch.zeros(len(p), 1, dtype=p.dtype, device=p.device)
+def _product(first: Function, second: Function) -> Function:
+    return lambda points: first(points) * second(points)
+
+
+def _offset(constraints: list[_Constraint], inputs, lower, upper, start: Function | None = None) -> Function:
+    """g for one output: `start` (zero by default) projected onto each constrained input's
+    faces in turn."""
+    g: Function = start or (lambda p: torch.zeros(len(p), 1, dtype=p.dtype, device=p.device))
     for axis in sorted({c.axis for c in constraints}):
         mine = sorted((c for c in constraints if c.axis == axis), key=lambda c: (c.at, c.order))
         g = _project(g, axis, mine, lower[inputs[axis]], upper[inputs[axis]])
@@ -255,7 +274,10 @@ def _check(equation: Equation, form: ExactForm, constraints: list[_Constraint]) 
     cpu = {"dtype": torch.float64, "device": "cpu"}  # whatever torch's default device
     lower = torch.tensor([equation.domain[n][0] for n in equation.inputs], **cpu)
     upper = torch.tensor([equation.domain[n][1] for n in equation.inputs], **cpu)
-    points = lower + (upper - lower) * torch.rand(_CHECK_POINTS, len(lower), generator=generator, **cpu)
+    if equation.region() is None:
+        points = lower + (upper - lower) * torch.rand(_CHECK_POINTS, len(lower), generator=generator, **cpu)
+    else:  # inside the region, where the data are defined
+        points = uniform_interior(equation, _CHECK_POINTS, np.random.default_rng(0), torch.float64)
     for c in constraints:
         face = points.clone()
         face[:, c.axis] = c.at

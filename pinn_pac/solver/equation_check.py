@@ -16,10 +16,13 @@ import math
 import numpy as np
 import torch
 
-from equations import Coefficient, DirichletCondition, Equation, PeriodicCondition
+from equations import BoundaryCondition, Coefficient, DirichletCondition, Equation, PeriodicCondition, Region
 from equations.errors import InputError
+from equations.geometry import Shape
 
+from .boundary import check_boundary_condition
 from .derivatives import parse_derivatives
+from .sampling import boundary_points, uniform_interior
 
 POINTS = 16
 #: How closely an exact form must meet an imposed condition, relative to the value's size.
@@ -74,7 +77,34 @@ def check_equation_class(cls: type[Equation], label: str) -> None:
         _check_reference(equation, fail)
 
 
+def _called(method, attribute: str, fail):
+    """What `method()` gives, or the class refused in one line naming `attribute`."""
+    try:
+        return method()
+    except Exception as error:
+        fail(attribute, f"raised {type(error).__name__}: {error}")
+
+
+def _check_region(equation: Equation, fail) -> None:
+    region = _called(equation.region, "region", fail)
+    if region is None:
+        return
+    if not isinstance(region, Region) or not isinstance(region.shape, Shape):
+        fail("region", f"must be an equations.Region of a shape from equations.geometry, got {region!r}")
+    named = [*region.over, *region.intervals]
+    if sorted(named) != sorted(equation.inputs):
+        fail("region", f"its shape's inputs ({', '.join(region.over)}) and intervals ({', '.join(region.intervals)}) "
+                       f"must name every input ({', '.join(equation.inputs)}) once")
+    if len(region.over) != region.shape.dim:
+        fail("region", f"a {region.shape.dim}-D shape over {len(region.over)} inputs ({', '.join(region.over)})")
+    try:
+        region.shape.validate()
+    except InputError as error:
+        fail("region", str(error))
+
+
 def _check_domain(equation: Equation, fail) -> None:
+    _check_region(equation, fail)
     try:
         domain = equation.domain
     except Exception as error:
@@ -94,10 +124,19 @@ def _check_condition_fields(equation: Equation, fail) -> None:
     except Exception as error:
         fail("conditions", f"raised {type(error).__name__}: {error}")
     points = _random_points(equation, POINTS)
+    region = equation.region()
     for condition in conditions:
+        if isinstance(condition, BoundaryCondition):
+            try:
+                check_boundary_condition(condition, equation)
+            except InputError as error:
+                fail("conditions", str(error))
+        elif region is not None and condition.on in region.over:
+            fail("conditions", f"{condition.name} is on faces of {condition.on}, a coordinate of the region's shape; "
+                               "state it on boundary pieces (BoundaryCondition)")
         for field_name in getattr(condition, "fields", ()):
             _field_parts(field_name, equation, condition, fail)
-        if isinstance(condition, DirichletCondition):
+        if isinstance(condition, (DirichletCondition, BoundaryCondition)):
             try:
                 value = condition.value(points)
             except Exception as error:
@@ -110,6 +149,8 @@ def _check_condition_fields(equation: Equation, fail) -> None:
 
 
 def _random_points(equation: Equation, n: int) -> torch.Tensor:
+    if equation.region() is not None:
+        return uniform_interior(equation, n, np.random.default_rng(0), torch.float64)
     generator = torch.Generator().manual_seed(0)
     columns = [low + (high - low) * torch.rand(n, 1, generator=generator, dtype=torch.float64)
                for low, high in (equation.domain[name] for name in equation.inputs)]
@@ -132,10 +173,7 @@ def _check_residual(equation: Equation, points: torch.Tensor, fail) -> None:
 
 
 def _check_exact_form(equation: Equation, points: torch.Tensor, fail) -> None:
-    try:
-        form = equation.exact_form()
-    except Exception as error:
-        fail("exact_form", f"raised {type(error).__name__}: {error}")
+    form = _called(equation.exact_form, "exact_form", fail)
     if form is None:
         return
     conditions = {c.name: c for c in equation.conditions()}
@@ -159,9 +197,13 @@ def _check_exact_form(equation: Equation, points: torch.Tensor, fail) -> None:
 
 
 def _check_imposed(equation: Equation, form, condition, points: torch.Tensor, fail) -> None:
-    """u = offset + factor N meets `condition` for any N: on a Dirichlet condition's faces
-    factor (and, for a derivative field, its derivative) vanishes and offset meets the value;
-    for a periodic one, N is periodic in that input and offset and factor agree on both faces."""
+    """u = offset + factor N meets `condition` for any N: on a Dirichlet condition's faces (or
+    boundary pieces) factor (and, for a derivative field, its derivative) vanishes and offset
+    meets the value; for a periodic one, N is periodic in that input and offset and factor
+    agree on both faces."""
+    if isinstance(condition, BoundaryCondition):
+        _check_imposed_on_boundary(equation, form, condition, fail)
+        return
     column = equation.inputs.index(condition.on)
     low, high = equation.domain[condition.on]
 
@@ -203,6 +245,26 @@ def _check_imposed(equation: Equation, form, condition, points: torch.Tensor, fa
                                    f"but its offset misses the value by {miss:.3g}")
 
 
+def _check_imposed_on_boundary(equation: Equation, form, condition: BoundaryCondition, fail) -> None:
+    if condition.kind != "dirichlet":
+        fail("exact_form", f"claims to impose the {condition.kind} {condition.name}; an exact form's imposed "
+                           "boundary conditions must be Dirichlet (values)")
+    points = torch.tensor(boundary_points(equation, equation.region(), condition, POINTS, "sobol",
+                                          np.random.default_rng(0))[0], dtype=torch.float64)
+    for k, field_name in enumerate(condition.fields):
+        index = equation.outputs.index(field_name)
+        factor = form.factor(points)
+        size = float(factor[:, min(index, factor.shape[1] - 1)].abs().max())
+        if size > TOLERANCE:
+            fail("exact_form", f"claims to impose {condition.name}, but its factor is {size:.3g} on its boundary "
+                               f"pieces, not 0: the network would move {field_name} there")
+        target = condition.value(points)[:, k]
+        offset = form.offset(points)
+        miss = float((offset[:, min(index, offset.shape[1] - 1)] - target).abs().max())
+        if miss > TOLERANCE * max(1.0, float(target.abs().max())):
+            fail("exact_form", f"claims to impose {condition.name}, but its offset misses the value by {miss:.3g}")
+
+
 def _field_parts(field_name: str, equation: Equation, condition, fail) -> tuple[int, tuple[int, ...]]:
     """A condition's field as (output index, input indices): "u" or a derivative "u_x"."""
     if field_name in equation.outputs:
@@ -229,6 +291,9 @@ def _field_of(values: torch.Tensor, index: int, points: torch.Tensor, wrt: tuple
 
 
 def _check_reference(equation: Equation, fail) -> None:
+    if equation.reference_by == "points":
+        _check_reference_at(equation, fail)
+        return
     try:
         grid = equation.standard_grid()
         small = {name: np.linspace(float(np.min(grid[name])), float(np.max(grid[name])), 3) for name in equation.inputs}
@@ -243,3 +308,15 @@ def _check_reference(equation: Equation, fail) -> None:
     if reference.shape != expected:
         fail("reference", f"returned shape {reference.shape} on a grid of 3 points per input; it must be {expected} "
                           "(indexed in the order of inputs, one last axis per output where there are several)")
+
+
+def _check_reference_at(equation: Equation, fail) -> None:
+    points = _random_points(equation, 3).numpy()
+    try:
+        reference = np.asarray(equation.reference_at(points))
+    except Exception as error:
+        fail("reference_at", f"raised {type(error).__name__}: {error} on 3 points")
+    outputs = len(equation.outputs)
+    if reference.shape not in ((3, outputs),) + (((3,),) if outputs == 1 else ()):
+        fail("reference_at", f"returned shape {reference.shape} on 3 points; it must be (3, {outputs})"
+                             + (" or (3,)" if outputs == 1 else ""))

@@ -1,4 +1,5 @@
-"""Relative L2 and max error of a network against an equation's reference on a grid."""
+"""Relative L2 and max error of a network against an equation's reference on a grid (on a
+region, the grid's points inside it; the values outside are NaN, so figures leave them blank)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ class Metrics:
 
 
 class Evaluator:
-    """Holds an equation's reference on a grid (the standard grid unless one is given).
+    """Holds an equation's reference on a grid (the standard grid unless one is given), from its
+    `reference` on the grid or its `reference_at` the grid's points; for a family on a region,
+    at the grid's points inside it (NaN outside, and errors over the points inside).
 
     `conditions` must be what the network was trained with: with "exact" its output is put
     through the equation's exact form (see `posing`). For an equation without a reference
@@ -43,24 +46,38 @@ class Evaluator:
         self.equation = equation
         self.posing = Posing(equation, conditions)
         self.grid = dict(grid) if grid is not None else equation.standard_grid()
-        axes = [np.asarray(self.grid[name], dtype=np.float64) for name in equation.inputs]
-        self.shape = tuple(axis.size for axis in axes)
-        mesh = np.meshgrid(*axes, indexing="ij")
-        self.points = np.stack([m.ravel() for m in mesh], axis=1)
-        self.reference = (np.asarray(equation.reference(self.grid), dtype=np.float64)
-                          if equation.has_reference else None)
+        self.shape = tuple(np.asarray(self.grid[name]).size for name in equation.inputs)
+        self.points = grid_points(equation, self.grid)
+        #: Which grid points (flattened) lie in the domain: all on a box.
+        self.inside = inside_points(equation, self.points)
+        if not self.inside.any():
+            raise InputError(f"no point of the grid lies in the region of {equation.describe()}")
         self.output_shape = self.shape + ((len(equation.outputs),) if len(equation.outputs) > 1 else ())
-        self.scale = _norm(self.reference) if self.reference is not None else math.nan
+        self.reference = reference_on_grid(equation, self.grid, self.inside) if equation.has_reference else None
+        self.scale = _norm(self._in_domain(self.reference)) if self.reference is not None else math.nan
         if self.scale == 0.0:
             raise InputError(f"the reference of {equation.describe()} is zero everywhere on the grid, so its "
                              "relative L2 error is undefined; choose a member whose solution is not zero")
 
+    @property
+    def _mask(self) -> np.ndarray:
+        """`inside` shaped like the reference (repeated over the outputs)."""
+        mask = self.inside.reshape(self.shape)
+        return np.broadcast_to(mask[..., None], self.output_shape) if len(self.output_shape) > len(self.shape) \
+            else mask
+
+    def _in_domain(self, values: np.ndarray) -> np.ndarray:
+        """`values` at the grid points in the domain (all of them, as they are, on a box)."""
+        return values if self.inside.all() else values[self._mask]
+
     def predict(self, network: torch.nn.Module) -> np.ndarray:
         """The network's output on the grid (computed where the network lives), shaped like
-        the reference (one column per output where there are several)."""
+        the reference (one column per output where there are several); NaN outside a region."""
         with torch.no_grad():
-            points = torch.tensor(self.points, **network_placement(network))
-            values = self.posing.predict(network, points).double().cpu().numpy()
+            points = torch.tensor(self.points[self.inside], **network_placement(network))
+            inside = self.posing.predict(network, points).double().cpu().numpy()
+        values = np.full((len(self.points), inside.shape[1]), np.nan)
+        values[self.inside] = inside
         return values.reshape(self.output_shape)
 
     def __call__(self, network: torch.nn.Module) -> Metrics:
@@ -70,8 +87,41 @@ class Evaluator:
         """The errors of a prediction on the grid (from `predict`); NaN without a reference."""
         if self.reference is None:
             return Metrics(rel_l2=math.nan, max_abs_err=math.nan)
-        error = prediction - self.reference
+        error = self._in_domain(prediction - self.reference)
         return Metrics(rel_l2=_norm(error) / self.scale, max_abs_err=float(np.abs(error).max()))
+
+
+def grid_points(equation: Equation, grid: dict[str, np.ndarray]) -> np.ndarray:
+    """The tensor-product grid's points, (N, n_inputs), in the order `reference` indexes them."""
+    mesh = np.meshgrid(*(np.asarray(grid[name], dtype=np.float64) for name in equation.inputs), indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def inside_points(equation: Equation, points: np.ndarray) -> np.ndarray:
+    """(N,) bools: which points lie in the equation's domain (all on a box)."""
+    region = equation.region()
+    return np.ones(len(points), dtype=bool) if region is None else region.contains(points, equation.inputs)
+
+
+def reference_on_grid(equation: Equation, grid: dict[str, np.ndarray], inside: np.ndarray | None = None) -> np.ndarray:
+    """The equation's reference on the grid (from `reference` or `reference_at`), NaN at the
+    points outside its region; indexed in the order of `inputs`, one last axis per output
+    where there are several."""
+    points = grid_points(equation, grid)
+    inside = inside_points(equation, points) if inside is None else inside
+    shape = tuple(len(grid[name]) for name in equation.inputs)
+    shape += (len(equation.outputs),) if len(equation.outputs) > 1 else ()
+    if equation.reference_by == "points":
+        values = np.full((len(points), len(equation.outputs)), np.nan)
+        values[inside] = np.asarray(equation.reference_at(points[inside]), dtype=np.float64).reshape(
+            int(inside.sum()), -1)
+        reference = values.reshape(shape)
+    else:
+        reference = np.array(equation.reference(grid), dtype=np.float64)
+    if inside.all():
+        return reference
+    mask = inside.reshape(shape[: len(equation.inputs)])
+    return np.where(mask[..., None] if len(shape) > len(equation.inputs) else mask, reference, np.nan)
 
 
 def _norm(values: np.ndarray) -> float:

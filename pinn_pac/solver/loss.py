@@ -8,9 +8,10 @@ import math
 import numpy as np
 import torch
 
-from equations import Equation
+from equations import BoundaryCondition, Equation
 from equations.errors import InputError
 
+from .boundary import BoundaryTerm
 from .derivatives import Derivative, parse_derivatives
 from .posing import Posing
 from .training_loss import TrainingLoss
@@ -61,11 +62,13 @@ class PhysicsLoss(TrainingLoss):
         self.points = TrainingPoints(points.interior, [c for c in points.conditions if c.condition.name in soft])
         self.derivatives = parse_derivatives(equation.derivatives, equation.inputs, equation.outputs)
         self.derivative_method = derivative_method
+        #: Each boundary condition's term, by name (read from the region once).
+        self.boundary_terms = {c.condition.name: BoundaryTerm(c.condition, equation) for c in self.points.conditions
+                               if isinstance(c.condition, BoundaryCondition)}
         self.condition_derivatives = [
-            parse_derivatives(
-                tuple(f for f in c.condition.fields if f not in equation.outputs),
-                equation.inputs, equation.outputs,
-            )
+            self.boundary_terms[c.condition.name].derivatives if c.condition.name in self.boundary_terms
+            else parse_derivatives(tuple(f for f in c.condition.fields if f not in equation.outputs),
+                                   equation.inputs, equation.outputs)
             for c in self.points.conditions
         ]
         self.resample_every, self.candidates = resample_every, candidates
@@ -87,6 +90,8 @@ class PhysicsLoss(TrainingLoss):
         """The condition's fields minus what they must equal, one row per condition point."""
         names = condition.condition.fields
         here = self._fields(network, condition.points, derivatives)
+        if condition.normals is not None:
+            return self.boundary_terms[condition.condition.name].left_side(here, condition.normals) - condition.values
         value = torch.cat([here[n] for n in names], dim=1)
         if condition.partner is None:
             return value - condition.values
@@ -234,6 +239,7 @@ class StackedPhysicsLoss(TrainingLoss):
                 group[0].condition, torch.cat([c.points for c in group]),
                 values=None if group[0].values is None else torch.cat([c.values for c in group]),
                 partner=None if group[0].partner is None else torch.cat([c.partner for c in group]),
+                normals=None if group[0].normals is None else torch.cat([c.normals for c in group]),
             )
             for group in zip(*(loss.points.conditions for loss in losses))
         ]

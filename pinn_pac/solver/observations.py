@@ -106,7 +106,13 @@ def read_observations(arrays: Mapping[str, np.ndarray], equation: Equation,
         if outside:
             raise DataError(f"data array {name}: {outside} of {count} points lie outside the domain "
                             f"[{low:g}, {high:g}]")
-    points = torch.tensor(np.stack([values[name].astype(np.float64) for name in inputs], axis=1), dtype=dtype)
+    stacked = np.stack([values[name].astype(np.float64) for name in inputs], axis=1)
+    region = equation.region()
+    if region is not None:
+        outside = int(np.count_nonzero(~region.contains(stacked, tuple(inputs))))
+        if outside:
+            raise DataError(f"{outside} of {count} data points lie outside the region of {equation.name}")
+    points = torch.tensor(stacked, dtype=dtype)
     return Observations(points, {name: torch.tensor(values[name].astype(np.float64), dtype=dtype)[:, None]
                                  for name in observed})
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from equations import Coefficient, DirichletCondition, Equation
+from equations import BoundaryCondition, Coefficient, DirichletCondition, Equation
 from equations.errors import InputError
 
 from .sampling import uniform_interior
@@ -154,9 +154,13 @@ def check_residual_only(equation: Equation, names: list[str]) -> None:
 
 
 def _fixed_parts(equation: Equation, points: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-    """What training takes from an equation once: its conditions' values and exact form at `points`."""
+    """What training takes from an equation once: its conditions' values, region and exact form at `points`."""
     parts = [(f"condition {c.name!r}", c.value(points)) for c in equation.conditions()
-             if isinstance(c, DirichletCondition)]
+             if isinstance(c, (DirichletCondition, BoundaryCondition))]
+    region = equation.region()
+    if region is not None:
+        columns = [equation.inputs.index(name) for name in region.over]
+        parts.append(("region", region.shape.signed(points[:, columns])))
     form = equation.exact_form()
     if form is not None:
         parts += [("exact form", form.offset(points)), ("exact form", form.factor(points))]
