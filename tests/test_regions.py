@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from equations import coefficient_key
-from equations import Ball, BoundaryCondition, Coefficient, DirichletCondition, Disk, Equation, Rectangle, Region
+from equations import Ball, BoundaryCondition, Coefficient, DirichletCondition, Disk, Equation, Polygon, Rectangle, Region
 from pinn_pac.cli import main
 from pinn_pac.solver.evaluate import Evaluator
 from pinn_pac.solver.loss import PhysicsLoss
@@ -291,3 +291,19 @@ def _source_of_plate() -> str:
     import inspect
 
     return inspect.getsource(manufactured) + "\n\n" + inspect.getsource(PlateWithHole)
+
+
+def test_at_a_re_entrant_corner_the_distance_factor_follows_the_corner_s_singular_power():
+    class LShape(PlateWithHole):
+        def region(self):
+            return Region(Polygon([(0, 0), (1, 0), (1, -1), (-1, -1), (-1, 1), (0, 1)], name="l"), ("x", "y"))
+
+        def conditions(self):
+            return [BoundaryCondition("walls", value=lambda p: 0 * p[:, :1])]
+
+    form = Posing(LShape(), "exact").form
+    bisector = torch.tensor([[-1.0, -1.0]], dtype=torch.float64) / math.sqrt(2)  # into the domain from (0, 0)
+    near = [float(form.factor(r * bisector)) for r in (1e-6, 1e-4)]
+    assert math.isclose(near[1] / near[0], 100 ** (2 / 3), rel_tol=1e-3)  # r^(pi / omega), omega = 3 pi / 2
+    edges = torch.tensor([[0.5, 0.0], [0.0, 0.5], [-1.0, 0.3], [0.3, -1.0]], dtype=torch.float64)
+    assert float(form.factor(edges).abs().max()) < 1e-12

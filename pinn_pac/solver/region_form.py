@@ -8,6 +8,11 @@ conditions with distance functions in physics-informed deep neural networks", CM
 * phi vanishes on every piece with Dirichlet data: the shape's own R-function (`Shape.signed`)
   where the data cover its whole boundary, else the R-equivalence of the pieces' distances,
   phi = 1 / sum_i (1 / phi_i); scaled to a largest value of 1 over the shape;
+* at a re-entrant corner of a polygon (interior angle omega > pi) between two edges with data,
+  the solution goes as r^(pi/omega) sin(pi theta/omega) (Grisvard 1985), which phi N with
+  phi ~ r cannot follow (N would need r^(pi/omega - 1)): there phi is bent into that singular
+  function, phi <- phi ((1 - chi) + chi S / phi_corner), with phi_corner the two edges'
+  distances joined and chi = (1 - (r/R)^2)^3 a cutoff within R of the corner;
 * g is the data itself where one condition gives them, else the transfinite blend of the
   conditions' data g_j with weights w_j = prod_{k != j} phi_k^2 / sum_i prod_{k != i} phi_k^2
   (phi_j the distance to condition j's pieces), so that g = g_j on condition j's pieces.
@@ -28,7 +33,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from equations import BoundaryCondition, Equation, ExactForm
+from equations import BoundaryCondition, Equation, ExactForm, Polygon
 from equations.base import Region
 
 from .sampling import boundary_points
@@ -96,6 +101,7 @@ def region_part(equation: Equation, region: Region, conditions: list[BoundaryCon
             phi = region.shape.signed
         else:
             phi = _joined([distances[name] for name in sorted(covered)])
+        phi = _bent_at_corners(phi, region.shape, covered)
         largest = float(phi(scale_points).max())
         factors.append(_on_columns(lambda p, phi=phi, largest=largest: phi(p) / largest, columns))
         offsets.append(_blend(mine, [_joined([distances[n] for n in d.pieces]) for d in mine], columns))
@@ -121,6 +127,56 @@ def _joined(distances: list[Function]) -> Function:
     if len(distances) == 1:
         return distances[0]
     return lambda p: 1.0 / sum(1.0 / d(p) for d in distances)
+
+
+def _bent_at_corners(phi: Function, shape, covered: set[str]) -> Function:
+    """`phi` bent into each re-entrant corner's singular function (see the module's docstring),
+    at the corners of a polygon whose two edges are both `covered`; `phi` itself elsewhere."""
+    if not isinstance(shape, Polygon):
+        return phi
+    vertices = shape.vertices
+    count = len(vertices)
+    edges = [piece for piece in shape.pieces()]
+    corners = []
+    for k in range(count):
+        before, after = edges[k - 1], edges[k]
+        if not {before.name, after.name} <= covered:
+            continue
+        previous, vertex, following = vertices[k - 1], vertices[k], vertices[(k + 1) % count]
+        start, end = (following, previous) if shape.counterclockwise else (previous, following)
+        a, b = start - vertex, end - vertex  # the interior lies counterclockwise from a to b
+        omega = float(np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b)) % (2 * np.pi)
+        if omega <= np.pi * (1 + 1e-9):
+            continue
+        others = [j for j in range(count) if j not in (k - 1 if k else count - 1, k)]
+        radius = 0.5 * min(_segment_distance(vertex, vertices[j], vertices[(j + 1) % count]) for j in others)
+        bisector = float(np.arctan2(a[1], a[0])) + omega / 2
+        corners.append((vertex, omega, bisector, radius, _joined([before.distance, after.distance])))
+    if not corners:
+        return phi
+
+    def bent(points: torch.Tensor) -> torch.Tensor:
+        value = phi(points)
+        for vertex, omega, bisector, radius, adjacent in corners:
+            offset = points - torch.as_tensor(vertex, dtype=points.dtype, device=points.device)
+            r = offset.norm(dim=1, keepdim=True)
+            # the angle from the interior's bisector, its cut outside the domain (the exterior bisector)
+            turned = torch.atan2(offset[:, 1:] * np.cos(bisector) - offset[:, :1] * np.sin(bisector),
+                                 offset[:, :1] * np.cos(bisector) + offset[:, 1:] * np.sin(bisector))
+            theta = turned + omega / 2
+            alpha = np.pi / omega
+            singular = r ** alpha * torch.sin(alpha * theta)
+            ratio = singular / (adjacent(points) + 1e-12 * radius)
+            cutoff = torch.clamp(1 - (r / radius) ** 2, min=0) ** 3
+            value = value * ((1 - cutoff) + cutoff * ratio)
+        return value
+
+    return bent
+
+
+def _segment_distance(point: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:
+    along = np.clip((point - start) @ (end - start) / ((end - start) @ (end - start)), 0.0, 1.0)
+    return float(np.linalg.norm(point - (start + along * (end - start))))
 
 
 def _blend(data: list[_Data], distances: list[Function], columns: list[int]) -> Function:
