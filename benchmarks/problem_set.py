@@ -38,6 +38,7 @@ SET = {
     "poisson2d-holes": ("poisson2d_holes.py:Poisson2DHoles", "PINNacle Poisson2d-C", 1.23e-2, 1.2e-3),
     "poisson-lshape": ("poisson_lshape.py:PoissonLShape", "DeepXDE's L-shaped Poisson", None, 1e-3),
     "heat-ball": ("heat_ball.py:HeatBall", "PINNacle HNd", 1.19e-4, 1.2e-5),
+    "heat2d-holes": ("heat2d_holes.py:Heat2DHoles", "PINNacle Heat2d-CG", 2.39e-2, 2.4e-3),
     "plain-burgers": ("restated.py:PlainBurgers", "built-in burgers", None, None),
     "plain-oscillator": ("restated.py:PlainOscillator", "built-in oscillator", None, None),
     "plain-allen-cahn": ("restated.py:PlainAllenCahn", "built-in allen-cahn", None, None),

@@ -34,3 +34,45 @@ def test_the_kdv_reference_starts_from_its_initial_data_on_the_grid():
     assert reference.shape == (16, 2)
     assert np.allclose(reference[:, 0], np.cos(np.pi * grid["x"]), atol=1e-12)
     assert abs(reference[:, 1] - reference[:, 0]).max() > 1e-3  # it moved
+
+
+def test_the_plate_with_holes_reference_is_harmonic_and_meets_its_data():
+    """The fitted sum of logarithms is harmonic; by the maximum principle its error anywhere is at
+    most its largest misfit on the boundary, taken at points between those it was fitted on."""
+    from poisson2d_holes import boundary_data, harmonic_solution
+
+    solution = harmonic_solution(0.1)
+    points, data = boundary_data(0.1, 3001, 1001)
+    assert np.abs(solution(points) - data).max() < 1e-6
+
+
+def test_the_finite_element_references_meet_manufactured_solutions():
+    """scikit-fem's quadratic elements as the L-shape and the heated plate use them, against
+    solutions known in closed form: sin(pi x) sin(pi y) on the L-shape (zero on every side), and
+    sin(0.3 x + 0.2 y) exp(-t/2) + t/10 on the plate with holes (its Robin data and source
+    taken from it), at coarser settings than the references' own."""
+    import heat2d_holes
+    import poisson_lshape
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-1, 1, (4000, 2))
+    xy = xy[~((xy[:, 0] > 0) & (xy[:, 1] > 0))]
+    exact = np.sin(np.pi * xy[:, 0]) * np.sin(np.pi * xy[:, 1])
+    computed = poisson_lshape.unit_solution(3, lambda x, y: 2 * np.pi**2 * np.sin(np.pi * x) * np.sin(np.pi * y))(xy)
+    assert np.linalg.norm(computed - exact) / np.linalg.norm(exact) < 2e-3
+
+    def u(x, y, t):
+        return np.sin(0.3 * x + 0.2 * y) * np.exp(-0.5 * t) + 0.1 * t
+
+    def robin(x, y, t, nx, ny):
+        slope = np.cos(0.3 * x + 0.2 * y) * np.exp(-0.5 * t)
+        return 0.3 * slope * nx + 0.2 * slope * ny + u(x, y, t)
+
+    solution = heat2d_holes.finite_elements(
+        5.0, spacing=0.4, per_radian=16, step=0.02, data={"big": robin, "small": robin, "sides": robin},
+        source=lambda x, y, t: -0.37 * np.sin(0.3 * x + 0.2 * y) * np.exp(-0.5 * t) + 0.1,
+        initial=lambda x, y: u(x, y, 0.0))
+    points = np.c_[rng.uniform(-8, 8, 3000), rng.uniform(-12, 12, 3000), rng.uniform(0, 3, 3000)]
+    points = points[heat2d_holes.Heat2DHoles().region().contains(points, ("x", "y", "t"))]
+    exact = u(*points.T)
+    assert np.linalg.norm(solution(points) - exact) / np.linalg.norm(exact) < 1e-3

@@ -307,3 +307,24 @@ def test_at_a_re_entrant_corner_the_distance_factor_follows_the_corner_s_singula
     assert math.isclose(near[1] / near[0], 100 ** (2 / 3), rel_tol=1e-3)  # r^(pi / omega), omega = 3 pi / 2
     edges = torch.tensor([[0.5, 0.0], [0.0, 0.5], [-1.0, 0.3], [0.3, -1.0]], dtype=torch.float64)
     assert float(form.factor(edges).abs().max()) < 1e-12
+
+
+def test_a_transfer_on_a_region_killed_midway_resumes_to_the_same_records(tmp_path, killed_at, monkeypatch):
+    import json
+
+    file = tmp_path / "plate.py"
+    file.write_text("import numpy as np\nimport torch\nfrom equations import *\n" + _source_of_plate())
+    monkeypatch.chdir(tmp_path)
+    command = ["transfer", f"{file}:PlateWithHole", "--targets", "r=0.15,r=0.3", "--width", "8", "--depth", "2",
+               "--points", "128", "--condition-points", "16", "--quiet", "--threads", "1", "--rad-every", "0",
+               "--source-adam", "30", "--source-iterations", "10", "--allocate-iterations", "5",
+               "--calibrate-iterations", "10"]
+    assert main([*command, "--out", "whole"]) == 0
+    with killed_at(lambda piece, _: piece.startswith("pac/r=0.15")):
+        main([*command, "--out", "run"])
+    assert main(["transfer", "--resume", "run", "--quiet"]) == 0
+
+    def records(folder):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads((tmp_path / folder / "results.json").read_text())]
+
+    assert records("run") == records("whole") and len(records("whole")) == 3
