@@ -72,6 +72,13 @@ def test_the_finite_element_references_meet_manufactured_solutions():
         5.0, spacing=0.4, per_radian=16, step=0.02, data={"big": robin, "small": robin, "sides": robin},
         source=lambda x, y, t: -0.37 * np.sin(0.3 * x + 0.2 * y) * np.exp(-0.5 * t) + 0.1,
         initial=lambda x, y: u(x, y, 0.0))
+    from skfem import MeshTri
+
+    mesh = MeshTri(*(array.T.copy() for array in heat2d_holes._mesh(0.4, 16)))
+    lengths = {name: float(np.linalg.norm(np.diff(mesh.p[:, mesh.facets[:, ids]], axis=1), axis=0).sum())
+               for name, ids in heat2d_holes._boundary_groups(mesh).items()}
+    expected = {"big": 11 * 2 * np.pi, "small": 6 * 2 * np.pi * 0.4, "sides": 80.0}  # each group its own pieces
+    assert all(abs(lengths[name] / expected[name] - 1) < 2e-3 for name in expected), lengths
     points = np.c_[rng.uniform(-8, 8, 3000), rng.uniform(-12, 12, 3000), rng.uniform(0, 3, 3000)]
     points = points[heat2d_holes.Heat2DHoles().region().contains(points, ("x", "y", "t"))]
     exact = u(*points.T)

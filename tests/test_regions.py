@@ -293,19 +293,24 @@ def _source_of_plate() -> str:
 
 
 def test_at_a_re_entrant_corner_the_distance_factor_follows_the_corner_s_singular_power():
-    class LShape(PlateWithHole):
-        def region(self):
-            return Region(Polygon([(0, 0), (1, 0), (1, -1), (-1, -1), (-1, 1), (0, 1)], name="l"), ("x", "y"))
+    corners = [(0, 0), (1, 0), (1, -1), (-1, -1), (-1, 1), (0, 1)]
+    for order in (corners, corners[::-1]):  # clockwise, then counterclockwise
+        class LShape(PlateWithHole):
+            def region(self, order=order):
+                return Region(Polygon(order, name="l"), ("x", "y"))
 
-        def conditions(self):
-            return [BoundaryCondition("walls", value=lambda p: 0 * p[:, :1])]
+            def conditions(self):
+                return [BoundaryCondition("walls", value=lambda p: 0 * p[:, :1])]
 
-    form = Posing(LShape(), "exact").form
-    bisector = torch.tensor([[-1.0, -1.0]], dtype=torch.float64) / math.sqrt(2)  # into the domain from (0, 0)
-    near = [float(form.factor(r * bisector)) for r in (1e-6, 1e-4)]
-    assert math.isclose(near[1] / near[0], 100 ** (2 / 3), rel_tol=1e-3)  # r^(pi / omega), omega = 3 pi / 2
-    edges = torch.tensor([[0.5, 0.0], [0.0, 0.5], [-1.0, 0.3], [0.3, -1.0]], dtype=torch.float64)
-    assert float(form.factor(edges).abs().max()) < 1e-12
+        form = Posing(LShape(), "exact").form
+        bisector = torch.tensor([[-1.0, -1.0]], dtype=torch.float64) / math.sqrt(2)  # into the domain from (0, 0)
+        near = [float(form.factor(r * bisector)) for r in (1e-6, 1e-4)]
+        assert near[0] > 0 and math.isclose(near[1] / near[0], 100 ** (2 / 3), rel_tol=1e-3)  # r^(pi / omega)
+        around = sample_points(LShape(), 4000, 4, seed=0).interior
+        around = around[around.norm(dim=1) < 0.5]  # within the bend's cutoff
+        assert len(around) > 100 and float(form.factor(around).min()) > 0
+        edges = torch.tensor([[0.5, 0.0], [0.0, 0.5], [-1.0, 0.3], [0.3, -1.0]], dtype=torch.float64)
+        assert float(form.factor(edges).abs().max()) < 1e-12
 
 
 def test_a_transfer_on_a_region_killed_midway_resumes_to_the_same_records(tmp_path, killed_at, monkeypatch):
@@ -327,3 +332,15 @@ def test_a_transfer_on_a_region_killed_midway_resumes_to_the_same_records(tmp_pa
         return [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads((tmp_path / folder / "results.json").read_text())]
 
     assert records("run") == records("whole") and len(records("whole")) == 3
+
+
+def test_data_inside_a_region_are_read_and_data_outside_it_are_refused_in_one_line():
+    from pinn_pac.solver.observations import DataError, read_observations
+
+    equation = HeatInDisk()
+    angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    arrays = {"x": np.cos(angles), "y": np.sin(angles), "t": np.full(12, 1.0 + 1e-12), "u": np.ones(12)}
+    assert len(read_observations(arrays, equation).points) == 12  # on the rim, and at t = 1 within tolerance
+    arrays["x"], arrays["y"] = np.full(12, 0.9), np.full(12, -0.9)  # in the bounding box, outside the disk
+    with pytest.raises(DataError, match="12 of 12 data points lie outside the region"):
+        read_observations(arrays, equation)

@@ -108,8 +108,9 @@ def read_observations(arrays: Mapping[str, np.ndarray], equation: Equation,
                             f"[{low:g}, {high:g}]")
     stacked = np.stack([values[name].astype(np.float64) for name in inputs], axis=1)
     region = equation.region()
-    if region is not None:
-        outside = int(np.count_nonzero(~region.contains(stacked, tuple(inputs))))
+    if region is not None:  # within the box's tolerance, taken onto the box first
+        lower, upper = (np.array([equation.domain[name][k] for name in inputs]) for k in (0, 1))
+        outside = int(np.count_nonzero(~region.contains(np.clip(stacked, lower, upper), tuple(inputs))))
         if outside:
             raise DataError(f"{outside} of {count} data points lie outside the region of {equation.name}")
     points = torch.tensor(stacked, dtype=dtype)

@@ -126,7 +126,14 @@ def _joined(distances: list[Function]) -> Function:
     """The R-equivalence of pieces' distances, 1 / sum_i (1 / phi_i): zero on each piece."""
     if len(distances) == 1:
         return distances[0]
-    return lambda p: 1.0 / sum(1.0 / d(p) for d in distances)
+
+    def joined(points: torch.Tensor) -> torch.Tensor:
+        values = [d(points) for d in distances]
+        on_a_piece = torch.stack([v == 0 for v in values]).any(dim=0)  # zero there, finite gradients elsewhere
+        inverse = sum(1.0 / torch.where(v == 0, torch.ones_like(v), v) for v in values)
+        return torch.where(on_a_piece, torch.zeros_like(inverse), 1.0 / inverse)
+
+    return joined
 
 
 def _bent_at_corners(phi: Function, shape, covered: set[str]) -> Function:
