@@ -344,3 +344,23 @@ def test_data_inside_a_region_are_read_and_data_outside_it_are_refused_in_one_li
     arrays["x"], arrays["y"] = np.full(12, 0.9), np.full(12, -0.9)  # in the bounding box, outside the disk
     with pytest.raises(DataError, match="12 of 12 data points lie outside the region"):
         read_observations(arrays, equation)
+
+
+def test_soft_boundary_terms_are_balanced_on_the_compiled_derivative_path(tmp_path):
+    import inspect
+    import json
+
+    robin = """
+
+class CoolingDisk(HeatInDisk):
+    def conditions(self):
+        return [DirichletCondition("initial", on="t", at=(0.0,), value=lambda p: 1 + 0 * p[:, :1]),
+                BoundaryCondition("rim", kind="robin", alpha=1.0, value=lambda p: 0 * p[:, :1])]
+"""
+    file = tmp_path / "disk.py"
+    file.write_text("import numpy as np\nimport torch\nfrom equations import *\n\n" + inspect.getsource(HeatInDisk) + robin)
+    assert main(["solve", f"{file}:CoolingDisk", "--balance", "--derivatives", "compiled", "--width", "8",
+                 "--depth", "2", "--points", "128", "--condition-points", "16", "--adam", "120", "--iterations", "5",
+                 "--rad-every", "0", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    (history,) = json.loads((tmp_path / "run" / "history.json").read_text()).values()
+    assert set(history["terms"]) == {"residual", "rim"}

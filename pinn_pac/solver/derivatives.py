@@ -82,8 +82,11 @@ def _compiled_forward_mode(network, points, derivatives, outputs):
     which runs eagerly on the returned (N, 1) fields."""
     try:
         # Every network shape and point count is one more compiled variant of the same
-        # function; past dynamo's default of 8 it would silently run eagerly.
-        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+        # function; past dynamo's default of 8 it would silently run eagerly. Balanced term
+        # weights take each term's gradient with the graph retained, which a compiled backward
+        # that donates its buffers refuses.
+        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT), \
+                torch._functorch.config.patch(donated_buffer=False):
             return _compiled()(network, points, derivatives, outputs)
     except torch._dynamo.exc.BackendCompilerFailed as error:
         raise CompileUnavailable(
