@@ -126,7 +126,8 @@ def _sobol_points(sampler: qmc.Sobol, n: int) -> np.ndarray:
         return sampler.random(n)
 
 
-def _point_segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def point_segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The distance from each of the (N, dim) points to the segment from a to b."""
     d = b - a
     s = np.clip((points - a) @ d / (d @ d), 0.0, 1.0)
     return np.linalg.norm(points - (a + s[:, None] * d), axis=1)
@@ -143,7 +144,7 @@ def _segments_meet(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarra
     if d1 * d2 < 0 and d3 * d4 < 0:
         return True  # a proper crossing
     # Otherwise the segments are closest at an endpoint of one of them.
-    gaps = [_point_segment_distance(p[None], a, b)[0] for p, a, b in ((q1, p1, p2), (q2, p1, p2), (p1, q1, q2), (p2, q1, q2))]
+    gaps = [point_segment_distance(p[None], a, b)[0] for p, a, b in ((q1, p1, p2), (q2, p1, p2), (p1, q1, q2), (p2, q1, q2))]
     return min(gaps) <= tol
 
 
@@ -583,7 +584,7 @@ class Polygon(Shape):
         return (straddles & (px < crossing_x)).sum(dim=1) % 2 == 1
 
     def _edge_gap(self, x: np.ndarray) -> np.ndarray:
-        return np.min([_point_segment_distance(x, a, b) for a, b in zip(self._starts, self._ends)], axis=0)
+        return np.min([point_segment_distance(x, a, b) for a, b in zip(self._starts, self._ends)], axis=0)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return self.vertices.min(axis=0), self.vertices.max(axis=0)

@@ -35,6 +35,7 @@ import torch
 
 from equations import BoundaryCondition, Equation, ExactForm, Polygon
 from equations.base import Region
+from equations.geometry import point_segment_distance
 
 from .sampling import boundary_points
 
@@ -143,7 +144,7 @@ def _bent_at_corners(phi: Function, shape, covered: set[str]) -> Function:
         return phi
     vertices = shape.vertices
     count = len(vertices)
-    edges = [piece for piece in shape.pieces()]
+    edges = shape.pieces()
     corners = []
     for k in range(count):
         before, after = edges[k - 1], edges[k]
@@ -156,7 +157,8 @@ def _bent_at_corners(phi: Function, shape, covered: set[str]) -> Function:
         if omega <= np.pi * (1 + 1e-9):
             continue
         others = [j for j in range(count) if j not in (k - 1 if k else count - 1, k)]
-        radius = 0.5 * min(_segment_distance(vertex, vertices[j], vertices[(j + 1) % count]) for j in others)
+        radius = 0.5 * min(float(point_segment_distance(vertex[None], vertices[j], vertices[(j + 1) % count])[0])
+                           for j in others)
         bisector = float(np.arctan2(a[1], a[0])) + omega / 2
         corners.append((vertex, omega, bisector, radius, _joined([before.distance, after.distance])))
     if not corners:
@@ -179,11 +181,6 @@ def _bent_at_corners(phi: Function, shape, covered: set[str]) -> Function:
         return value
 
     return bent
-
-
-def _segment_distance(point: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:
-    along = np.clip((point - start) @ (end - start) / ((end - start) @ (end - start)), 0.0, 1.0)
-    return float(np.linalg.norm(point - (start + along * (end - start))))
 
 
 def _blend(data: list[_Data], distances: list[Function], columns: list[int]) -> Function:
