@@ -136,6 +136,13 @@ class Region:
             chosen += found
         return tuple(dict.fromkeys(chosen))
 
+    def measures(self, pieces: tuple[str, ...]) -> tuple[float, float]:
+        """The region's volume and the boundary measure of `pieces`, each times the intervals'
+        lengths (over space and time: a hole's rim over [0, T] is a surface of 2 pi r T)."""
+        lengths = math.prod(high - low for low, high in self.intervals.values())
+        measure = {piece.name: piece.measure for piece in self.shape.pieces()}
+        return self.shape.volume() * lengths, sum(measure[name] for name in pieces) * lengths
+
     def contains(self, points: np.ndarray, inputs: tuple[str, ...]) -> np.ndarray:
         """(N,) bools: which of the (N, len(inputs)) points lie in the region (boundary included)."""
         inside = self.shape.contains(points[:, [inputs.index(name) for name in self.over]])
@@ -240,17 +247,27 @@ class Equation(ABC):
         finite-element solution interpolated)."""
         raise InputError(f"{self.name} declares no reference solution")
 
+    def reference_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The reference as values at points: (N, n_inputs) points in the domain and their (N,)
+        or (N, n_outputs) values, e.g. a finite-element solution read from a file. Errors are
+        then relative L2 over these points (not the standard grid), and the solution figure is
+        drawn over them (triangulated)."""
+        raise InputError(f"{self.name} declares no reference solution")
+
     @property
     def has_reference(self) -> bool:
         return self.reference_by is not None
 
     @property
     def reference_by(self) -> str | None:
-        """How the family gives its reference: "points" (`reference_at`), "grid" (`reference`)
-        or None."""
-        if type(self).reference_at is not Equation.reference_at:
+        """How the family gives its reference: "points" (`reference_at`), "values"
+        (`reference_values`), "grid" (`reference`) or None."""
+        family = type(self)
+        if family.reference_at is not Equation.reference_at:
             return "points"
-        return "grid" if type(self).reference is not Equation.reference else None
+        if family.reference_values is not Equation.reference_values:
+            return "values"
+        return "grid" if family.reference is not Equation.reference else None
 
     @property
     def residual_scale(self) -> float:

@@ -235,7 +235,9 @@ def test_a_ball_in_five_dimensions_gives_boundary_points_on_its_sphere_with_outw
             return [BoundaryCondition("sphere", kind="neumann", value=lambda p: torch.zeros_like(p[:, :1]))]
 
     (points,) = sample_points(OnBall(), 32, 100, seed=0).conditions
-    assert torch.allclose(points.points.norm(dim=1), torch.full((100,), 2.0, dtype=torch.float64), atol=1e-12)
+    assert len(points.points) >= 100
+    radii = points.points.norm(dim=1)
+    assert torch.allclose(radii, torch.full_like(radii, 2.0), atol=1e-12)
     assert torch.allclose(points.normals, points.points / 2, atol=1e-12)
 
 
@@ -364,3 +366,16 @@ class CoolingDisk(HeatInDisk):
                  "--rad-every", "0", "--quiet", "--out", str(tmp_path / "run")]) == 0
     (history,) = json.loads((tmp_path / "run" / "history.json").read_text()).values()
     assert set(history["terms"]) == {"residual", "rim"}
+
+
+def test_a_boundary_condition_gets_points_at_the_interior_spacing_on_a_space_time_region():
+    equation = HeatInDisk()  # the unit disk times t in [0, 1]: volume pi, the rim's surface 2 pi
+    spacing = (math.pi / 8000) ** (1 / 3)
+    conditions = {c.condition.name: c for c in sample_points(equation, 8000, 64, seed=0).conditions}
+    assert len(conditions["initial"].points) == 64  # a face condition keeps n_condition
+    rim = len(conditions["rim"].points)
+    assert abs(rim - 2 * math.pi / spacing**2) < 0.01 * rim  # ~1,170: denser than 64
+    radii = conditions["rim"].points[:, :2].norm(dim=1)
+    assert torch.allclose(radii, torch.ones_like(radii), atol=1e-12)
+    assert len(_on(equation, "rim", n=4000).points) == 4000  # never fewer than asked
+    assert abs(Disk(radius=0.5).volume() - math.pi / 4) < 1e-3 * math.pi / 4

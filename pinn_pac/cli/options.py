@@ -36,7 +36,8 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=defaults.seed, help="fixes init, points and masks (%(default)s)")
     group.add_argument("--points", type=int, default=defaults.n_interior, help="interior collocation points (%(default)s)")
     group.add_argument("--condition-points", type=int, default=defaults.n_condition,
-                       help="points per initial/boundary condition (%(default)s)")
+                       help="points per initial/boundary condition; a region's boundary condition gets more "
+                            "where its pieces need them to lie as densely as the interior points (%(default)s)")
     group.add_argument("--conditions", choices=CONDITION_MODES, default=defaults.conditions,
                        help="'exact': conditions built into the solution, by the family's exact form or one "
                             "built from its conditions (those that cannot be built stay soft); 'given': the "

@@ -21,7 +21,7 @@ from ..runs.folder_jobs import RunInterrupted, Runtime, add_members
 from ..runs.predict import MAX_POINTS, SavedModel, grid_axes, load_model, read_points
 from ..runs.reload import load_runs, measure
 from ..solver.capacity import data_frequencies
-from ..solver.evaluate import reference_on_grid
+from ..solver.evaluate import reference_on_grid, reference_values
 from ..solver.posing import Posing
 from .jobs import check_writable, equation_with_flags, format_table, interrupted
 from .options import UsageError
@@ -127,6 +127,9 @@ def _grid(equation: Equation, sizes: str | None) -> dict[str, np.ndarray]:
 
 def run_reference(args: argparse.Namespace, extra: list[str]) -> None:
     equation, _ = equation_with_flags(args.equation, extra)
+    if equation.reference_by == "values":
+        _write_reference_values(equation, args)
+        return
     grid = _grid(equation, args.grid)
     _check_output_file(args.out, "the reference")
     solution = reference_on_grid(equation, grid)
@@ -138,6 +141,20 @@ def run_reference(args: argparse.Namespace, extra: list[str]) -> None:
     shape = ", ".join(f"{len(grid[n])} in {n}" for n in equation.inputs)
     print(f"wrote {equation.describe()} reference ({shape}) to {args.out} "
           f"(arrays {', '.join([*grid, *fields])}; {', '.join(fields)} indexed [{', '.join(equation.inputs)}])")
+
+
+def _write_reference_values(equation: Equation, args: argparse.Namespace) -> None:
+    """A family's reference at its own points (`reference_values`): one array per input and output."""
+    if args.grid is not None:
+        raise UsageError(f"--grid: {equation.name} gives its reference at its own points (reference_values), "
+                         "not on a grid")
+    _check_output_file(args.out, "the reference")
+    points, values = reference_values(equation)
+    arrays = {name: points[:, k] for k, name in enumerate(equation.inputs)}
+    arrays.update({name: values[:, k] for k, name in enumerate(equation.outputs)})
+    atomic_write(args.out, lambda stream: np.savez(stream, **arrays))
+    print(f"wrote {equation.describe()} reference ({len(points)} points, the family's own) to {args.out} "
+          f"(arrays {', '.join(arrays)})")
 
 
 def _describe(name: str, family: type[Equation]) -> None:

@@ -13,10 +13,12 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from equations import Equation
 from equations.errors import InputError
 
 from .checkpoint import atomic_write
 from ..solver.train import History
+from .point_panels import point_solution_figure
 from .solution_panels import MAX_ROWS, solution_figure
 
 
@@ -66,9 +68,30 @@ def plot_solution(
     if references is not None and list(references) != list(predicted):
         raise InputError(f"the reference has outputs {list(references)}, the prediction {list(predicted)}")
     axes = {name: np.asarray(grid[name], dtype=np.float64).reshape(-1) for name in inputs}
-    snapshot_rows = len(inputs) > 2 and references is not None
-    shown = list(predicted)[:MAX_ROWS // 2 if snapshot_rows else MAX_ROWS]
-    figure = solution_figure(axes, inputs, shown, predicted, references)
+    shown = _shown(predicted, len(inputs) > 2 and references is not None)
+    _save_solution(solution_figure(axes, inputs, shown, predicted, references), shown, predicted, title, path)
+
+
+def plot_solution_at_points(equation: Equation, points: np.ndarray, prediction: np.ndarray,
+                            reference: np.ndarray | None, title: str, path: Path) -> None:
+    """`plot_solution` over a reference's own (N, n_inputs) `points` (see `point_panels`):
+    `prediction` and `reference` are (N,) or (N, n_outputs)."""
+    shape, inputs = (len(points),), equation.inputs
+    predicted = _columns(prediction, shape, inputs, equation.outputs, "prediction")
+    references = None if reference is None else _columns(reference, shape, inputs, equation.outputs, "reference")
+    shown = _shown(predicted, len(inputs) > 2 and references is not None)
+    figure = point_solution_figure(equation, points, shown, predicted, references)
+    _save_solution(figure, shown, predicted, title, path)
+
+
+def _shown(predicted: dict[str, np.ndarray], snapshot_rows: bool) -> list[str]:
+    """The outputs a solution figure shows: as many as `MAX_ROWS` rows hold (half with snapshots)."""
+    return list(predicted)[:MAX_ROWS // 2 if snapshot_rows else MAX_ROWS]
+
+
+def _save_solution(figure: Figure, shown: list[str], predicted: dict[str, np.ndarray], title: str,
+                   path: Path) -> None:
+    """Title a solution figure (naming the outputs shown where not all are) and write it."""
     if len(shown) < len(predicted):
         title += f" ({', '.join(shown)} shown of {len(predicted)} outputs)"
     figure.suptitle(title, y=1 - 0.2 / figure.get_figheight())

@@ -18,7 +18,7 @@ from ..solver.train import History
 from .checkpoint import atomic_write, save_checkpoint, write_json
 from .coefficients import varying_coefficients
 from .identify_job import IdentifyRun, identify_checkpoint
-from .plots import plot_data_fit, plot_family, plot_histories, plot_solution, plot_unknowns
+from .plots import plot_data_fit, plot_family, plot_histories, plot_solution, plot_solution_at_points, plot_unknowns
 from .predict import SavedModel
 from .records import Record, SolveRun, TransferRun
 from .solve_job import run_metadata, solve_checkpoint
@@ -138,11 +138,12 @@ def plot_model(evaluator: Evaluator, network: torch.nn.Module, title: str, path:
     ("n/a" without a reference, "nan" where it is NaN on the grid)."""
     prediction = evaluator.predict(network)
     error = "n/a" if evaluator.reference is None else f"{evaluator.metrics(prediction).rel_l2:.2e}"
-    plot_solution(
-        evaluator.grid, evaluator.equation.inputs, prediction, evaluator.reference,
-        f"{title} (relative L2 {error})", path,
-        outputs=tuple(evaluator.equation.outputs),
-    )
+    title = f"{title} (relative L2 {error})"
+    if evaluator.grid is None:  # at the reference's own points
+        plot_solution_at_points(evaluator.equation, evaluator.points, prediction, evaluator.reference, title, path)
+        return
+    plot_solution(evaluator.grid, evaluator.equation.inputs, prediction, evaluator.reference, title, path,
+                  outputs=tuple(evaluator.equation.outputs))
 
 
 def save_identify(run: IdentifyRun, run_dir: Path) -> None:

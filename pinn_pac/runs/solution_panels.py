@@ -6,6 +6,8 @@ and titles and writes the figure; this module lays out the panels that its docst
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -16,6 +18,9 @@ MAX_ROWS = 8
 #: Inches of one row of panels, and of one panel's width.
 ROW_HEIGHT, PANEL_WIDTH = 3.2, 5.0
 
+#: Draws one map: (figure, axes, values, colour map, low, high, title).
+Draw = Callable[[Figure, Any, np.ndarray, str, float, float, str], None]
+
 
 def solution_figure(axes: dict[str, np.ndarray], inputs: tuple[str, ...], shown: list[str],
                     predicted: dict[str, np.ndarray], references: dict[str, np.ndarray] | None) -> Figure:
@@ -23,8 +28,9 @@ def solution_figure(axes: dict[str, np.ndarray], inputs: tuple[str, ...], shown:
     if len(inputs) == 1:
         return _along_one(axes[inputs[0]], inputs[0], shown, predicted, references)
     if len(inputs) == 2:
-        return _maps(axes, inputs, [(name, predicted[name], None if references is None else references[name], "")
-                                    for name in shown])
+        draw = _grid_draw(axes, inputs)
+        return maps([(name, predicted[name], None if references is None else references[name], "", draw)
+                     for name in shown])
     if references is None:
         return _snapshot_columns(axes, inputs, shown, predicted)
     return _snapshot_rows(axes, inputs, shown, predicted, references)
@@ -93,13 +99,13 @@ def _snapshot_rows(axes: dict[str, np.ndarray], inputs: tuple[str, ...], outputs
                    predicted: dict[str, np.ndarray], references: dict[str, np.ndarray]) -> Figure:
     """Three or more inputs with a reference: one row of three maps per output and snapshot."""
     mapped, along, steps, middle = _snapshot_layout(axes, inputs, max(2, min(SNAPSHOTS, MAX_ROWS // len(outputs))))
-    rows = []
+    rows, draw = [], _grid_draw(axes, mapped)
     for output in outputs:
         for step in steps:
             at = {**middle, along: step}
             rows.append((output, _slice(predicted[output], inputs, mapped, at),
-                         _slice(references[output], inputs, mapped, at), _where(axes, inputs, at)))
-    return _maps(axes, mapped, rows)
+                         _slice(references[output], inputs, mapped, at), _where(axes, inputs, at), draw))
+    return maps(rows)
 
 
 def _snapshot_columns(axes: dict[str, np.ndarray], inputs: tuple[str, ...], outputs: list[str],
@@ -117,29 +123,33 @@ def _snapshot_columns(axes: dict[str, np.ndarray], inputs: tuple[str, ...], outp
     return figure
 
 
-def _maps(axes: dict[str, np.ndarray], mapped: tuple[str, str],
-          rows: list[tuple[str, np.ndarray, np.ndarray | None, str]]) -> Figure:
-    """One row per (output, prediction, reference or None, where): the prediction, the
-    reference and their absolute difference mapped over the two inputs `mapped` (the values
-    indexed in that order); the prediction alone without a reference. An output's maps
-    share one colour scale (the reference's range) across its rows."""
+def maps(rows: list[tuple[str, np.ndarray, np.ndarray | None, str, Draw]]) -> Figure:
+    """One row per (output, prediction, reference or None, where, how to draw a map): the
+    prediction, the reference and their absolute difference as maps; the prediction alone
+    without a reference. An output's maps share one colour scale (the reference's range)
+    across its rows."""
     columns = 1 if rows[0][2] is None else 3
     figure = Figure(figsize=(PANEL_WIDTH * columns, ROW_HEIGHT * len(rows) + 0.6))
     panels = np.asarray(figure.subplots(len(rows), columns, squeeze=False, gridspec_kw=_spacing(figure)))
     scales = {}
-    for output, prediction, reference, _ in rows:
+    for output, prediction, reference, *_ in rows:
         scales.setdefault(output, []).append(prediction if reference is None else reference)
     scales = {output: _range(*planes) for output, planes in scales.items()}
-    for ax_row, (output, prediction, reference, where) in zip(panels, rows):
+    for ax_row, (output, prediction, reference, where, draw) in zip(panels, rows):
         low, high = scales[output]
         suffix = f", {where}" if where else ""
-        _map(figure, ax_row[0], axes, mapped, prediction, "RdBu_r", low, high, f"{output} PINN{suffix}")
+        draw(figure, ax_row[0], prediction, "RdBu_r", low, high, f"{output} PINN{suffix}")
         if reference is not None:
             error = np.abs(prediction - reference)
-            _map(figure, ax_row[1], axes, mapped, reference, "RdBu_r", low, high, f"{output} reference{suffix}")
-            _map(figure, ax_row[2], axes, mapped, error, "magma", *_range(error, low=0.0),
-                 f"|{output} PINN - reference|{suffix}")
+            draw(figure, ax_row[1], reference, "RdBu_r", low, high, f"{output} reference{suffix}")
+            draw(figure, ax_row[2], error, "magma", *_range(error, low=0.0), f"|{output} PINN - reference|{suffix}")
     return figure
+
+
+def _grid_draw(axes: dict[str, np.ndarray], mapped: tuple[str, str]) -> Draw:
+    """Maps over the grid's two inputs `mapped` (values indexed in that order)."""
+    return lambda figure, ax, plane, cmap, low, high, title: _map(figure, ax, axes, mapped, plane, cmap, low, high,
+                                                                   title)
 
 
 def _range(*planes: np.ndarray, low: float | None = None) -> tuple[float, float]:

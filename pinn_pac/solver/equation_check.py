@@ -22,6 +22,7 @@ from equations.geometry import Shape
 
 from .boundary import check_boundary_condition
 from .derivatives import parse_derivatives
+from .evaluate import reference_values
 from .sampling import boundary_points, uniform_interior
 
 POINTS = 16
@@ -293,6 +294,14 @@ def _field_of(values: torch.Tensor, index: int, points: torch.Tensor, wrt: tuple
 def _check_reference(equation: Equation, fail) -> None:
     if equation.reference_by == "points":
         _check_reference_at(equation, fail)
+        return
+    if equation.reference_by == "values":
+        try:
+            reference_values(equation)
+        except InputError as error:
+            fail("reference_values", str(error).split(": ", 1)[-1])
+        except Exception as error:
+            fail("reference_values", f"raised {type(error).__name__}: {error}")
         return
     try:
         grid = equation.standard_grid()

@@ -1,5 +1,6 @@
 """Relative L2 and max error of a network against an equation's reference on a grid (on a
-region, the grid's points inside it; the values outside are NaN, so figures leave them blank)."""
+region, the grid's points inside it; the values outside are NaN, so figures leave them blank),
+or at the reference's own points where a family gives it as values there (`reference_values`)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ class Metrics:
 class Evaluator:
     """Holds an equation's reference on a grid (the standard grid unless one is given), from its
     `reference` on the grid or its `reference_at` the grid's points; for a family on a region,
-    at the grid's points inside it (NaN outside, and errors over the points inside).
+    at the grid's points inside it (NaN outside, and errors over the points inside). A family
+    that gives its reference as values at its own points (`reference_values`) is measured
+    there (`grid` None, `points` those points) unless a grid is given.
 
     `conditions` must be what the network was trained with: with "exact" its output is put
     through the equation's exact form (see `posing`). For an equation without a reference
@@ -45,15 +48,26 @@ class Evaluator:
                  conditions: str = "exact") -> None:
         self.equation = equation
         self.posing = Posing(equation, conditions)
-        self.grid = dict(grid) if grid is not None else equation.standard_grid()
-        self.shape = tuple(np.asarray(self.grid[name]).size for name in equation.inputs)
-        self.points = grid_points(equation, self.grid)
-        #: Which grid points (flattened) lie in the domain: all on a box.
-        self.inside = inside_points(equation, self.points)
+        outputs = (len(equation.outputs),) if len(equation.outputs) > 1 else ()
+        values = None
+        if grid is None and equation.reference_by == "values":  # the family's own points
+            #: The grid (None where the errors are taken at the reference's own points).
+            self.grid: dict[str, np.ndarray] | None = None
+            self.points, values = reference_values(equation)
+            self.shape: tuple[int, ...] = (len(self.points),)
+        else:
+            self.grid = dict(grid) if grid is not None else equation.standard_grid()
+            self.shape = tuple(np.asarray(self.grid[name]).size for name in equation.inputs)
+            self.points = grid_points(equation, self.grid)
+        #: Which points (flattened) lie in the domain: all on a box, and all of a reference's own.
+        self.inside = inside_points(equation, self.points) if values is None else np.ones(len(self.points), bool)
         if not self.inside.any():
             raise InputError(f"no point of the grid lies in the region of {equation.describe()}")
-        self.output_shape = self.shape + ((len(equation.outputs),) if len(equation.outputs) > 1 else ())
-        self.reference = reference_on_grid(equation, self.grid, self.inside) if equation.has_reference else None
+        self.output_shape = self.shape + outputs
+        if values is not None:
+            self.reference = values.reshape(self.output_shape)
+        else:
+            self.reference = reference_on_grid(equation, self.grid, self.inside) if equation.has_reference else None
         self.scale = _norm(self._in_domain(self.reference)) if self.reference is not None else math.nan
         if self.scale == 0.0:
             raise InputError(f"the reference of {equation.describe()} is zero everywhere on the grid, so its "
@@ -103,10 +117,58 @@ def inside_points(equation: Equation, points: np.ndarray) -> np.ndarray:
     return np.ones(len(points), dtype=bool) if region is None else region.contains(points, equation.inputs)
 
 
+def reference_values(equation: Equation) -> tuple[np.ndarray, np.ndarray]:
+    """The family's `reference_values`, checked: (N, n_inputs) finite points, all in the domain,
+    and their finite values, (N, n_outputs); anything else is refused in one line."""
+    name = f"{equation.name}.reference_values"
+    try:
+        points, values = equation.reference_values()
+        points, values = np.asarray(points, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{name}: must return (points, values), arrays of numbers ({error})") from None
+    count, outputs = len(points), len(equation.outputs)
+    if points.ndim != 2 or points.shape[1] != len(equation.inputs) or count == 0:
+        raise InputError(f"{name}: points must be (N, {len(equation.inputs)}) for inputs "
+                         f"{', '.join(equation.inputs)}, N >= 1; got shape {points.shape}")
+    if values.shape not in ((count, outputs),) + (((count,),) if outputs == 1 else ()):
+        raise InputError(f"{name}: values must be ({count}, {outputs})" + (f" or ({count},)" if outputs == 1 else "")
+                         + f" for {count} points; got shape {values.shape}")
+    if not (np.isfinite(points).all() and np.isfinite(values).all()):
+        raise InputError(f"{name}: points and values must be finite numbers (no NaN or inf)")
+    outside = ~_near_domain(equation, points)
+    if outside.any():
+        at = ", ".join(f"{n}={v:.6g}" for n, v in zip(equation.inputs, points[np.argmax(outside)]))
+        raise InputError(f"{name}: {int(outside.sum())} of {count} points lie outside the domain (first: {at})")
+    return points, values.reshape(count, outputs)
+
+
+#: How far outside a region's boundary a reference's point may lie, relative to the shape's size:
+#: a mesh's nodes on a curved boundary (a quadratic element's mid-edge node on a hole's chord).
+NEAR_BOUNDARY = 1e-3
+
+
+def _near_domain(equation: Equation, points: np.ndarray) -> np.ndarray:
+    """(N,) bools: in the domain's box (to rounding) and, on a region, inside its shape or
+    within `NEAR_BOUNDARY` of its size outside."""
+    lower, upper = (np.array([equation.domain[n][k] for n in equation.inputs]) for k in (0, 1))
+    slack = 1e-9 * np.maximum(1.0, upper - lower)
+    near = np.all((points >= lower - slack) & (points <= upper + slack), axis=1)
+    region = equation.region()
+    if region is None:
+        return near
+    shape, columns = region.shape, [equation.inputs.index(name) for name in region.over]
+    signed = shape.signed(torch.as_tensor(points[:, columns], dtype=torch.float64))[:, 0].numpy()
+    return near & (inside_points(equation, points) | (signed > -NEAR_BOUNDARY * shape.size()))
+
+
 def reference_on_grid(equation: Equation, grid: dict[str, np.ndarray], inside: np.ndarray | None = None) -> np.ndarray:
     """The equation's reference on the grid (from `reference` or `reference_at`), NaN at the
     points outside its region; indexed in the order of `inputs`, one last axis per output
-    where there are several."""
+    where there are several. A family whose reference is values at its own points
+    (`reference_values`) has none on a grid: refused in one line."""
+    if equation.reference_by == "values":
+        raise InputError(f"{equation.name} gives its reference as values at its own points (reference_values), "
+                         "not on a grid")
     points = grid_points(equation, grid)
     inside = inside_points(equation, points) if inside is None else inside
     shape = tuple(len(grid[name]) for name in equation.inputs)

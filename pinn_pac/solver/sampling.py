@@ -7,6 +7,7 @@ uniform by length or area on its boundary pieces) and the interval inputs from t
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -80,7 +81,8 @@ def sample_points(
     sampler: str = "sobol",
     device: torch.device | str = "cpu",
 ) -> TrainingPoints:
-    """Interior points in the domain box and `n_condition` points per condition, on `device`.
+    """Interior points in the domain and `n_condition` points per condition (a region's
+    boundary condition: at least that, see `boundary_count`), on `device`.
 
     The same seed gives the same points, on any device. Condition points are spread evenly
     over the condition's faces (for example both ends of the x interval).
@@ -97,7 +99,8 @@ def sample_points(
     with torch.device("cpu"):  # made on the CPU and moved: the same values on every device
         for condition in equation.conditions():
             if isinstance(condition, BoundaryCondition):
-                points, normals = boundary_points(equation, region, condition, n_condition, sampler, rng)
+                count = boundary_count(equation, region, condition, n_interior, n_condition)
+                points, normals = boundary_points(equation, region, condition, count, sampler, rng)
                 tensor = torch.tensor(points, dtype=dtype)
                 conditions.append(ConditionPoints(condition, tensor, values=condition.value(tensor).detach(),
                                                   normals=torch.tensor(normals, dtype=dtype)))
@@ -136,6 +139,21 @@ def _in_domain(equation: Equation, region: Region | None, n: int, sampler: str,
     points[:, _columns(equation, region.over)] = region.shape.sample_interior(n, rng)
     _fill_intervals(points, equation, region, sampler, rng)
     return points
+
+
+def boundary_count(equation: Equation, region: Region | None, condition: BoundaryCondition, n_interior: int,
+                   n_condition: int) -> int:
+    """Points for a boundary condition: `n_condition`, or more where that many would lie
+    sparser on its pieces than the interior points lie inside (a hole's rim over time is a
+    surface of the space-time region): the interior's spacing h = (volume / n_interior)^(1/d)
+    over the pieces' measure A gives A / h^(d-1), at most `n_interior` (in many dimensions a
+    sphere would ask for more points than the ball holds)."""
+    if region is None:
+        return n_condition  # refused by `boundary_points`
+    volume, measure = region.measures(region.pieces_named(condition.on, condition.name))
+    dim = len(equation.inputs)
+    at_interior_spacing = measure * (n_interior / volume) ** ((dim - 1) / dim)
+    return max(n_condition, min(n_interior, math.ceil(at_interior_spacing)))
 
 
 def boundary_points(equation: Equation, region: Region | None, condition: BoundaryCondition, n: int, sampler: str,
