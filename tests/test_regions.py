@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from equations import coefficient_key
+from equations.errors import InputError
 from equations import Ball, BoundaryCondition, Coefficient, DirichletCondition, Disk, Equation, Polygon, Rectangle, Region
 from pinn_pac.cli import main
 from pinn_pac.solver.evaluate import Evaluator
@@ -379,3 +380,13 @@ def test_a_boundary_condition_gets_points_at_the_interior_spacing_on_a_space_tim
     assert torch.allclose(radii, torch.ones_like(radii), atol=1e-12)
     assert len(_on(equation, "rim", n=4000).points) == 4000  # never fewer than asked
     assert abs(Disk(radius=0.5).volume() - math.pi / 4) < 1e-3 * math.pi / 4
+
+
+def test_stacked_losses_refuse_members_whose_boundary_counts_differ():
+    from pinn_pac.solver.loss import StackedPhysicsLoss
+
+    losses = [PhysicsLoss(m, sample_points(m, 4000, 16, seed=0), conditions="soft")
+              for m in (PlateWithHole(), PlateWithHole().with_coefficients(r=0.3))]
+    assert len(losses[0].points.conditions[1].points) != len(losses[1].points.conditions[1].points)
+    with pytest.raises(InputError, match="same point counts"):
+        StackedPhysicsLoss(losses)

@@ -232,6 +232,9 @@ class StackedPhysicsLoss(TrainingLoss):
     def __init__(self, losses: list[PhysicsLoss]) -> None:
         if any(loss.reweight_every for loss in losses):
             raise InputError("stacked losses take no term weighting (balance or causal)")
+        counts = {(len(loss.points.interior), *(len(c.points) for c in loss.points.conditions)) for loss in losses}
+        if len(counts) > 1:  # a region's boundary counts follow each member's shape
+            raise InputError(f"stacked losses need the same point counts for every member, got {sorted(counts)}")
         self.losses = losses
         self.interior = torch.cat([loss.points.interior for loss in losses])
         self.conditions = [
