@@ -153,12 +153,23 @@ def _near_domain(equation: Equation, points: np.ndarray) -> np.ndarray:
     lower, upper = (np.array([equation.domain[n][k] for n in equation.inputs]) for k in (0, 1))
     slack = 1e-9 * np.maximum(1.0, upper - lower)
     near = np.all((points >= lower - slack) & (points <= upper + slack), axis=1)
+    return near & in_region(equation, points, NEAR_BOUNDARY)
+
+
+def in_region(equation: Equation, points: np.ndarray, near: float = 0.0) -> np.ndarray:
+    """(N,) bools: which points, within rounding of the domain's box, lie in its region once
+    taken onto the box; with `near` > 0 also those at most `near` times the shape's size outside
+    it. All of them on a box."""
     region = equation.region()
     if region is None:
-        return near
-    shape, columns = region.shape, [equation.inputs.index(name) for name in region.over]
-    signed = shape.signed(torch.as_tensor(points[:, columns], dtype=torch.float64))[:, 0].numpy()
-    return near & (inside_points(equation, points) | (signed > -NEAR_BOUNDARY * shape.size()))
+        return np.ones(len(points), dtype=bool)
+    lower, upper = (np.array([equation.domain[n][k] for n in equation.inputs]) for k in (0, 1))
+    inside = region.contains(np.clip(points, lower, upper), equation.inputs)
+    if near > 0:
+        shape, columns = region.shape, [equation.inputs.index(name) for name in region.over]
+        signed = shape.signed(torch.as_tensor(points[:, columns], dtype=torch.float64))[:, 0].numpy()
+        inside |= signed > -near * shape.size()
+    return inside
 
 
 def reference_on_grid(equation: Equation, grid: dict[str, np.ndarray], inside: np.ndarray | None = None) -> np.ndarray:

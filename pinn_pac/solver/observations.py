@@ -19,6 +19,7 @@ import torch
 from equations import Equation
 from equations.errors import InputError
 
+from .evaluate import in_region
 from .loss import PhysicsLoss
 from .training_loss import TrainingLoss
 from .unknowns import Unknowns
@@ -107,12 +108,9 @@ def read_observations(arrays: Mapping[str, np.ndarray], equation: Equation,
             raise DataError(f"data array {name}: {outside} of {count} points lie outside the domain "
                             f"[{low:g}, {high:g}]")
     stacked = np.stack([values[name].astype(np.float64) for name in inputs], axis=1)
-    region = equation.region()
-    if region is not None:  # within the box's tolerance, taken onto the box first
-        lower, upper = (np.array([equation.domain[name][k] for name in inputs]) for k in (0, 1))
-        outside = int(np.count_nonzero(~region.contains(np.clip(stacked, lower, upper), tuple(inputs))))
-        if outside:
-            raise DataError(f"{outside} of {count} data points lie outside the region of {equation.name}")
+    outside = int(np.count_nonzero(~in_region(equation, stacked)))
+    if outside:
+        raise DataError(f"{outside} of {count} data points lie outside the region of {equation.name}")
     points = torch.tensor(stacked, dtype=dtype)
     return Observations(points, {name: torch.tensor(values[name].astype(np.float64), dtype=dtype)[:, None]
                                  for name in observed})
