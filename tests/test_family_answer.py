@@ -16,7 +16,7 @@ from pinn_pac.cli import main
 from pinn_pac.runs.assemble import physics_loss
 from pinn_pac.runs.config import Settings
 from pinn_pac.runs.family_answer import answer_from_family
-from pinn_pac.runs.reduced_basis import ReheadedNetwork
+from pinn_pac.runs.reduced_basis import CombinedNetwork, MemberBasis
 from pinn_pac.runs.reload import load_runs, saved_settings
 from pinn_pac.runs.predict import load_model
 from pinn_pac.solver.evaluate import Evaluator
@@ -77,11 +77,23 @@ def test_trained_members_features_give_the_loss_the_answer_network_has_under_the
     target = members[0][0].with_coefficients(nu=0.07 / math.pi)
     answer = answer_from_family(target, members, settings, points=300)
     parts = list(answer.network.networks)
-    assert len(parts) == 2 and all(isinstance(p, ReheadedNetwork) for p in parts)
+    # Both members are among the two nearest: the features of their last two hidden layers.
+    assert len(parts) == 2 and all(isinstance(p, CombinedNetwork) for p in parts)
+    assert all([len(net.affine_layers()) for net in p.networks] == [3, 2] for p in parts)  # a 2x8 network
     eager = replace(settings, derivative_method="autograd")
     direct = float(physics_loss(target, eager, n_interior=300)(answer.network).detach())
     assert answer.loss == pytest.approx(direct, rel=1e-9)
     assert answer.loss < answer.start_loss
+
+
+def test_a_members_weights_in_its_basis_give_back_the_member_with_deeper_features_at_zero(transfer_run):  # noqa: F811
+    _, _, network, _ = load_runs(transfer_run)[0].models[0]
+    points = torch.rand(50, 2, dtype=torch.float64) * 2 - 1
+    for layers in (0, 1, 2):
+        basis = MemberBasis(network, layers=layers)
+        again = basis.network_of(basis.weights_of(torch.tensor(0.7, dtype=torch.float64)))
+        assert torch.allclose(again(points), 0.7 * network(points), rtol=1e-13, atol=1e-15)
+    assert len(MemberBasis(network, layers=2).functions) == 2 * 9  # two layers of 8 features and a constant each
 
 
 def test_coefficients_outside_the_members_or_too_few_members_are_refused():

@@ -6,9 +6,10 @@ combination), weighed to minimise the new member's physics loss on 4,000 colloca
 (Levenberg-Marquardt; the idea of GPT-PINN, Chen & Koohy 2024, over a family's PINNs). First
 the members' networks themselves, N = sum a_i N_i, from the secant of the two nearest; then,
 from there, the last hidden features of the `FEATURED_MEMBERS` nearest (each of their last
-layers chosen anew, the others whole): measured, the features take a diffusion family's
-answers from 4e-4 to 4e-5 where four members' solutions alone cannot follow three decaying
-modes. The combination and its minimisation live in `reduced_basis`: a fraction of a second.
+layers chosen anew, the others whole) and the features of the hidden layer before the last of
+the `DEEP_FEATURED_MEMBERS` nearest: measured, the last features take a diffusion family's
+worst answer from 1e-3 to 1e-4 where four members' solutions alone cannot follow three decaying
+modes, and the deeper ones to 4e-5 (benchmarks/family_answer.py). The combination and its minimisation live in `reduced_basis`: a fraction of a second.
 
 The error indicator needs no reference. An answer's error follows the root of its loss, the
 residual, by a ratio that depends on the equation and on where in the family it is; the ratio is
@@ -42,6 +43,8 @@ ANSWER_POINTS = 4000
 #: The members nearest a new one whose last hidden features join the basis (the others join
 #: whole): more add unknowns that fit the residual's points rather than the solution.
 FEATURED_MEMBERS = 4
+#: The members nearest a new one whose features of the hidden layer before the last join too.
+DEEP_FEATURED_MEMBERS = 2
 #: Members near a new one that the indicator answers from the others, to learn how the error
 #: follows the residual there.
 CHECKED_MEMBERS = 2
@@ -95,15 +98,16 @@ def _fit(equation: Equation, members: list[tuple[Equation, nn.Module]], settings
     known = [m for m, _ in members]
     eager = replace(settings, derivative_method="forward", causal=0.0, balance=False)
     loss = physics_loss(equation, eager, n_interior=points)
-    affine = AffineFields(loss, [MemberBasis(network, features=False) for _, network in members], kept)
+    affine = AffineFields(loss, [MemberBasis(network, layers=0) for _, network in members], kept)
     nearest, other = two_nearest(equation, known, known[0])
     t = secant_step(equation, nearest, other, known[0])
     start = affine.values.new_zeros(len(members))
     start[known.index(nearest)], start[known.index(other)] = 1 + t, -t
     weights = levenberg_marquardt(affine, start)
 
-    featured_members = _nearest_first(equation, known)[:FEATURED_MEMBERS]
-    bases = [MemberBasis(network, features=k in featured_members) for k, (_, network) in enumerate(members)]
+    nearest_first = _nearest_first(equation, known)
+    bases = [MemberBasis(network, layers=_feature_layers(nearest_first.index(k)))
+             for k, (_, network) in enumerate(members)]
     featured = AffineFields(loss, bases, kept)
     mapped = torch.cat([basis.weights_of(a) for basis, a in zip(bases, weights)])
     feature_weights = levenberg_marquardt(featured, mapped)
@@ -112,6 +116,11 @@ def _fit(equation: Equation, members: list[tuple[Equation, nn.Module]], settings
     return _Fit(answer, float(featured.rows(feature_weights).square().sum()),
                 float(affine.rows(start).square().sum()), featured.solution(feature_weights),
                 affine.solution(start), loss.points.interior)
+
+
+def _feature_layers(rank: int) -> int:
+    """How many of its last hidden layers give features for the member `rank`-th nearest."""
+    return 2 if rank < DEEP_FEATURED_MEMBERS else 1 if rank < FEATURED_MEMBERS else 0
 
 
 def _nearest_first(equation: Equation, known: list[Equation]) -> list[int]:

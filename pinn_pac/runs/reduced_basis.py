@@ -37,12 +37,14 @@ class CombinedNetwork(nn.Module):
 
 
 class ReheadedNetwork(TanhNetwork):
-    """A member's hidden layers under another last layer (`weight`, `bias`)."""
+    """A member's first `hidden` hidden layers (all by default) under another last layer
+    (`weight`, `bias`)."""
 
-    def __init__(self, member: TanhNetwork, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    def __init__(self, member: TanhNetwork, weight: torch.Tensor, bias: torch.Tensor,
+                 hidden: int | None = None) -> None:
         super().__init__(member.input_center, member.input_scale, member.periodic, member.frequencies)
         *inner, _ = [(w.detach(), b.detach()) for w, b in member.affine_layers()]
-        self.layers = [*inner, (weight, bias)]
+        self.layers = [*inner[:hidden], (weight, bias)]
 
     def affine_layers(self) -> Layers:
         return self.layers
@@ -71,71 +73,105 @@ class NetworkFields:
 
 
 class MemberBasis:
-    """A member's basis functions: each of its last hidden features, and the constant, in each
-    output (any combination of them is the member under another last layer); a network that is
-    not a tanh network is one function, itself."""
+    """A member's basis functions: each feature of its last `layers` hidden layers, and a
+    constant per layer, in each output. The last layer's weights are the member's own under
+    another last layer; a deeper layer's features start at weight zero (they add what the
+    member's last features cannot combine into). With `layers` 0, or a network that is not a
+    tanh network, the member is one function, itself."""
 
-    def __init__(self, network: nn.Module, features: bool = True) -> None:
+    def __init__(self, network: nn.Module, layers: int = 1) -> None:
         self.network = network
-        if not (features and isinstance(network, TanhNetwork)):
-            self.head, self.functions = None, [network]
+        if not (layers and isinstance(network, TanhNetwork)):
+            self.heads, self.functions = [], [network]
             return
         weight, bias = (part.detach() for part in network.affine_layers()[-1])
-        self.head = torch.cat([weight, bias[:, None]], dim=1)  # (outputs, width + 1)
+        last = torch.cat([weight, bias[:, None]], dim=1)  # (outputs, width + 1)
+        hidden_layers = len(network.affine_layers()) - 1
+        #: (hidden layers kept, head): the member's own last layer, then zeros over deeper features.
+        self.heads = [(hidden_layers, last)]
+        for depth in range(hidden_layers - 1, max(hidden_layers - layers, 0), -1):
+            width = network.affine_layers()[depth - 1][0].shape[0]
+            self.heads.append((depth, last.new_zeros(len(last), width + 1)))
         self.functions = []
-        for index in range(self.head.numel()):
-            pick = torch.zeros_like(self.head).flatten()
-            pick[index] = 1.0
-            pick = pick.view_as(self.head)
-            self.functions.append(ReheadedNetwork(network, pick[:, :-1], pick[:, -1]))
+        for depth, head in self.heads:
+            for index in range(head.numel()):
+                pick = torch.zeros_like(head).flatten()
+                pick[index] = 1.0
+                pick = pick.view_as(head)
+                self.functions.append(ReheadedNetwork(network, pick[:, :-1], pick[:, -1], depth))
 
     def posed_fields(self, loss: PhysicsLoss, points: torch.Tensor,
                      kept: NetworkFields | None = None) -> list[dict[str, torch.Tensor]]:
         """Each function's fields under `loss`'s posing at `points`: for features, from one
-        pass of the member's hidden layers (their derivatives, by the loss's derivative path);
-        the network's own fields are taken from `kept` where it holds them."""
+        pass of the member's hidden layers per layer (their derivatives, by the loss's
+        derivative path); the network's own fields are taken from `kept` where it holds them."""
         posing, derivatives, method = loss.posing, loss.derivatives, loss.derivative_method
         kept = kept or NetworkFields()
         posing.check_network(self.network)
         inputs, outputs = posing.equation.inputs, posing.equation.outputs
         inner = posing.network_derivatives(derivatives)
-        key = (self.head is None, method, tuple(d.name for d in inner))
-        if self.head is None:
-            net = kept.get(self.network, key, points,
+        key = (method, tuple(d.name for d in inner))
+        if not self.heads:
+            net = kept.get(self.network, (True, *key), points,
                            lambda: compute_fields(self.network, points, inner, outputs, method, inputs))
             return [posing.pose(net, points, derivatives)]
-        width = self.head.shape[1] - 1
+        posed = []
+        for hidden_layers, head in self.heads:
+            raw, names = self._hidden_fields(hidden_layers, head.shape[1] - 1, points, inner, method, inputs,
+                                             kept, key)
+            posed += [posing.pose(net, points, derivatives)
+                      for net in _feature_fields(raw, names, outputs, inner, inputs, points)]
+        return posed
+
+    def _hidden_fields(self, hidden_layers: int, width: int, points: torch.Tensor, inner: list[Derivative],
+                       method: str, inputs: tuple[str, ...], kept: NetworkFields,
+                       key: tuple) -> tuple[dict[str, torch.Tensor], tuple[str, ...]]:
+        """The features of the member's first `hidden_layers` hidden layers and their
+        derivatives at `points` (kept across fits)."""
         names = tuple(f"feature{j}" for j in range(width))
         wrts = sorted({d.wrt for d in inner})
-        hidden = ReheadedNetwork(self.network, torch.eye(width).to(self.head), self.head.new_zeros(width))
-        raw = kept.get(self.network, key, points, lambda: compute_fields(
+        like = self.heads[0][1]
+        hidden = ReheadedNetwork(self.network, torch.eye(width).to(like), like.new_zeros(width), hidden_layers)
+        raw = kept.get(self.network, (False, hidden_layers, *key), points, lambda: compute_fields(
             hidden, points, [Derivative(derivative_name(j, wrt, inputs, names), j, wrt)
                              for j in range(width) for wrt in wrts], names, method, inputs))
-        zeros, ones = points.new_zeros(len(points), 1), points.new_ones(len(points), 1)
-        posed = []
-        for output in range(len(outputs)):
-            for j in range(width + 1):  # the features, then the constant
-                def net_field(k: int, wrt: tuple[int, ...]) -> torch.Tensor:
-                    if k != output:
-                        return zeros
-                    if j == width:
-                        return zeros if wrt else ones
-                    return raw[derivative_name(j, wrt, inputs, names) if wrt else names[j]]
-                net = {name: net_field(k, ()) for k, name in enumerate(outputs)}
-                net.update({d.name: net_field(d.output, d.wrt) for d in inner})
-                posed.append(posing.pose(net, points, derivatives))
-        return posed
+        return raw, names
 
     def weights_of(self, member_weight: torch.Tensor) -> torch.Tensor:
         """The functions' weights that make `member_weight` times the member."""
-        return member_weight.reshape(1) if self.head is None else member_weight * self.head.flatten()
+        if not self.heads:
+            return member_weight.reshape(1)
+        return torch.cat([member_weight * head.flatten() for _, head in self.heads])
 
     def network_of(self, weights: torch.Tensor) -> nn.Module:
         """The sum of the functions under `weights`, as one network."""
-        if self.head is None:
+        if not self.heads:
             return CombinedNetwork([self.network], weights)
-        head = weights.view_as(self.head)
-        return ReheadedNetwork(self.network, head[:, :-1], head[:, -1])
+        parts = weights.split([head.numel() for _, head in self.heads])
+        networks = [ReheadedNetwork(self.network, w.view_as(head)[:, :-1], w.view_as(head)[:, -1], depth)
+                    for (depth, head), w in zip(self.heads, parts)]
+        return networks[0] if len(networks) == 1 else CombinedNetwork(networks, weights.new_ones(len(networks)))
+
+
+def _feature_fields(raw: dict[str, torch.Tensor], names: tuple[str, ...], outputs: tuple[str, ...],
+                    inner: list[Derivative], inputs: tuple[str, ...],
+                    points: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    """The network fields of each feature in `raw`, then of the constant, in each output."""
+    zeros, ones = points.new_zeros(len(points), 1), points.new_ones(len(points), 1)
+    width = len(names)
+    nets = []
+    for output in range(len(outputs)):
+        for j in range(width + 1):  # the features, then the constant
+            def net_field(k: int, wrt: tuple[int, ...]) -> torch.Tensor:
+                if k != output:
+                    return zeros
+                if j == width:
+                    return zeros if wrt else ones
+                return raw[derivative_name(j, wrt, inputs, names) if wrt else names[j]]
+            net = {name: net_field(k, ()) for k, name in enumerate(outputs)}
+            net.update({d.name: net_field(d.output, d.wrt) for d in inner})
+            nets.append(net)
+    return nets
 
 
 class _Zero(nn.Module):
@@ -229,11 +265,12 @@ def levenberg_marquardt(affine: AffineFields, start: torch.Tensor) -> torch.Tens
     for _ in range(MAX_STEPS):
         jacobian = affine.jacobian(weights)
         normal, gradient = jacobian.T @ jacobian, jacobian.T @ current
-        scale = torch.diag(normal).clamp_min(torch.finfo(normal.dtype).tiny)
+        scale = torch.diag(normal)
+        scale = scale.clamp_min(1e-12 * float(scale.max()))
         while damping < 1e12:
-            step = torch.linalg.solve(normal + damping * torch.diag(scale), -gradient)
+            step, info = torch.linalg.solve_ex(normal + damping * torch.diag(scale), -gradient)
             trial = rows(weights + step)
-            if trial.square().sum() < current.square().sum():
+            if info == 0 and trial.square().sum() < current.square().sum():
                 weights, damping = weights + step, damping / 3
                 improved = 1 - trial.square().sum() / current.square().sum()
                 current = trial
