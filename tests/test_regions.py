@@ -289,6 +289,26 @@ def test_reference_and_predict_say_nothing_outside_the_region(tmp_path):
     assert np.isnan(saved["u"]).sum() == int((~Evaluator(equation).inside).sum()) > 0
 
 
+def test_predict_and_data_accept_the_band_a_reference_s_points_may_use_outside_a_curved_boundary():
+    from pinn_pac.runs.predict import SavedModel
+    from pinn_pac.solver.evaluate import NEAR_BOUNDARY
+    from pinn_pac.solver.observations import DataError, read_observations
+
+    equation = PlateWithHole()
+    model = SavedModel("source", equation, _network(equation, Posing(equation, "exact")), "exact")
+    size = equation.region().shape.size()
+    # On the hole's rim's normal through (0.5, 0.7): just inside the hole by half the band, and by twice it.
+    y = 0.7 - np.array([0.5, 2.0]) * NEAR_BOUNDARY * size
+    values = model({"x": np.full(2, 0.5), "y": y})["u"]
+    assert np.isfinite(values[0]) and np.isnan(values[1])
+    x = np.linspace(0.45, 0.55, 10)  # ten points along the rim's top, each half the band inside the hole
+    rim = 0.5 + np.sqrt(0.2**2 - (x - 0.5) ** 2)
+    data = {"x": x, "y": rim - 0.5 * NEAR_BOUNDARY * size, "u": np.ones(10)}
+    assert len(read_observations(data, equation).points) == 10
+    with pytest.raises(DataError, match="10 of 10 data points lie outside the region"):
+        read_observations({**data, "y": rim - 2 * NEAR_BOUNDARY * size}, equation)
+
+
 def _source_of_plate() -> str:
     import inspect
 

@@ -22,7 +22,7 @@ from equations import coefficient_key
 from equations.errors import InputError
 
 from ..solver.derivatives import parse_derivatives
-from ..solver.evaluate import inside_points, network_placement
+from ..solver.evaluate import near_region, network_placement
 from ..solver.posing import Posing
 from .coefficients import parse_assignments, parse_value
 from .family_answer import FamilyAnswer, answer_from_family
@@ -64,10 +64,10 @@ class SavedModel:
                 fields = posing.fields(self.network, batch, wanted, "autograd")
                 for derivative in wanted:
                     columns[derivative.name].append(fields[derivative.name].detach().double().cpu().numpy()[:, 0])
-        outside = ~inside_points(self.equation, flat)
+        outside = ~near_region(self.equation, flat)
         values = {name: np.concatenate(parts) for name, parts in columns.items()}
         for column in values.values():
-            column[outside] = np.nan  # outside a region the model says nothing
+            column[outside] = np.nan  # outside a region (and the band its reference's points may use) the model says nothing
         return {name: column.reshape(shape) for name, column in values.items()}
 
 

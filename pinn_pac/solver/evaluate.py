@@ -147,6 +147,15 @@ def reference_values(equation: Equation) -> tuple[np.ndarray, np.ndarray]:
 NEAR_BOUNDARY = 1e-3
 
 
+def near_region(equation: Equation, points: np.ndarray) -> np.ndarray:
+    """(N,) bools: the points a model speaks for: all of them on a box; on a region, those in
+    its box (to rounding) and inside its shape or within `NEAR_BOUNDARY` of its size outside,
+    where a reference's own points may lie (predict gives values there, identify reads data)."""
+    if equation.region() is None:
+        return np.ones(len(points), dtype=bool)
+    return _near_domain(equation, points)
+
+
 def _near_domain(equation: Equation, points: np.ndarray) -> np.ndarray:
     """(N,) bools: in the domain's box (to rounding) and, on a region, inside its shape or
     within `NEAR_BOUNDARY` of its size outside."""

@@ -19,7 +19,7 @@ import torch
 from equations import Equation
 from equations.errors import InputError
 
-from .evaluate import in_region
+from .evaluate import NEAR_BOUNDARY, in_region
 from .loss import PhysicsLoss
 from .training_loss import TrainingLoss
 from .unknowns import Unknowns
@@ -108,7 +108,7 @@ def read_observations(arrays: Mapping[str, np.ndarray], equation: Equation,
             raise DataError(f"data array {name}: {outside} of {count} points lie outside the domain "
                             f"[{low:g}, {high:g}]")
     stacked = np.stack([values[name].astype(np.float64) for name in inputs], axis=1)
-    outside = int(np.count_nonzero(~in_region(equation, stacked)))
+    outside = int(np.count_nonzero(~in_region(equation, stacked, NEAR_BOUNDARY)))  # as a reference's points
     if outside:
         raise DataError(f"{outside} of {count} data points lie outside the region of {equation.name}")
     points = torch.tensor(stacked, dtype=dtype)
