@@ -9,7 +9,8 @@ from there, the last hidden features of the `FEATURED_MEMBERS` nearest (each of 
 layers chosen anew, the others whole) and the features of the hidden layer before the last of
 the `DEEP_FEATURED_MEMBERS` nearest: measured, the last features take a diffusion family's
 worst answer from 1e-3 to 1e-4 where four members' solutions alone cannot follow three decaying
-modes, and the deeper ones to 4e-5 (benchmarks/family_answer.py). The combination and its minimisation live in `reduced_basis`: a fraction of a second.
+modes, and the deeper ones to 4e-5 (benchmarks/family_answer.py). The combination and its
+minimisation live in `reduced_basis`: a fraction of a second.
 
 The error indicator needs no reference. An answer's error follows the root of its loss, the
 residual, by a ratio that depends on the equation and on where in the family it is; the ratio is

@@ -67,7 +67,7 @@ class SavedModel:
         outside = ~near_region(self.equation, flat)
         values = {name: np.concatenate(parts) for name, parts in columns.items()}
         for column in values.values():
-            column[outside] = np.nan  # outside a region (and the band its reference's points may use) the model says nothing
+            column[outside] = np.nan  # outside a region (and the band a reference's points may use): nothing
         return {name: column.reshape(shape) for name, column in values.items()}
 
 

@@ -258,7 +258,9 @@ class AffineFields:
 
 
 def levenberg_marquardt(affine: AffineFields, start: torch.Tensor) -> torch.Tensor:
-    """The weights that minimise the loss, sum(rows(a)^2), from `start` (Marquardt's scaled damping)."""
+    """The weights that minimise the loss, sum(rows(a)^2), from `start` (Marquardt's scaled damping,
+    at least 1e-12 of the largest scale on every weight). Members share functions (each layer's
+    constant), so the damped system can be singular to rounding: such a step counts as failed."""
     rows = affine.rows
     weights, current = start.clone(), rows(start)
     damping = 1e-3
@@ -269,8 +271,8 @@ def levenberg_marquardt(affine: AffineFields, start: torch.Tensor) -> torch.Tens
         scale = scale.clamp_min(1e-12 * float(scale.max()))
         while damping < 1e12:
             step, info = torch.linalg.solve_ex(normal + damping * torch.diag(scale), -gradient)
-            trial = rows(weights + step)
-            if info == 0 and trial.square().sum() < current.square().sum():
+            trial = rows(weights + step) if info == 0 else current
+            if trial.square().sum() < current.square().sum():
                 weights, damping = weights + step, damping / 3
                 improved = 1 - trial.square().sum() / current.square().sum()
                 current = trial
