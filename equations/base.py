@@ -140,8 +140,7 @@ class Region:
         """The region's volume and the boundary measure of `pieces`, each times the intervals'
         lengths (over space and time: a hole's rim over [0, T] is a surface of 2 pi r T)."""
         lengths = math.prod(high - low for low, high in self.intervals.values())
-        measure = {piece.name: piece.measure for piece in self.shape.pieces()}
-        return self.shape.volume() * lengths, sum(measure[name] for name in pieces) * lengths
+        return self.shape.volume() * lengths, self.shape.boundary_measure(pieces) * lengths
 
     def contains(self, points: np.ndarray, inputs: tuple[str, ...]) -> np.ndarray:
         """(N,) bools: which of the (N, len(inputs)) points lie in the region (boundary included)."""

@@ -177,6 +177,14 @@ def test_rectangle_with_two_holes():
     assert_smooth_inside(shape, inside)
 
 
+def test_boundary_measure_counts_only_what_lies_on_the_boundary():
+    holes = Rectangle([0, 0], [2, 1]) - Disk([0.5, 0.5], 0.2, name="inner") - Disk([2, 0.5], 0.25, name="bite")
+    assert holes.boundary_measure(["inner", "box.top"]) == 2 * math.pi * 0.2 + 2  # whole pieces: exact
+    assert holes.boundary_measure(["bite"]) == pytest.approx(math.pi * 0.25, rel=0.02)  # half the disk is past the side
+    assert holes.boundary_measure(["box.right"]) == pytest.approx(0.5, rel=0.02)  # the bite takes half the side
+    assert Disk(name="rim").boundary_measure(["rim"]) == 2 * math.pi
+
+
 def test_nested_composites_give_boundary_points_with_outward_normals():
     polygon_box = Polygon(L_SHAPE) | Box([1.5, 0.5], [3, 1.5])
     holed = (Rectangle([0, 0], [3, 2]) - Disk([0.8, 1.0], 0.4, name="d1")) - Disk([2.2, 1.0], 0.4, name="d2")

@@ -85,8 +85,12 @@ class Box(Shape):
                 t = _fold(r_and, self._half_spaces(x, skip=axis))
                 return _trim(x[:, axis:axis + 1] - value, t)
 
+        def level(x: torch.Tensor) -> torch.Tensor:
+            inwards = self._tensor(x)[:, axis:axis + 1] - value
+            return -inwards if high else inwards
+
         name = f"{self.name}.{self._side_name(axis, high)}"
-        return Piece(name, float(np.prod(extent)) if extent.size else 1.0, distance, sample)
+        return Piece(name, float(np.prod(extent)) if extent.size else 1.0, distance, sample, level)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return self.lower.copy(), self.upper.copy()
@@ -142,7 +146,7 @@ class Ball(Shape):
         self.dim, self.name = self.center.size, name
         d, r = self.dim, self.radius
         area = 2 * math.pi ** (d / 2) / math.gamma(d / 2) * r ** (d - 1)  # of the (d-1)-sphere
-        self._pieces = (Piece(name, area, lambda x: torch.abs(self.signed(x)), self._sample_sphere),)
+        self._pieces = (Piece(name, area, lambda x: torch.abs(self.signed(x)), self._sample_sphere, self.signed),)
 
     def _sample_sphere(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         directions = rng.standard_normal((n, self.dim))
@@ -249,7 +253,10 @@ class Polygon(Shape):
             x = self._tensor(x)
             return _segment_phi(x, _like(start[None], x), _like(end[None], x))
 
-        return Piece(f"{self.name}.edge{i}", length, distance, sample)
+        def level(x: torch.Tensor) -> torch.Tensor:  # the edge's line, positive on the inner side
+            return -((self._tensor(x) - _like(start, x)) @ _like(normal, x))[:, None]
+
+        return Piece(f"{self.name}.edge{i}", length, distance, sample, level)
 
     def _tol(self) -> float:
         return self._tolerance

@@ -23,6 +23,7 @@ _RELATIVE_TOL = 1e-12  # boundary tolerance, relative to a shape's size
 _RELATIVE_STEP = 1e-7  # step off the boundary (along the normal) that decides which side is which
 _EMPTY_CHECK_POINTS = 2**14  # Sobol points of the bounding box that `validate` tries
 _MAX_ROUNDS = 30
+_MEASURE_POINTS = 4096  # points drawn on a piece to measure the share of it on the boundary
 
 
 class GeometryError(InputError):
@@ -57,12 +58,15 @@ class Piece:
     `sample(n, rng)` gives n points uniform on the whole piece and the outward unit normals of
     the primitive it belongs to. `inside_other` is True when some of the piece runs inside the
     domain (a union's seam): its distance then vanishes inside and must not impose a condition.
+    `level` is smooth through the piece: zero on the surface it lies on (a box's face plane, a
+    sphere, an edge's line), positive on its primitive's inner side, |grad| = 1 on the piece.
     """
 
     name: str
     measure: float
     distance: Callable[[torch.Tensor], torch.Tensor]
     sample: Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+    level: Callable[[torch.Tensor], torch.Tensor]
     inside_other: bool = False
 
 
@@ -101,6 +105,12 @@ class Shape(ABC):
         inward (a piece of the shape a difference removes)."""
         return (1.0,) * len(self.pieces())
 
+    def levels(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+        """Per piece name, its `level` turned to be positive on this shape's side of the piece:
+        smooth through the piece, zero on it, ~ the distance to it nearby."""
+        return {piece.name: (piece.level if sign > 0 else lambda x, level=piece.level: -level(x))
+                for piece, sign in zip(self.pieces(), self._orientations())}
+
     def _on_boundary(self, index: int, points: np.ndarray, normals: np.ndarray) -> np.ndarray:
         """Which points of piece `index` (with normals outward for this shape) are on this
         shape's boundary and belong to this piece. A primitive's pieces are its whole boundary."""
@@ -119,6 +129,19 @@ class Shape(ABC):
         """The largest side of the bounding box."""
         lower, upper = self.bounds()
         return float(np.max(upper - lower))
+
+    def boundary_measure(self, names: Sequence[str]) -> float:
+        """The length, area or volume of the named pieces where they lie on this shape's
+        boundary: each piece's measure times the share of `_MEASURE_POINTS` points drawn on it
+        (fixed seed) that do (all of a primitive's pieces; a hole reaching past the plate's side
+        keeps only its part inside)."""
+        rng, total = np.random.default_rng(0), 0.0
+        signs = self._orientations()
+        for i in self._piece_indices(names):
+            piece = self.pieces()[i]
+            points, normals = piece.sample(_MEASURE_POINTS, rng)
+            total += piece.measure * float(self._on_boundary(i, points, normals * signs[i]).mean())
+        return total
 
     def volume(self) -> float:
         """The shape's volume (area in 2-D, length in 1-D): the bounding box's times the share of a

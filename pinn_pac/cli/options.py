@@ -50,6 +50,10 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fourier", choices=FOURIER_MODES, default=defaults.fourier,
                        help="'auto': Fourier features on inputs along which the conditions' data have more "
                             "than 4 periods across the box; 'off': none (%(default)s)")
+    group.add_argument("--boundary-features", choices=FOURIER_MODES, default=defaults.boundary_features,
+                       help="'auto': on a region, the network also sees the distance to the pieces of each "
+                            "boundary condition the loss fits (Neumann, Robin, soft Dirichlet); 'off': "
+                            "none (%(default)s)")
     group.add_argument("--balance", action="store_true",
                        help="weight the loss terms left soft by their gradient norms during Adam, "
                             "frozen afterwards (off)")
@@ -150,7 +154,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         width=args.width, depth=args.depth, dtype=args.dtype, seed=args.seed,
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
         derivative_method=args.derivatives, conditions=args.conditions, rad_every=args.rad_every,
-        rad_candidates=args.rad_candidates, fourier=args.fourier, balance=args.balance, causal=args.causal,
+        rad_candidates=args.rad_candidates, fourier=args.fourier,
+        boundary_features=args.boundary_features, balance=args.balance, causal=args.causal,
         device=resolve_device(args.device).type, thread_invariant=args.thread_invariant,
     )
 

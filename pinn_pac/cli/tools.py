@@ -20,6 +20,7 @@ from ..runs.numerics import CROSS_MACHINE_ATOL, machine, same_numerics
 from ..runs.folder_jobs import RunInterrupted, Runtime, add_members
 from ..runs.predict import MAX_POINTS, SavedModel, grid_axes, load_model, read_points
 from ..runs.reload import load_runs, measure
+from ..solver.boundary_features import boundary_features
 from ..solver.capacity import data_frequencies
 from ..solver.evaluate import reference_on_grid, reference_values
 from ..solver.posing import Posing
@@ -169,7 +170,10 @@ def _what_the_solver_builds(equation: Equation) -> str:
     built = "exact form given by the family" if posing.built is None else posing.built.describe()
     features = [f"{name} ({', '.join(f'{w / math.pi:g}' for w in found)} periods)"
                 for name, found in zip(equation.inputs, data_frequencies(equation)) if found]
-    return f"{built}; Fourier features: {', '.join(features) if features else 'none'}"
+    soft = [condition.name for condition in posing.soft_conditions()]
+    distances = [name for name in soft if boundary_features(equation, [name])]
+    return (f"{built}; Fourier features: {', '.join(features) if features else 'none'}; "
+            f"distance features: {', '.join(distances) if distances else 'none'}")
 
 
 def run_list_equations(args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@ import torch
 from equations import Equation
 from equations.errors import InputError
 
+from ..solver.boundary_features import boundary_features
 from ..solver.capacity import data_frequencies
 from ..solver.evaluate import Evaluator
 from ..solver.loss import PhysicsLoss, check_causal
@@ -23,17 +24,22 @@ from .numerics import make_thread_invariant
 def build_network(equation: Equation, settings: Settings) -> MLP:
     """A freshly initialised MLP for `equation`, seeded by `settings.seed`, periodic in the
     inputs where the posing of its conditions needs it, with Fourier features where its data
-    are multiscale (`settings.fourier`, see `solver.capacity`): drawn on the CPU (the same weights on
-    every device), then moved to `settings.device`."""
+    are multiscale (`settings.fourier`, see `solver.capacity`), with distance features where the
+    loss fits boundary data on a region (`settings.boundary_features`, see
+    `solver.boundary_features`): drawn on the CPU (the same weights on every device), then moved
+    to `settings.device`."""
     dtype = settings.torch_dtype
-    periodic = Posing(equation, settings.conditions).periodic_inputs
+    posing = Posing(equation, settings.conditions)
+    periodic = posing.periodic_inputs
+    soft = [condition.name for condition in posing.soft_conditions()]
+    features = boundary_features(equation, soft) if settings.boundary_features == "auto" else ()
     frequencies = data_frequencies(equation) if settings.fourier == "auto" else ()
     frequencies = tuple(() if p else f for p, f in zip(periodic, frequencies)) if frequencies else ()
     with torch.device("cpu"):
         lower, upper = (torch.tensor(bound, dtype=dtype) for bound in domain_box(equation))
         generator = torch.Generator().manual_seed(settings.seed)
         network = MLP(lower, upper, len(equation.outputs), settings.width, settings.depth, generator, periodic,
-                      frequencies)
+                      frequencies, features)
     return network.to(settings.torch_device)
 
 

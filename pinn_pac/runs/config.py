@@ -58,6 +58,9 @@ class Settings:
     #: "auto": Fourier features on inputs along which the conditions' data are multiscale
     #: (see `solver.capacity`); "off": none.
     fourier: str = "auto"
+    #: "auto": one more network input per boundary condition the loss fits on a region, the
+    #: distance to its pieces (see `solver.boundary_features`); "off": none.
+    boundary_features: str = "auto"
     #: Weight the soft loss terms by their gradient norms during Adam (see `weighting`).
     balance: bool = False
     #: Causal weighting of the residual in time with this epsilon (0: off; see `weighting`).
@@ -84,6 +87,9 @@ class Settings:
             raise InputError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {self.conditions!r}")
         if self.fourier not in FOURIER_MODES:
             raise InputError(f"fourier must be one of {', '.join(FOURIER_MODES)}, got {self.fourier!r}")
+        if self.boundary_features not in FOURIER_MODES:
+            raise InputError(f"boundary features must be one of {', '.join(FOURIER_MODES)}, "
+                             f"got {self.boundary_features!r}")
         check_rad(self.rad_every, self.rad_candidates, self.n_interior)
         check_causal(self.causal)
         if self.derivative_method not in DERIVATIVE_METHODS:
@@ -95,10 +101,13 @@ class Settings:
     def from_record(cls, stored: dict) -> "Settings":
         """Settings as a run recorded them. A record made before forms were built from a
         family's conditions (it has no "fourier") meant by "exact" a form the family gives
-        only, and had no Fourier features: it is read so, and its networks predict as before."""
+        only, and had no Fourier features: it is read so, and its networks predict as before.
+        One made before boundary features had none."""
         if "fourier" not in stored:
             stored = {**stored, "fourier": "off",
                       "conditions": "given" if stored.get("conditions", "exact") == "exact" else stored["conditions"]}
+        if "boundary_features" not in stored:
+            stored = {**stored, "boundary_features": "off"}
         return cls(**stored)
 
     @property

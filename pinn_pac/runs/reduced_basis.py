@@ -42,7 +42,7 @@ class ReheadedNetwork(TanhNetwork):
 
     def __init__(self, member: TanhNetwork, weight: torch.Tensor, bias: torch.Tensor,
                  hidden: int | None = None) -> None:
-        super().__init__(member.input_center, member.input_scale, member.periodic, member.frequencies)
+        super().__init__(*member.input_map())
         *inner, _ = [(w.detach(), b.detach()) for w, b in member.affine_layers()]
         self.layers = [*inner[:hidden], (weight, bias)]
 

@@ -18,13 +18,16 @@ Three paths give the same numbers (to rounding):
 
 ``"forward"`` and ``"compiled"`` need a plain `TanhNetwork` forward pass and pure
 derivatives; otherwise (a mixed derivative among those asked for, Fourier features) they
-fall back to the autograd path.
+fall back to the autograd path. A network's distance `features` (see `boundary_features`) are
+fixed functions of the points: their values and derivatives are taken once per point set by
+autograd and enter the first layer's derivatives as W_features times them.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from typing import Iterable
 
 import torch
@@ -36,6 +39,7 @@ from .model import TanhNetwork
 
 DERIVATIVE_METHODS = ("autograd", "forward", "compiled")
 RECOMPILE_LIMIT = 64
+_CACHED_POINT_SETS = 16
 
 
 class CompileUnavailable(RuntimeError):
@@ -65,17 +69,55 @@ def compute_fields(
         raise InputError(
             f"unknown derivative method {method!r}; use one of {', '.join(DERIVATIVE_METHODS)}"
         )
-    if method == "forward" and forward_ok:
-        fields = _forward_mode(network, points, derivatives, outputs)
-    elif method == "compiled" and forward_ok:
-        fields = _compiled_forward_mode(network, points, derivatives, tuple(outputs))
+    if method in ("forward", "compiled") and forward_ok:
+        jets = _feature_jets(network, points, _orders(derivatives))
+        run = _forward_mode if method == "forward" else _compiled_forward_mode
+        fields = run(network, points, derivatives, tuple(outputs), jets)
     else:
         fields = _nested_autograd(network, points, derivatives, outputs)
     fields.update({name: points[:, k : k + 1] for k, name in enumerate(inputs)})
     return fields
 
 
-def _compiled_forward_mode(network, points, derivatives, outputs):
+def _orders(derivatives: list[Derivative]) -> dict[int, int]:
+    """Per input (by index, in increasing order), the highest order of the derivatives along it."""
+    orders: dict[int, int] = {}
+    for d in sorted(derivatives, key=lambda d: d.wrt[0]):
+        orders[d.wrt[0]] = max(orders.get(d.wrt[0], 0), len(d.wrt))
+    return orders
+
+
+_feature_cache: OrderedDict[int, tuple] = OrderedDict()
+
+
+def _feature_jets(network: TanhNetwork, points: torch.Tensor, orders: dict[int, int]):
+    """The network's `features` at `points`, (N, F), and per input j their derivatives along
+    it to `orders[j]`, each (N, F) or None where zero; None without features. Taken once per
+    point set by autograd (the features are fixed functions), detached."""
+    if not network.features:
+        return None
+    cached = _feature_cache.get(id(points))
+    if (cached is not None and cached[0] is points and cached[1] == network.features
+            and all(len(cached[3].get(j, ())) >= k for j, k in orders.items())):
+        return cached[2], {j: cached[3][j][:k] for j, k in orders.items()}
+    tracked = points.detach().requires_grad_(True)
+    values = torch.cat([feature(tracked) for feature in network.features], dim=1)
+    count = values.shape[1]
+    keys = [(f, (j,) * k) for j, order in orders.items() for k in range(1, order + 1) for f in range(count)]
+    columns = derivative_columns(values, tracked, keys)
+    jets = {}
+    for j, order in orders.items():
+        jets[j] = []
+        for k in range(1, order + 1):
+            jet = torch.cat([columns[f, (j,) * k] for f in range(count)], dim=1).detach()
+            jets[j].append(jet if torch.any(jet != 0) else None)
+    _feature_cache[id(points)] = (points, network.features, values.detach(), jets)
+    while len(_feature_cache) > _CACHED_POINT_SETS:
+        _feature_cache.popitem(last=False)
+    return values.detach(), jets
+
+
+def _compiled_forward_mode(network, points, derivatives, outputs, jets):
     """`_forward_mode` through `torch.compile`. It compiles once per network class, layer
     shapes and point count (seconds; inductor also caches kernels on disk); new weights,
     points or coefficients reuse it. Coefficients stay outside: they enter in the residual,
@@ -87,7 +129,7 @@ def _compiled_forward_mode(network, points, derivatives, outputs):
         # that donates its buffers refuses.
         with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT), \
                 torch._functorch.config.patch(donated_buffer=False):
-            return _compiled()(network, points, derivatives, outputs)
+            return _compiled()(network, points, derivatives, outputs, jets)
     except torch._dynamo.exc.BackendCompilerFailed as error:
         raise CompileUnavailable(
             "derivative method 'compiled' could not compile (torch.compile's inductor backend "
@@ -139,7 +181,7 @@ def _gradient(column: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(points) if gradient is None else gradient
 
 
-def _forward_mode(network: TanhNetwork, points, derivatives, outputs):
+def _forward_mode(network: TanhNetwork, points, derivatives, outputs, jets=None):
     """Propagate values and pure derivatives of order one to four through the tanh layers.
 
     For z = W h + b and a = tanh(z) with s = 1 - a^2, along one input j (a1 .. a4 and z1 .. z4
@@ -149,15 +191,16 @@ def _forward_mode(network: TanhNetwork, points, derivatives, outputs):
     a4 = s (z4 - 2 a (3 z2^2 + 4 z1 z3) + 6 (4 a^2 - 2 s) z1^2 z2 + 8 a (2 s - a^2) z1^4).
     Each stream keeps its own (N, width) matmul: measured faster than one stacked matmul,
     eagerly and under `torch.compile`, which fuses the element-wise work between them.
+    `jets` are the network's features and their derivatives (`_feature_jets`), if it has any.
     """
-    orders: dict[int, int] = {}
-    for d in sorted(derivatives, key=lambda d: d.wrt[0]):
-        orders[d.wrt[0]] = max(orders.get(d.wrt[0], 0), len(d.wrt))
+    orders = _orders(derivatives)
     (weight, bias), *inner, (last_weight, last_bias) = network.affine_layers()
-    features = network.embed(points)
+    features = network.embed(points, None if jets is None else jets[0])
     a = torch.tanh(torch.addmm(bias, features, weight.T))
     s = 1 - a * a
     tangents = _first_layer_tangents(network, features, weight, orders)
+    if jets is not None:
+        tangents = _with_feature_tangents(network, weight, tangents, jets[1])
     streams = _tanh_streams(a, s, tangents, orders)
     for weight, bias in inner:
         tangents = _order_by_order(orders, lambda j, k: streams[j][k] @ weight.T)
@@ -232,3 +275,14 @@ def _first_layer_tangents(network: TanhNetwork, features, weight, orders: dict[i
         tangents[j] = [w * across, -(w * w) * (cos * along_cos + sin * along_sin),
                        -(w**3) * across, w**4 * (cos * along_cos + sin * along_sin)][:order]
     return tangents
+
+
+def _with_feature_tangents(network: TanhNetwork, weight, tangents: dict[int, list], jets: dict[int, list]) -> dict[int, list]:
+    """The first layer's z_j, z_jj, ... with the features' part added: W_features times their
+    derivatives (`jets`, None where zero)."""
+    along = weight[:, network.first_extra_column:].T
+    added = {}
+    for j, own in tangents.items():
+        added[j] = [part if jet is None else (jet @ along if part is None else part + jet @ along)
+                    for part, jet in zip(own, jets[j])]
+    return added

@@ -8,6 +8,7 @@ That is the seam the masks act on.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -25,12 +26,13 @@ class TanhNetwork(nn.Module):
     value and every derivative (a periodic embedding; Dong, Ni 2021). An input with
     `frequencies` w_1, w_2, ... enters as h followed by sin(w_i h), cos(w_i h) for each
     (Fourier features at the data's own frequencies, for multiscale solutions; Wang, Wang,
-    Perdikaris 2021).
+    Perdikaris 2021). `features` are functions of the (unscaled) points, each giving one more
+    column after the inputs' (distances to boundary pieces, see `boundary_features`).
     """
 
     def __init__(
         self, input_center: torch.Tensor, input_scale: torch.Tensor, periodic: tuple[bool, ...] = (),
-        frequencies: tuple[tuple[float, ...], ...] = (),
+        frequencies: tuple[tuple[float, ...], ...] = (), features: tuple[Callable, ...] = (),
     ) -> None:
         super().__init__()
         self.register_buffer("input_center", input_center)
@@ -46,31 +48,45 @@ class TanhNetwork(nn.Module):
         widths = [(2 if p else 1) + 2 * len(f) for p, f in zip(self.periodic, self.frequencies)]
         #: The first feature column of each input (a periodic input has two, Fourier features two each).
         self.feature_column = [sum(widths[:k]) for k in range(n_inputs)]
-        self._n_features = sum(widths)
+        self.features = tuple(features)
+        #: The first layer's column of the first of `features`.
+        self.first_extra_column = sum(widths)
+        self._n_features = sum(widths) + len(self.features)
 
     @property
     def n_features(self) -> int:
-        """Columns the first layer sees: one per input, two per periodic input, two per frequency."""
+        """Columns the first layer sees: one per input, two per periodic input, two per
+        frequency, one per feature."""
         return self._n_features
+
+    def input_map(self) -> tuple:
+        """What maps points to the first layer's input (center, scale, periodic, frequencies,
+        features): a network computing from the same inputs is built with `*input_map()`."""
+        return self.input_center, self.input_scale, self.periodic, self.frequencies, self.features
 
     @property
     def plain_features(self) -> bool:
         """Whether every input enters as h or as a periodic (cos, sin) pair, nothing more."""
         return not any(self.frequencies)
 
-    def embed(self, points: torch.Tensor) -> torch.Tensor:
+    def embed(self, points: torch.Tensor, feature_values: torch.Tensor | None = None) -> torch.Tensor:
         """The first layer's input: scaled points, periodic ones as (cos, sin) pairs, each
-        followed by its Fourier features."""
+        followed by its Fourier features, then `features` (their values at `points` when
+        given, computed otherwise)."""
         scaled = (points - self.input_center) * self.input_scale
+        extra = []
+        if self.features:
+            extra = [feature_values if feature_values is not None
+                     else torch.cat([feature(points) for feature in self.features], dim=1)]
         if not any(self.periodic) and self.plain_features:
-            return scaled
+            return torch.cat([scaled, *extra], dim=1) if extra else scaled
         columns = []
         for k, (periodic, frequencies) in enumerate(zip(self.periodic, self.frequencies)):
             column = scaled[:, k : k + 1]
             columns += [torch.cos(math.pi * column), torch.sin(math.pi * column)] if periodic else [column]
             for w in frequencies:
                 columns += [torch.sin(w * column), torch.cos(w * column)]
-        return torch.cat(columns, dim=1)
+        return torch.cat(columns + extra, dim=1)
 
     def affine_layers(self) -> Layers:
         """(weight, bias) of every layer, input to output, as used in the forward pass."""
@@ -102,10 +118,11 @@ class MLP(TanhNetwork):
         generator: torch.Generator | None = None,
         periodic: tuple[bool, ...] = (),
         frequencies: tuple[tuple[float, ...], ...] = (),
+        features: tuple[Callable, ...] = (),
     ) -> None:
         if width < 1 or depth < 1:
             raise InputError(f"width and depth must be positive, got {width}x{depth}")
-        super().__init__((upper + lower) / 2, 2.0 / (upper - lower), periodic, frequencies)
+        super().__init__((upper + lower) / 2, 2.0 / (upper - lower), periodic, frequencies, features)
         self.width, self.depth = width, depth
         sizes = [self.n_features] + [width] * depth + [n_outputs]
         dtype = lower.dtype
@@ -127,7 +144,7 @@ class MLP(TanhNetwork):
         half_width = 1.0 / network.input_scale
         mlp = cls(network.input_center - half_width, network.input_center + half_width,
                   layers[-1][0].shape[0], layers[0][0].shape[0], len(layers) - 1,
-                  periodic=network.periodic, frequencies=network.frequencies)
+                  periodic=network.periodic, frequencies=network.frequencies, features=network.features)
         with torch.no_grad():
             for (weight, bias), target_weight, target_bias in zip(layers, mlp.weights, mlp.biases):
                 target_weight.copy_(weight)

@@ -28,7 +28,7 @@ class LoRANetwork(TanhNetwork):
     """The frozen source with a rank-r update B A added to each weight matrix."""
 
     def __init__(self, source: MLP, rank: int, generator: torch.Generator) -> None:
-        super().__init__(source.input_center, source.input_scale, source.periodic, source.frequencies)
+        super().__init__(*source.input_map())
         self.source = source
         self.down = nn.ParameterList()  # A: r x fan_in, small random
         self.up = nn.ParameterList()  # B: fan_out x r, zero, so training starts at the source

@@ -34,8 +34,7 @@ class AdaptedNetwork(TanhNetwork):
     """The frozen source with its freed weights replaced by an adapter's values."""
 
     def __init__(self, pac: "PACNetwork", adapter: list[torch.Tensor]) -> None:
-        super().__init__(pac.source.input_center, pac.source.input_scale, pac.source.periodic,
-                         pac.source.frequencies)
+        super().__init__(*pac.source.input_map())
         self.pac = pac
         self.adapter = adapter
 
@@ -57,8 +56,7 @@ class StackedAdaptedNetwork(TanhNetwork):
     """
 
     def __init__(self, pac: "PACNetwork", adapters: list[torch.Tensor]) -> None:
-        super().__init__(pac.source.input_center, pac.source.input_scale, pac.source.periodic,
-                         pac.source.frequencies)
+        super().__init__(*pac.source.input_map())
         self.pac = pac
         self.adapters = adapters
         self.count = adapters[0].shape[0]

@@ -98,7 +98,7 @@ class MaskedNetwork(TanhNetwork):
     """A view of `base` in which the freed weights are held at exactly zero."""
 
     def __init__(self, base: MLP, kept: list[torch.Tensor]) -> None:
-        super().__init__(base.input_center, base.input_scale, base.periodic, base.frequencies)
+        super().__init__(*base.input_map())
         self.base = base
         self.kept = kept
 

@@ -34,13 +34,14 @@ class AtCoefficient(TanhNetwork):
 
     def __init__(self, parametric: MLP, value: float) -> None:
         super().__init__(parametric.input_center[:-1], parametric.input_scale[:-1], parametric.periodic[:-1],
-                         parametric.frequencies[:-1])
+                         parametric.frequencies[:-1], parametric.features)
         self.parametric = parametric
         self.scaled_value = float((value - parametric.input_center[-1]) * parametric.input_scale[-1])
 
     def affine_layers(self) -> Layers:
         (weight, bias), *rest = self.parametric.affine_layers()
-        return [(weight[:, :-1], bias + weight[:, -1] * self.scaled_value), *rest]
+        c = self.parametric.first_extra_column - 1  # the coefficient's column, before any feature
+        return [(torch.cat([weight[:, :c], weight[:, c + 1:]], dim=1), bias + weight[:, c] * self.scaled_value), *rest]
 
 
 @dataclass
@@ -111,12 +112,17 @@ class Parametric(TransferMethod):
             lower = torch.cat([center - half, torch.tensor([self.range.low], dtype=dtype)])
             upper = torch.cat([center + half, torch.tensor([self.range.high], dtype=dtype)])
             widened = MLP(lower, upper, source.weights[-1].shape[0], source.width, source.depth,
-                          periodic=(*source.periodic, False), frequencies=(*source.frequencies, ()))
+                          periodic=(*source.periodic, False), frequencies=(*source.frequencies, ()),
+                          features=source.features)
+        c = source.first_extra_column  # the coefficient's column in the first layer
         with torch.no_grad():
-            for weight, bias, new_weight, new_bias in zip(source.weights, source.biases,
-                                                          widened.weights, widened.biases):
+            for k, (weight, bias, new_weight, new_bias) in enumerate(zip(source.weights, source.biases,
+                                                                         widened.weights, widened.biases)):
                 new_weight.zero_()
-                new_weight[:, :weight.shape[1]] = weight
+                if k == 0:
+                    new_weight[:, :c], new_weight[:, c + 1:] = weight[:, :c], weight[:, c:]
+                else:
+                    new_weight.copy_(weight)
                 new_bias.copy_(bias)
         return widened.to(source.input_center.device)
 
