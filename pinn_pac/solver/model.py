@@ -66,7 +66,8 @@ class TanhNetwork(nn.Module):
 
     @property
     def plain_features(self) -> bool:
-        """Whether every input enters as h or as a periodic (cos, sin) pair, nothing more."""
+        """Whether no input has Fourier features (each enters as h or a periodic (cos, sin)
+        pair; distance `features` may follow, which the forward derivative path carries)."""
         return not any(self.frequencies)
 
     def embed(self, points: torch.Tensor, feature_values: torch.Tensor | None = None) -> torch.Tensor:

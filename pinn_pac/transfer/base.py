@@ -166,7 +166,9 @@ class TransferMethod(ABC):
         return state["trainable"]
 
     def load_target(self, target: Equation, state: dict[str, Any]) -> TanhNetwork:
-        """A stored target's model, taken up as if this method had just trained it."""
-        network = self.context.new_network(target)
+        """A stored target's model, taken up as if this method had just trained it: by default
+        a network made as the source's was (the same input map: where a coefficient moves a
+        hole, the features keep the source's), holding its merged weights."""
+        network = self.context.new_network(self.context.source)
         network.load_state_dict(state["network"], strict=True)
         return network

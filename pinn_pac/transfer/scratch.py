@@ -15,3 +15,9 @@ class Scratch(TransferMethod):
                        **train_options)
         size = count(network.parameters())
         return Adapted(network, network, size, size, result)
+
+    def load_target(self, target, state):
+        """A network made for the target, as `adapt` made it, holding the stored weights."""
+        network = self.context.new_network(target)
+        network.load_state_dict(state["network"], strict=True)
+        return network
