@@ -87,7 +87,25 @@ def _orders(derivatives: list[Derivative]) -> dict[int, int]:
     return orders
 
 
-_feature_cache: OrderedDict[int, tuple] = OrderedDict()
+class PointSetCache:
+    """Values computed once per point set (a points tensor, by identity), for the last
+    `_CACHED_POINT_SETS` sets: what fixed functions give at a loss's points between redraws."""
+
+    def __init__(self) -> None:
+        self._values: OrderedDict[int, tuple[torch.Tensor, object]] = OrderedDict()
+
+    def get(self, points: torch.Tensor):
+        """What was stored for `points`, or None."""
+        cached = self._values.get(id(points))
+        return cached[1] if cached is not None and cached[0] is points else None
+
+    def put(self, points: torch.Tensor, value: object) -> None:
+        self._values[id(points)] = (points, value)
+        while len(self._values) > _CACHED_POINT_SETS:
+            self._values.popitem(last=False)
+
+
+_feature_cache = PointSetCache()
 
 
 def _feature_jets(network: TanhNetwork, points: torch.Tensor, orders: dict[int, int]):
@@ -96,10 +114,10 @@ def _feature_jets(network: TanhNetwork, points: torch.Tensor, orders: dict[int, 
     point set by autograd (the features are fixed functions), detached."""
     if not network.features:
         return None
-    cached = _feature_cache.get(id(points))
-    if (cached is not None and cached[0] is points and cached[1] == network.features
-            and all(len(cached[3].get(j, ())) >= k for j, k in orders.items())):
-        return cached[2], {j: cached[3][j][:k] for j, k in orders.items()}
+    cached = _feature_cache.get(points)
+    if (cached is not None and cached[0] == network.features
+            and all(len(cached[2].get(j, ())) >= k for j, k in orders.items())):
+        return cached[1], {j: cached[2][j][:k] for j, k in orders.items()}
     tracked = points.detach().requires_grad_(True)
     values = torch.cat([feature(tracked) for feature in network.features], dim=1)
     count = values.shape[1]
@@ -111,9 +129,7 @@ def _feature_jets(network: TanhNetwork, points: torch.Tensor, orders: dict[int, 
         for k in range(1, order + 1):
             jet = torch.cat([columns[f, (j,) * k] for f in range(count)], dim=1).detach()
             jets[j].append(jet if torch.any(jet != 0) else None)
-    _feature_cache[id(points)] = (points, network.features, values.detach(), jets)
-    while len(_feature_cache) > _CACHED_POINT_SETS:
-        _feature_cache.popitem(last=False)
+    _feature_cache.put(points, (network.features, values.detach(), jets))
     return values.detach(), jets
 
 

@@ -13,7 +13,6 @@ Derivatives of u follow by the product rule from those of N, computed by any der
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
 
 import torch
 
@@ -21,10 +20,9 @@ from equations import Condition, Equation
 from equations.errors import InputError
 
 from .built_form import BuiltPosing, build_exact_form
-from .derivatives import Derivative, compute_fields, derivative_columns, derivative_name
+from .derivatives import Derivative, PointSetCache, compute_fields, derivative_columns, derivative_name
 
 CONDITION_MODES = ("exact", "given", "soft")
-_CACHED_POINT_SETS = 16
 
 Key = tuple[int, tuple[int, ...]]  # output index, input indices of a derivative
 
@@ -51,7 +49,7 @@ class Posing:
             self.form = self.built.form
         #: For each input, whether the network must be periodic in it (the form says so).
         self.periodic_inputs = tuple(name in (self.form.periodic if self.form else ()) for name in equation.inputs)
-        self._form_values: OrderedDict[int, tuple[torch.Tensor, dict]] = OrderedDict()
+        self._form_values = PointSetCache()
 
     @property
     def conditions(self) -> str:
@@ -129,18 +127,16 @@ class Posing:
 
     def _offset_and_factor(self, points: torch.Tensor, keys: set[Key]) -> tuple[dict, dict]:
         """g and d and their derivatives at `points` (cached for the last few point sets)."""
-        cached = self._form_values.get(id(points))
-        if cached is not None and cached[0] is points and keys <= cached[1][0].keys():
-            return cached[1]
+        cached = self._form_values.get(points)
+        if cached is not None and keys <= cached[0].keys():
+            return cached
         tracked = points.detach().requires_grad_(True)
         shape = (points.shape[0], len(self.equation.outputs))
         values = (
             _derivatives_of(self.form.offset(tracked).broadcast_to(shape), tracked, keys),
             _derivatives_of(self.form.factor(tracked).broadcast_to(shape), tracked, keys),
         )
-        self._form_values[id(points)] = (points, values)
-        while len(self._form_values) > _CACHED_POINT_SETS:
-            self._form_values.popitem(last=False)
+        self._form_values.put(points, values)
         return values
 
 

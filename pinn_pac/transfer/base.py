@@ -169,6 +169,10 @@ class TransferMethod(ABC):
         """A stored target's model, taken up as if this method had just trained it: by default
         a network made as the source's was (the same input map: where a coefficient moves a
         hole, the features keep the source's), holding its merged weights."""
-        network = self.context.new_network(self.context.source)
+        network = self._stored_network(target)
         network.load_state_dict(state["network"], strict=True)
         return network
+
+    def _stored_network(self, target: Equation) -> TanhNetwork:
+        """A network of the shape a stored target's weights were trained in: the source's."""
+        return self.context.new_network(self.context.source)

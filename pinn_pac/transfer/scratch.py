@@ -10,14 +10,12 @@ class Scratch(TransferMethod):
     name, keeps_source = "scratch", False
 
     def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:
-        network = self.context.new_network(target)
+        network = self._stored_network(target)
         result = train(network, self._loss(target, loss), network.parameters(), budget, evaluator,
                        **train_options)
         size = count(network.parameters())
         return Adapted(network, network, size, size, result)
 
-    def load_target(self, target, state):
-        """A network made for the target, as `adapt` made it, holding the stored weights."""
-        network = self.context.new_network(target)
-        network.load_state_dict(state["network"], strict=True)
-        return network
+    def _stored_network(self, target):
+        """A fresh network made for the target: what `adapt` trains and a stored target reloads into."""
+        return self.context.new_network(target)
