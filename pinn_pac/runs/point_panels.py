@@ -13,7 +13,7 @@ from matplotlib.tri import Triangulation
 
 from equations import Equation
 
-from ..solver.evaluate import inside_points
+from ..solver.evaluate import in_region
 from .solution_panels import MAX_ROWS, SNAPSHOTS, Draw, maps, solution_figure
 
 
@@ -66,7 +66,7 @@ def _triangulated(equation: Equation, points: np.ndarray, mapped: tuple[str, ...
     try:
         triangulation = Triangulation(x, y)
         centres = points[triangulation.triangles].mean(axis=1)
-        triangulation.set_mask(~inside_points(equation, centres))
+        triangulation.set_mask(~in_region(equation, centres))
     except (RuntimeError, ValueError):
         triangulation = None
 

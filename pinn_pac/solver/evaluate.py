@@ -60,7 +60,7 @@ class Evaluator:
             self.shape = tuple(np.asarray(self.grid[name]).size for name in equation.inputs)
             self.points = grid_points(equation, self.grid)
         #: Which points (flattened) lie in the domain: all on a box, and all of a reference's own.
-        self.inside = inside_points(equation, self.points) if values is None else np.ones(len(self.points), bool)
+        self.inside = in_region(equation, self.points) if values is None else np.ones(len(self.points), bool)
         if not self.inside.any():
             raise InputError(f"no point of the grid lies in the region of {equation.describe()}")
         self.output_shape = self.shape + outputs
@@ -109,12 +109,6 @@ def grid_points(equation: Equation, grid: dict[str, np.ndarray]) -> np.ndarray:
     """The tensor-product grid's points, (N, n_inputs), in the order `reference` indexes them."""
     mesh = np.meshgrid(*(np.asarray(grid[name], dtype=np.float64) for name in equation.inputs), indexing="ij")
     return np.stack([m.ravel() for m in mesh], axis=1)
-
-
-def inside_points(equation: Equation, points: np.ndarray) -> np.ndarray:
-    """(N,) bools: which points lie in the equation's domain (all on a box)."""
-    region = equation.region()
-    return np.ones(len(points), dtype=bool) if region is None else region.contains(points, equation.inputs)
 
 
 def reference_values(equation: Equation) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +184,7 @@ def reference_on_grid(equation: Equation, grid: dict[str, np.ndarray], inside: n
         raise InputError(f"{equation.name} gives its reference as values at its own points (reference_values), "
                          "not on a grid")
     points = grid_points(equation, grid)
-    inside = inside_points(equation, points) if inside is None else inside
+    inside = in_region(equation, points) if inside is None else inside
     shape = tuple(len(grid[name]) for name in equation.inputs)
     shape += (len(equation.outputs),) if len(equation.outputs) > 1 else ()
     if equation.reference_by == "points":
