@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import OrderedDict
 from typing import Iterable
 
 import torch
@@ -36,10 +35,10 @@ from equations.errors import InputError
 
 from .derivative_names import Derivative, derivative_name, parse_derivatives  # noqa: F401 (the last two re-exported)
 from .model import TanhNetwork
+from .point_cache import PointSetCache
 
 DERIVATIVE_METHODS = ("autograd", "forward", "compiled")
 RECOMPILE_LIMIT = 64
-_CACHED_POINT_SETS = 16
 
 
 class CompileUnavailable(RuntimeError):
@@ -85,24 +84,6 @@ def _orders(derivatives: list[Derivative]) -> dict[int, int]:
     for d in sorted(derivatives, key=lambda d: d.wrt[0]):
         orders[d.wrt[0]] = max(orders.get(d.wrt[0], 0), len(d.wrt))
     return orders
-
-
-class PointSetCache:
-    """Values computed once per point set (a points tensor, by identity), for the last
-    `_CACHED_POINT_SETS` sets: what fixed functions give at a loss's points between redraws."""
-
-    def __init__(self) -> None:
-        self._values: OrderedDict[int, tuple[torch.Tensor, object]] = OrderedDict()
-
-    def get(self, points: torch.Tensor):
-        """What was stored for `points`, or None."""
-        cached = self._values.get(id(points))
-        return cached[1] if cached is not None and cached[0] is points else None
-
-    def put(self, points: torch.Tensor, value: object) -> None:
-        self._values[id(points)] = (points, value)
-        while len(self._values) > _CACHED_POINT_SETS:
-            self._values.popitem(last=False)
 
 
 _feature_cache = PointSetCache()

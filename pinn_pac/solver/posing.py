@@ -20,7 +20,8 @@ from equations import Condition, Equation
 from equations.errors import InputError
 
 from .built_form import BuiltPosing, build_exact_form
-from .derivatives import Derivative, PointSetCache, compute_fields, derivative_columns, derivative_name
+from .derivatives import Derivative, compute_fields, derivative_columns, derivative_name
+from .point_cache import PointSetCache
 
 CONDITION_MODES = ("exact", "given", "soft")
 

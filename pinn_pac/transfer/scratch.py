@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from equations import Equation
+
+from ..solver.model import TanhNetwork
 from .base import Adapted, TransferMethod, count
 from ..solver.train import train
 
@@ -16,6 +19,6 @@ class Scratch(TransferMethod):
         size = count(network.parameters())
         return Adapted(network, network, size, size, result)
 
-    def _stored_network(self, target):
+    def _stored_network(self, target: Equation) -> TanhNetwork:
         """A fresh network made for the target: what `adapt` trains and a stored target reloads into."""
         return self.context.new_network(target)
