@@ -146,7 +146,13 @@ class Ball(Shape):
         self.dim, self.name = self.center.size, name
         d, r = self.dim, self.radius
         area = 2 * math.pi ** (d / 2) / math.gamma(d / 2) * r ** (d - 1)  # of the (d-1)-sphere
-        self._pieces = (Piece(name, area, lambda x: torch.abs(self.signed(x)), self._sample_sphere, self.signed),)
+        self._pieces = (Piece(name, area, lambda x: torch.abs(self.signed(x)), self._sample_sphere, self.signed,
+                              surface_distance=self._surface_distance),)
+
+    def _surface_distance(self, points: torch.Tensor) -> torch.Tensor:
+        """r - |x - c|: the signed distance to the sphere, positive inside."""
+        x = self._tensor(points)
+        return self.radius - torch.linalg.vector_norm(x - _like(self.center, x), dim=1, keepdim=True)
 
     def _sample_sphere(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         directions = rng.standard_normal((n, self.dim))

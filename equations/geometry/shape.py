@@ -60,6 +60,9 @@ class Piece:
     domain (a union's seam): its distance then vanishes inside and must not impose a condition.
     `level` is smooth through the piece: zero on the surface it lies on (a box's face plane, a
     sphere, an edge's line), positive on its primitive's inner side, |grad| = 1 on the piece.
+    `surface_distance` is the signed distance to that surface itself where `level` only
+    approximates it away from the piece (a sphere's level is (r^2 - |x - c|^2) / 2r); None where
+    `level` is that distance (a plane's, a line's).
     """
 
     name: str
@@ -68,6 +71,7 @@ class Piece:
     sample: Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
     level: Callable[[torch.Tensor], torch.Tensor]
     inside_other: bool = False
+    surface_distance: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 class Shape(ABC):
@@ -108,7 +112,15 @@ class Shape(ABC):
     def levels(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         """Per piece name, its `level` turned to be positive on this shape's side of the piece:
         smooth through the piece, zero on it, ~ the distance to it nearby."""
-        return {piece.name: (piece.level if sign > 0 else lambda x, level=piece.level: -level(x))
+        return self._oriented(lambda piece: piece.level)
+
+    def surface_distances(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+        """Per piece name, the signed distance to the surface it lies on, positive on this
+        shape's side (its `surface_distance`, or its `level` where that is the distance)."""
+        return self._oriented(lambda piece: piece.surface_distance or piece.level)
+
+    def _oriented(self, function_of: Callable[[Piece], Callable]) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+        return {piece.name: (function_of(piece) if sign > 0 else lambda x, f=function_of(piece): -f(x))
                 for piece, sign in zip(self.pieces(), self._orientations())}
 
     def _on_boundary(self, index: int, points: np.ndarray, normals: np.ndarray) -> np.ndarray:

@@ -54,6 +54,10 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
                        help="'auto': on a region, the network also sees the distance to the pieces of each "
                             "boundary condition the loss fits (Neumann, Robin, soft Dirichlet); 'off': "
                             "none (%(default)s)")
+    group.add_argument("--start-layer", choices=FOURIER_MODES, default=defaults.start_layer,
+                       help="'auto': where a region's Neumann or Robin data disagree with the initial "
+                            "data, the built form carries the heat that flows in at once; 'off': "
+                            "never (%(default)s)")
     group.add_argument("--balance", action="store_true",
                        help="weight the loss terms left soft by their gradient norms during Adam, "
                             "frozen afterwards (off)")
@@ -155,7 +159,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         n_interior=args.points, n_condition=args.condition_points, threads=args.threads,
         derivative_method=args.derivatives, conditions=args.conditions, rad_every=args.rad_every,
         rad_candidates=args.rad_candidates, fourier=args.fourier,
-        boundary_features=args.boundary_features, balance=args.balance, causal=args.causal,
+        boundary_features=args.boundary_features, start_layer=args.start_layer, balance=args.balance, causal=args.causal,
         device=resolve_device(args.device).type, thread_invariant=args.thread_invariant,
     )
 

@@ -29,7 +29,7 @@ def build_network(equation: Equation, settings: Settings) -> MLP:
     `solver.boundary_features`): drawn on the CPU (the same weights on every device), then moved
     to `settings.device`."""
     dtype = settings.torch_dtype
-    posing = Posing(equation, settings.conditions)
+    posing = Posing(equation, settings.posing)
     periodic = posing.periodic_inputs
     soft = [condition.name for condition in posing.soft_conditions()]
     features = boundary_features(equation, soft) if settings.boundary_features == "auto" else ()
@@ -51,14 +51,14 @@ def physics_loss(
         equation, n_interior or settings.n_interior, settings.n_condition, settings.seed + seed_offset,
         settings.torch_dtype, settings.sampler, settings.torch_device,
     )
-    return PhysicsLoss(equation, points, settings.derivative_method, settings.conditions,
+    return PhysicsLoss(equation, points, settings.derivative_method, settings.posing,
                        settings.rad_every, settings.rad_candidates, settings.seed + seed_offset,
                        settings.balance, settings.causal)
 
 
 def evaluator_for(equation: Equation, settings: Settings) -> Evaluator:
     """The reference of `equation` on its standard grid, for networks trained with `settings`."""
-    return Evaluator(equation, conditions=settings.conditions)
+    return Evaluator(equation, conditions=settings.posing)
 
 
 def apply_threads(settings: Settings) -> None:

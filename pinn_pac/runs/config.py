@@ -61,6 +61,9 @@ class Settings:
     #: "auto": one more network input per boundary condition the loss fits on a region, the
     #: distance to its pieces (see `solver.boundary_features`); "off": none.
     boundary_features: str = "auto"
+    #: "auto": where a region's Neumann or Robin data disagree with the initial data, the built
+    #: form carries the heat that flows in at once (see `solver.start_layer`); "off": never.
+    start_layer: str = "auto"
     #: Weight the soft loss terms by their gradient norms during Adam (see `weighting`).
     balance: bool = False
     #: Causal weighting of the residual in time with this epsilon (0: off; see `weighting`).
@@ -90,6 +93,8 @@ class Settings:
         if self.boundary_features not in FOURIER_MODES:
             raise InputError(f"boundary features must be one of {', '.join(FOURIER_MODES)}, "
                              f"got {self.boundary_features!r}")
+        if self.start_layer not in FOURIER_MODES:
+            raise InputError(f"start layer must be one of {', '.join(FOURIER_MODES)}, got {self.start_layer!r}")
         check_rad(self.rad_every, self.rad_candidates, self.n_interior)
         check_causal(self.causal)
         if self.derivative_method not in DERIVATIVE_METHODS:
@@ -102,13 +107,20 @@ class Settings:
         """Settings as a run recorded them. A record made before forms were built from a
         family's conditions (it has no "fourier") meant by "exact" a form the family gives
         only, and had no Fourier features: it is read so, and its networks predict as before.
-        One made before boundary features had none."""
+        One made before boundary features had none, and one made before start layers none."""
         if "fourier" not in stored:
             stored = {**stored, "fourier": "off",
                       "conditions": "given" if stored.get("conditions", "exact") == "exact" else stored["conditions"]}
-        if "boundary_features" not in stored:
-            stored = {**stored, "boundary_features": "off"}
+        for added in ("boundary_features", "start_layer"):
+            if added not in stored:
+                stored = {**stored, added: "off"}
         return cls(**stored)
+
+    @property
+    def posing(self) -> str:
+        """How networks' outputs become solutions (`solver.posing.Posing`'s mode): the
+        conditions, with "exact-plain" for built forms without a start layer."""
+        return "exact-plain" if self.conditions == "exact" and self.start_layer == "off" else self.conditions
 
     @property
     def torch_dtype(self) -> torch.dtype:

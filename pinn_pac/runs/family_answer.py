@@ -149,7 +149,7 @@ def _error_per_residual(equation: Equation, members: list[tuple[Equation, nn.Mod
             continue  # an end member: the others cannot answer it
         fit = _fit(member, others, settings, points, kept)
         with torch.no_grad():
-            itself = Posing(member, settings.conditions).predict(network, fit.interior)
+            itself = Posing(member, settings.posing).predict(network, fit.interior)
         ratios.append(_relative_distance(fit.solution, itself) / max(math.sqrt(fit.loss), 1e-300))
         if len(ratios) == CHECKED_MEMBERS:
             break

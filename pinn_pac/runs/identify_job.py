@@ -146,7 +146,7 @@ def best_member(run_dir: Path, equation: Equation, observations: Observations, r
         for role, member, network, _ in loaded.models:
             if member.name != equation.name:
                 raise InputError(f"{run_dir} holds a {member.name} run, not {equation.name}")
-            misfit = member_misfit(network, member, settings.conditions, observations)
+            misfit = member_misfit(network, member, settings.posing, observations)
             misfits[member.describe()] = misfit
             members.append((member, network))
             if best is None or misfit < best.misfit:
@@ -166,7 +166,7 @@ def family_start(start: Start, equation: Equation, unknowns: Sequence[str], obse
     value, misfit, note = found
     nearest, network = min(start.members, key=lambda m: abs(m[0].coefficients[unknowns[0]] - value))
     at_value = member_misfit(network, equation.with_coefficients(**{unknowns[0]: value}),
-                             start.settings.conditions, observations)
+                             start.settings.posing, observations)
     return replace(start, role="family answer", coefficients={**start.coefficients, unknowns[0]: value},
                    misfit=misfit, network=MLP.merged(network),
                    searched=f"{note}; the network of the member {nearest.describe()}, misfit {at_value:.2e} there")
@@ -190,7 +190,7 @@ def search_family(members: list[tuple[Equation, torch.nn.Module]], equation: Equ
         if value not in tried:
             member = equation.with_coefficients(**{unknown: value})
             network = family_network(member, members, settings, kept)
-            tried[value] = member_misfit(network, member, settings.conditions, observations)
+            tried[value] = member_misfit(network, member, settings.posing, observations)
         return tried[value]
 
     try:
@@ -203,7 +203,7 @@ def search_family(members: list[tuple[Equation, torch.nn.Module]], equation: Equ
     own: dict[float, float] = {}  # each member value's own misfit (its network, not an answer)
     for member, network in members:
         value = member.coefficients[unknown]
-        own[value] = min(own.get(value, math.inf), member_misfit(network, member, settings.conditions, observations))
+        own[value] = min(own.get(value, math.inf), member_misfit(network, member, settings.posing, observations))
     every = {**own, **tried}
     grid = sorted(every)
     at = grid.index(min(every, key=every.get))
@@ -267,7 +267,7 @@ def identify(
     terms = loss.term_values(network)
     held_out = physics_loss(found, settings, seed_offset=HELD_OUT_SEED_OFFSET).terms(network)
     try:
-        evaluator = Evaluator(found, conditions=settings.conditions)
+        evaluator = Evaluator(found, conditions=settings.posing)
     except InputError:  # a reference that cannot serve the identified coefficients: no error to give
         evaluator = None
     metrics = evaluator(network) if evaluator is not None else Metrics(math.nan, math.nan)

@@ -85,7 +85,7 @@ def load_model(run_dir: Path, model: str | None = None, method: str | None = Non
     loaded = next((r for r in runs if method is None or r.method == method), None)
     if loaded is None:
         raise InputError(f"{run_dir} holds no {method} models; it holds {', '.join(r.method or 'a solve' for r in runs)}")
-    conditions = saved_settings(loaded.metadata).conditions
+    conditions = saved_settings(loaded.metadata).posing
     role, source, network, _ = loaded.models[0]
     if model is None or model.strip() == "source":
         return SavedModel(role, source, network, conditions)

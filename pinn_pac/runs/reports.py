@@ -159,7 +159,7 @@ def save_identify(run: IdentifyRun, run_dir: Path) -> None:
     plot_unknowns(run.history, run.start, run.identified, errors, run_dir / "unknowns.png")
     inputs = run.equation.inputs
     arrays = run.observations.arrays(inputs)
-    model = SavedModel("identified", run.equation, run.network, run.settings.conditions)
+    model = SavedModel("identified", run.equation, run.network, run.settings.posing)
     predicted = model({name: arrays[name] for name in inputs})
     plot_data_fit({name: arrays[name] for name in run.observations.values}, predicted, run_dir / "data_fit.png")
     if run.evaluator is not None:

@@ -42,6 +42,7 @@ from equations import BoundaryCondition, DirichletCondition, Equation, ExactForm
 from .derivatives import parse_derivatives
 from .region_form import check_region_part, region_part
 from .sampling import uniform_interior
+from .start_layer import TIME, StartLayer, start_layer
 
 #: How closely a built form must meet its conditions, relative to the data's size.
 TOLERANCE = 1e-8
@@ -70,6 +71,8 @@ class BuiltPosing:
 
     form: ExactForm | None
     soft: dict[str, str] = field(default_factory=dict)
+    #: The start layer in the form's offset, where boundary data disagree with the initial data.
+    layer: StartLayer | None = None
 
     def describe(self) -> str:
         """One line: "exact form built from 3 conditions (initial, left, right); soft: ..."."""
@@ -77,12 +80,14 @@ class BuiltPosing:
             built = "no exact form built"
         else:
             built = f"exact form built from {len(self.form.imposes)} conditions ({', '.join(self.form.imposes)})"
-        soft = "; ".join(f"{name} stays soft: {why}" for name, why in self.soft.items())
-        return f"{built}; {soft}" if soft else built
+        parts = [built, *(f"{name} stays soft: {why}" for name, why in self.soft.items())]
+        return "; ".join(parts + ([self.layer.describe()] if self.layer else []))
 
 
-def build_exact_form(equation: Equation) -> BuiltPosing:
-    """The exact form of `equation` built from its `conditions()` (see the module's docstring)."""
+def build_exact_form(equation: Equation, with_start_layer: bool = True) -> BuiltPosing:
+    """The exact form of `equation` built from its `conditions()` (see the module's docstring),
+    with a start layer in its offset where asked and boundary data disagree with the initial
+    data (see `start_layer`)."""
     inputs, outputs = equation.inputs, equation.outputs
     conditions = equation.conditions()
     region = equation.region()
@@ -123,6 +128,10 @@ def build_exact_form(equation: Equation) -> BuiltPosing:
         offsets.append(_offset(mine, inputs, lower, upper, None if part is None else part.offsets[k]))
         factor = _factor(mine, inputs, lower, upper)
         factors.append(factor if part is None else _product(factor, part.factors[k]))
+    layer = start_layer(equation, [c for c in boundary if c.name in soft], _initial(conditions, constraints, lower),
+                        part is not None) if with_start_layer else None
+    if layer is not None:
+        offsets = [_sum(offsets[0], layer)]
     form = ExactForm(
         offset=lambda p: torch.cat([g(p) for g in offsets], dim=1),
         factor=lambda p: torch.cat([d(p) for d in factors], dim=1),
@@ -136,7 +145,22 @@ def build_exact_form(equation: Equation) -> BuiltPosing:
             problem = check_region_part(equation, region, form, part, TOLERANCE)
     if problem:
         return BuiltPosing(None, {**soft, **{name: problem for name in form.imposes}})
-    return BuiltPosing(form, soft)
+    return BuiltPosing(form, soft, layer)
+
+
+def _initial(conditions, constraints: dict[str, list[_Constraint]], lower: dict[str, float]) -> DirichletCondition | None:
+    """The built condition giving the outputs' values at the first time, if any."""
+    if TIME not in lower:
+        return None
+    for condition in conditions:
+        found = constraints.get(condition.name, [])
+        if found and condition.on == TIME and all(c.order == 0 and c.at == lower[TIME] for c in found):
+            return condition
+    return None
+
+
+def _sum(first: Function, second: Function) -> Function:
+    return lambda p: first(p) + second(p)
 
 
 def _periodic_problem(condition: PeriodicCondition, outputs: tuple[str, ...]) -> str:

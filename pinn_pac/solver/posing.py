@@ -24,6 +24,9 @@ from .derivatives import Derivative, compute_fields, derivative_columns, derivat
 from .point_cache import PointSetCache
 
 CONDITION_MODES = ("exact", "given", "soft")
+#: The modes a `Posing` takes: the conditions', and "exact-plain", a built form without a start
+#: layer (what "exact" meant in runs saved before start layers; see `runs.Settings.posing`).
+POSING_MODES = (*CONDITION_MODES, "exact-plain")
 
 Key = tuple[int, tuple[int, ...]]  # output index, input indices of a derivative
 
@@ -35,18 +38,19 @@ class Posing:
     one built from its conditions (see `built_form`; those it cannot build stay in the loss).
     "given" uses a declared form only (what "exact" meant in runs saved before forms were
     built). With "soft", u is the network's output and every condition stays in the loss.
+    "exact-plain" is "exact" without a start layer in a built form (see `start_layer`).
     """
 
     def __init__(self, equation: Equation, conditions: str = "exact") -> None:
-        if conditions not in CONDITION_MODES:
-            raise InputError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {conditions!r}")
+        if conditions not in POSING_MODES:
+            raise InputError(f"conditions must be one of {', '.join(POSING_MODES)}, got {conditions!r}")
         self.equation = equation
         #: How the form came about: given by the family, built from its conditions (with the
         #: conditions left soft and why), or none.
         self.built: BuiltPosing | None = None
         self.form = equation.exact_form() if conditions != "soft" else None
-        if conditions == "exact" and self.form is None:
-            self.built = build_exact_form(equation)
+        if conditions in ("exact", "exact-plain") and self.form is None:
+            self.built = build_exact_form(equation, with_start_layer=conditions == "exact")
             self.form = self.built.form
         #: For each input, whether the network must be periodic in it (the form says so).
         self.periodic_inputs = tuple(name in (self.form.periodic if self.form else ()) for name in equation.inputs)
