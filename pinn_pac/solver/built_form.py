@@ -42,7 +42,7 @@ from equations import BoundaryCondition, DirichletCondition, Equation, ExactForm
 from .derivatives import parse_derivatives
 from .region_form import check_region_part, region_part
 from .sampling import uniform_interior
-from .start_layer import TIME, StartLayer, start_layer
+from .start_layer import StartLayer, start_layer
 
 #: How closely a built form must meet its conditions, relative to the data's size.
 TOLERANCE = 1e-8
@@ -128,7 +128,7 @@ def build_exact_form(equation: Equation, with_start_layer: bool = True) -> Built
         offsets.append(_offset(mine, inputs, lower, upper, None if part is None else part.offsets[k]))
         factor = _factor(mine, inputs, lower, upper)
         factors.append(factor if part is None else _product(factor, part.factors[k]))
-    layer = start_layer(equation, [c for c in boundary if c.name in soft], _initial(conditions, constraints, lower),
+    layer = start_layer(equation, region, [c for c in boundary if c.name in soft], constraints,
                         part is not None) if with_start_layer else None
     if layer is not None:
         offsets = [_sum(offsets[0], layer)]
@@ -146,17 +146,6 @@ def build_exact_form(equation: Equation, with_start_layer: bool = True) -> Built
     if problem:
         return BuiltPosing(None, {**soft, **{name: problem for name in form.imposes}})
     return BuiltPosing(form, soft, layer)
-
-
-def _initial(conditions, constraints: dict[str, list[_Constraint]], lower: dict[str, float]) -> DirichletCondition | None:
-    """The built condition giving the outputs' values at the first time, if any."""
-    if TIME not in lower:
-        return None
-    for condition in conditions:
-        found = constraints.get(condition.name, [])
-        if found and condition.on == TIME and all(c.order == 0 and c.at == lower[TIME] for c in found):
-            return condition
-    return None
 
 
 def _sum(first: Function, second: Function) -> Function:

@@ -31,12 +31,13 @@ region (the layer would move them).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Collection
 
 import numpy as np
 import torch
 
 from equations import BoundaryCondition, DirichletCondition, Equation
+from equations.base import Region
 
 from .derivative_names import derivative_name
 from .sampling import boundary_points
@@ -53,9 +54,8 @@ class StartLayer:
     """The summed half-space layers of the `conditions` (names) that disagree with the initial
     data, as a function of (N, n_inputs) points giving (N, 1)."""
 
-    def __init__(self, equation: Equation, conditions: list[BoundaryCondition], initial: DirichletCondition,
-                 kappa: float) -> None:
-        region = equation.region()
+    def __init__(self, equation: Equation, region: Region, conditions: list[BoundaryCondition],
+                 initial: DirichletCondition, kappa: float) -> None:
         distances = region.shape.surface_distances()
         seams = {piece.name for piece in region.shape.pieces() if piece.inside_other}
         self.columns = [equation.inputs.index(name) for name in region.over]
@@ -96,14 +96,16 @@ def half_space(distance: torch.Tensor, spread: torch.Tensor, strength: torch.Ten
     return strength / alpha * (torch.special.erfc(z) - torch.exp(-z * z) * torch.special.erfcx(z + alpha * spread))
 
 
-def start_layer(equation: Equation, soft: list[BoundaryCondition], initial: DirichletCondition | None,
+def start_layer(equation: Equation, region: Region | None, soft: list[BoundaryCondition], built: Collection[str],
                 region_data_built: bool) -> StartLayer | None:
-    """The layer for `equation` where the `soft` boundary conditions' data disagree with the
-    `initial` data (built in); None where they agree or the layer's assumptions fail (see the
-    module)."""
-    region = equation.region()
-    if (initial is None or region is None or region_data_built or len(equation.outputs) != 1
-            or TIME not in equation.inputs or TIME in region.over):
+    """The layer for `equation` on its `region` where the `soft` boundary conditions' data
+    disagree with the initial data (a condition among those `built` in); None where they agree
+    or the layer's assumptions fail (see the module)."""
+    if (region is None or region_data_built or len(equation.outputs) != 1 or TIME not in equation.inputs
+            or TIME in region.over):
+        return None
+    initial = _initial_condition(equation, built)
+    if initial is None:
         return None
     candidates = [c for c in soft if c.kind in ("neumann", "robin") and c.where is None
                   and c.fields == equation.outputs and c.alpha >= 0]
@@ -112,8 +114,15 @@ def start_layer(equation: Equation, soft: list[BoundaryCondition], initial: Diri
     kappa = diffusivity(equation, region.over)
     if kappa is None:
         return None
-    disagree = [c for c in candidates if _disagrees(equation, c, initial)]
-    return StartLayer(equation, disagree, initial, kappa) if disagree else None
+    disagree = [c for c in candidates if _disagrees(equation, region, c, initial)]
+    return StartLayer(equation, region, disagree, initial, kappa) if disagree else None
+
+
+def _initial_condition(equation: Equation, built: Collection[str]) -> DirichletCondition | None:
+    """The built condition giving the outputs' values at the first time, if any."""
+    start = equation.domain[TIME][0]
+    return next((c for c in equation.conditions() if isinstance(c, DirichletCondition) and c.name in built
+                 and c.on == TIME and tuple(c.at) == (start,) and c.fields == equation.outputs), None)
 
 
 def diffusivity(equation: Equation, over: tuple[str, ...]) -> float | None:
@@ -153,11 +162,10 @@ def diffusivity(equation: Equation, over: tuple[str, ...]) -> float | None:
     return kappa
 
 
-def _disagrees(equation: Equation, condition: BoundaryCondition, initial: DirichletCondition) -> bool:
+def _disagrees(equation: Equation, region: Region, condition: BoundaryCondition, initial: DirichletCondition) -> bool:
     """Whether the condition's data at t0 miss what the initial data give its left side there
     (du0/dn + alpha u0) on its pieces by more than `TOLERANCE` of the larger side."""
-    points, normals = boundary_points(equation, equation.region(), condition, _CHECK_POINTS, "sobol",
-                                      np.random.default_rng(0))
+    points, normals = boundary_points(equation, region, condition, _CHECK_POINTS, "sobol", np.random.default_rng(0))
     points[:, equation.inputs.index(TIME)] = equation.domain[TIME][0]
     at_start = torch.tensor(points, dtype=torch.float64, requires_grad=True)
     with torch.enable_grad():
