@@ -192,3 +192,28 @@ def test_sensitivity_with_two_targets_uses_both(burgers, tiny_settings):
             total += g.square()
     assert all(torch.allclose(s, w.detach().abs() / (t / 2).sqrt(), rtol=1e-12)
                for s, w, t in zip(scores, network.weights, squares))
+
+
+def test_gauss_newton_benchmark_quick_mode_has_an_exact_jacobian_and_a_falling_loss(tmp_path):
+    """benchmarks/pac_gauss_newton.py on the stored default-job source, tiny budgets: its
+    Jacobian of the freed weights matches autograd's gradient, Levenberg-Marquardt lowers the
+    loss, and the three ways are written."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "pac_gauss_newton.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--seeds", "0", "--results", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = json.loads((tmp_path / "pac_gauss_newton.json").read_text())["records"]
+    assert [r["method"] for r in records] == ["lm", "ssbroyden"] * 4 + ["scratch"]
+    for record in records[:-1]:
+        assert record["gradient_check"] < 1e-12 and record["freed"] > 0
+    for record in (r for r in records if r["method"] == "lm"):
+        losses = record["history"]["loss"]
+        assert record["history"]["step"] == [0, 3] and losses[1] < losses[0]
+    assert "| lm | 4 |" in (tmp_path / "pac_gauss_newton.md").read_text()
+    assert (tmp_path / "pac_gauss_newton.png").stat().st_size > 500
+

@@ -67,6 +67,9 @@ def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
             raise UsageError(f"{flags}: not with --from; the run's network and point settings apply")
     equation, _ = equation_with_flags(args.equation, extra)
     unknowns = [name.strip() for name in args.unknowns.split(",") if name.strip()]
+    if args.optimizer == "lm":
+        raise UsageError("identify: optimizer lm trains a network's weights on its physics loss; the unknown "
+                         "coefficients and the data are not its rows: use another optimizer")
     check_unknowns(equation, unknowns)
     check_residual_only(equation, unknowns)
     observations = read_observations(read_points(args.data, "data"), equation)

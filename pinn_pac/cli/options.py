@@ -65,9 +65,9 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
                        help="causal weighting of the residual in time with this epsilon, 0 for off "
                             "(%(default)s)")
     group.add_argument("--optimizer", choices=OPTIMIZERS, default="ssbroyden",
-                       help="quasi-Newton method of every phase after Adam: dense self-scaled Broyden, "
-                            "self-scaled BFGS, BFGS, or L-BFGS for networks too large for a dense matrix "
-                            "(%(default)s)")
+                       help="method of every phase after Adam: dense self-scaled Broyden, self-scaled BFGS, "
+                            "BFGS, L-BFGS for networks too large for a dense matrix, or lm (Levenberg-Marquardt "
+                            "on the loss's rows, for a few hundred to a few thousand weights) (%(default)s)")
     add_runtime_options(parser)
 
 
@@ -112,7 +112,10 @@ def add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Bud
     group.add_argument(f"--{prefix}adam", type=int, default=budget.adam_steps, help="Adam steps (%(default)s)")
     group.add_argument(f"--{prefix}adam-lr", type=float, default=budget.adam_lr, help="Adam learning rate (%(default)s)")
     group.add_argument(f"--{prefix}iterations", type=int, default=budget.iterations,
-                       help="quasi-Newton iterations (%(default)s)")
+                       help="quasi-Newton iterations, or lm steps (%(default)s)")
+    if prefix:
+        group.add_argument(f"--{prefix}optimizer", choices=OPTIMIZERS, default=None,
+                           help="this phase's method after Adam (default: --optimizer's)")
     group.add_argument(f"--{prefix}seconds", type=float, default=budget.max_seconds,
                        help="wall-clock cap in seconds, 0 for none (default: none; budgets count steps)")
     group.add_argument(f"--{prefix}target-error", type=float, default=budget.target_error,
@@ -182,7 +185,7 @@ def budget_from(args: argparse.Namespace, prefix: str) -> Budget:
     key = prefix.replace("-", "_")
     return Budget(
         adam_steps=getattr(args, f"{key}adam"), iterations=getattr(args, f"{key}iterations"),
-        optimizer=args.optimizer, adam_lr=getattr(args, f"{key}adam_lr"),
+        optimizer=getattr(args, f"{key}optimizer", None) or args.optimizer, adam_lr=getattr(args, f"{key}adam_lr"),
         max_seconds=getattr(args, f"{key}seconds") or None,
         target_error=getattr(args, f"{key}target_error"), target_loss=getattr(args, f"{key}target_loss"),
     )

@@ -11,6 +11,7 @@ from equations.errors import InputError
 from ..solver.boundary_features import boundary_features
 from ..solver.capacity import data_frequencies
 from ..solver.evaluate import Evaluator
+from ..solver.least_squares import check_least_squares
 from ..solver.loss import PhysicsLoss, check_causal
 from ..solver.model import MLP
 from ..solver.optim import DENSE_METHODS, dense_bytes, dense_fits
@@ -110,8 +111,11 @@ def available_bytes() -> int | None:
 
 def check_run(equation: Equation, settings: Settings, optimizer: str = "ssbroyden") -> None:
     """Refuse, before any work, settings that cannot train `equation`: causal weighting without
-    a time input, or a network and points that cannot fit this machine's memory."""
+    a time input, optimizer "lm" where it cannot serve, or a network and points that cannot fit
+    this machine's memory."""
     check_causal(settings.causal, equation)
+    if optimizer == "lm":
+        check_least_squares(equation, settings.causal)
     check_memory(equation, settings, optimizer)
 
 

@@ -24,7 +24,7 @@ from .records import SolveRun, TransferRun
 from .reports import save_comparison, save_family, save_solve, save_transfer
 from .solve_job import stored_solve
 from .store import HISTORY_LOG, SOLVE, SOURCE, RunStore
-from .transfer_job import check_transfer, transfer
+from .transfer_job import check_optimizers, check_transfer, transfer
 
 
 #: What a job's training and saving gives back: a solve's run, a transfer's runs.
@@ -136,6 +136,7 @@ class TransferInFolder(_InFolder):
         check_transfer(self.source, self.targets, job.settings, self.methods, job.target_points, runtime.executor,
                        store)
         check_run(self.source, job.settings, job.budgets.source.optimizer)
+        check_optimizers(self.source, job.settings, job.budgets, self.methods)
         apply_threads(job.settings)  # thread invariance refused here where MKL's strict mode does not hold
         runtime.check()
 

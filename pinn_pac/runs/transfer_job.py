@@ -14,6 +14,7 @@ from equations import Equation, coefficient_key
 from equations.errors import InputError
 
 from ..solver.evaluate import Evaluator
+from ..solver.least_squares import check_least_squares
 from ..solver.loss import check_rad
 from ..solver.train import Budget, History, TrainingState
 from ..transfer import DEFAULT_METHOD, make_method
@@ -65,6 +66,20 @@ def check_transfer(source: Equation, targets: list[Equation], settings: Settings
                              "it, so targets cannot train in parallel; use one process (--workers 1)")
 
 
+def check_optimizers(source: Equation, settings: Settings, budgets: TransferSettings,
+                     methods: list[TransferMethod]) -> None:
+    """Refuse, before any work, optimizer "lm" where it cannot serve: for the family (see
+    `check_least_squares`), or for a method that trains no layer entries (LoRA, parametric)."""
+    for phase in TransferSettings.PHASES:
+        if getattr(budgets, phase).optimizer == "lm":
+            check_least_squares(source, settings.causal)
+    if any(getattr(budgets, phase).optimizer == "lm" for phase in ("allocate", "calibrate")):
+        for method in methods:
+            if not method.trains_layer_entries:
+                raise InputError(f"{method.name}: optimizer lm trains entries of a network's layers; "
+                                 f"{method.name} trains none (use another optimizer for its phases)")
+
+
 def transfer(
     source: Equation,
     targets: list[Equation],
@@ -91,6 +106,7 @@ def transfer(
     transfer_settings = transfer_settings or TransferSettings()
     methods = as_methods(methods)
     check_transfer(source, targets, settings, methods, target_points, executor, store)
+    check_optimizers(source, settings, transfer_settings, methods)
     apply_threads(settings)
     # Every target's reference first: one it cannot serve is refused before any training.
     built = evaluators or {}

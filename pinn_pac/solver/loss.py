@@ -4,6 +4,8 @@ each condition left soft, with RAD redraws and term weighting (balance, causal).
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -78,11 +80,24 @@ class PhysicsLoss(TrainingLoss):
         self.causal = causal
         self._slab_weights: torch.Tensor | None = None
         self._slabs = self._time_slabs() if causal else None
+        self._recorder = None
         #: How often (in steps) the training loop calls `reweight`; 0: never.
         self.reweight_every = REWEIGHT_EVERY if self.balance or causal else 0
 
     def _fields(self, network, points, derivatives, method: str | None = None) -> dict[str, torch.Tensor]:
+        if self._recorder is not None:
+            return self._recorder.posed_fields(self.posing, network, points, derivatives)
         return self.posing.fields(network, points, derivatives, method or self.derivative_method)
+
+    @contextmanager
+    def recording(self, recorder) -> Iterator[None]:
+        """Within: every field comes through `recorder`'s forward pass (a
+        `least_squares.StreamRecorder`, which keeps each layer's streams for the Jacobian)."""
+        self._recorder = recorder
+        try:
+            yield
+        finally:
+            self._recorder = None
 
     def condition_mismatch(
         self, network: torch.nn.Module, condition: ConditionPoints, derivatives: list[Derivative],

@@ -8,6 +8,9 @@
   and H is reset to the identity when p is not a descent direction.
 * ``"lbfgs"``: torch's L-BFGS (history 50, strong Wolfe), for networks whose dense matrix
   would not fit `DENSE_MEMORY_LIMIT`.
+
+``"lm"`` (Levenberg-Marquardt on the loss's rows) is no quasi-Newton method; it lives in
+`levenberg`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 from equations.errors import InputError
 
 DENSE_METHODS = ("ssbroyden", "ssbfgs", "bfgs")
-OPTIMIZERS = (*DENSE_METHODS, "lbfgs")
+OPTIMIZERS = (*DENSE_METHODS, "lbfgs", "lm")
 #: Most memory a dense method may take, in bytes (2 GiB: about 9,400 parameters).
 DENSE_MEMORY_LIMIT = 2 * 1024**3
 #: n x n float64 matrices alive at once: H, the one work matrix of its update (each outer
@@ -38,6 +41,15 @@ def dense_bytes(n_parameters: int) -> int:
 def dense_fits(n_parameters: int, limit: int | None = None) -> bool:
     """Whether a dense method's peak memory fits `limit` bytes (`DENSE_MEMORY_LIMIT` by default)."""
     return dense_bytes(n_parameters) <= (DENSE_MEMORY_LIMIT if limit is None else limit)
+
+
+def assign_flat(parameters: list[torch.nn.Parameter], values: torch.Tensor) -> None:
+    """Copy the flat vector `values` into `parameters`, in order."""
+    with torch.no_grad():
+        offset = 0
+        for p in parameters:
+            p.copy_(values[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
 
 
 class DenseQuasiNewton:
@@ -176,11 +188,7 @@ class DenseQuasiNewton:
         return torch.cat([t.reshape(-1) for t in tensors]).to(torch.float64)
 
     def _assign(self, x: torch.Tensor) -> None:
-        with torch.no_grad():
-            offset = 0
-            for p in self.parameters:
-                p.copy_(x[offset : offset + p.numel()].view_as(p))
-                offset += p.numel()
+        assign_flat(self.parameters, x)
 
     def _evaluate(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
         self._assign(x)

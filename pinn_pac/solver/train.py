@@ -22,6 +22,8 @@ from equations.errors import InputError
 
 from .callbacks import Callback
 from .evaluate import Evaluator
+from .least_squares import LeastSquares
+from .levenberg import LevenbergMarquardt
 from .optim import DENSE_METHODS, OPTIMIZERS, DenseQuasiNewton, dense_bytes, dense_fits
 from .phases import StateKeeper, run_adam, run_dense, run_lbfgs
 from .training_loss import TrainingLoss, as_training_loss
@@ -120,7 +122,8 @@ def train(
     callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
     """Minimise loss_fn(network) (+ penalty()) over `parameters`: Adam, then the quasi-Newton
-    phase `budget.optimizer` (L-BFGS, with a one-line notice, where a dense matrix would not fit).
+    phase `budget.optimizer` (L-BFGS, with a one-line notice, where a dense matrix would not fit;
+    "lm": Levenberg-Marquardt on the physics loss's rows, see `levenberg`).
 
     The reference error is recorded every `eval_every` steps (when an evaluator is given)
     and is what `budget.target_error` is checked against. The loss is a `TrainingLoss` (a plain
@@ -216,6 +219,11 @@ def train(
                 stopped, step = run_dense(optimizer, budget.iterations, record, bar, eval_every, step, resample,
                                            every, reweight_only, reweight_every, keeper, saved)
                 ended = optimizer.inverse_hessian
+            elif history.optimizer == "lm":
+                optimizer = LevenbergMarquardt(LeastSquares(loss_fn, network, parameters, penalty),
+                                               state=saved and saved["optimizer"])
+                stopped, step = run_dense(optimizer, budget.iterations, record, bar, eval_every, step, resample,
+                                           every, reweight_only, reweight_every, keeper, saved)
             else:
                 stopped, step = run_lbfgs(objective, parameters, budget.iterations, record, bar, eval_every, step,
                                            resample, every, reweight_only, reweight_every, keeper, saved)

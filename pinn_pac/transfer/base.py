@@ -88,6 +88,9 @@ class TransferMethod(ABC):
     keeps_source: ClassVar[bool]
     #: The dataclass of this method's options.
     Options: ClassVar[type] = NoOptions
+    #: True where what it trains are entries of a network's layers, one member's physics loss
+    #: at a time: what optimizer "lm" (`solver.levenberg`) needs.
+    trains_layer_entries: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         self.options = self.Options(**options)

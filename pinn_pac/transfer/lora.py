@@ -49,6 +49,7 @@ class LoRANetwork(TanhNetwork):
 
 class LoRA(TransferMethod):
     name, keeps_source = "lora", True
+    trains_layer_entries = False  # B A: a product of what it trains
     Options = LoRAOptions
 
     def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:

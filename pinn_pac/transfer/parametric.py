@@ -75,6 +75,7 @@ class Parametric(TransferMethod):
     the targets (each on 1/members of the points), then fine-tuned per target if `finetune`."""
 
     name, keeps_source = "parametric", False
+    trains_layer_entries = False  # one network over a range of members' losses
     Options = ParametricOptions
 
     def check(self, source: Equation, targets: list[Equation]) -> None:

@@ -1,0 +1,144 @@
+"""Optimizer "lm": the physics loss as squared rows, their Jacobian from one backward pass per
+column, Levenberg-Marquardt steps, and its refusals before any work."""
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from equations import create
+from equations.errors import InputError
+from pinn_pac.cli import main
+from pinn_pac.runs import Settings, build_network, physics_loss
+from pinn_pac.solver.least_squares import LeastSquares, check_least_squares
+from pinn_pac.solver.loss import PhysicsLoss
+from pinn_pac.solver.sampling import sample_points
+from pinn_pac.solver.train import Budget, train
+from pinn_pac.transfer.lora import LoRANetwork
+from pinn_pac.transfer.pac_network import AdaptedNetwork, PACNetwork, prune
+from pinn_pac.transfer.pac_source import MaskedNetwork
+from test_regions import DiskWithFlux
+
+
+def _settings(conditions: str) -> Settings:
+    return Settings(width=8, depth=2, n_interior=64, n_condition=16, conditions=conditions,
+                    derivative_method="forward", rad_every=0)
+
+
+def _perturbed(parameters, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in parameters:
+            p.add_(0.1 * torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    return parameters
+
+
+def _pac(network, own_biases=False):
+    pac = PACNetwork(network, prune(network, 0.3, "output"), own_biases=own_biases)
+    adapter = _perturbed(pac.start_adapter())
+    return AdaptedNetwork(pac, adapter), adapter
+
+
+def _assert_rows_are_the_loss(loss, network, parameters, penalty=None):
+    problem = LeastSquares(loss, network, parameters, penalty)
+    rows, jacobian = problem.rows_and_jacobian()
+    total = loss(network) + (penalty() if penalty else 0)
+    gradient = torch.cat([g.flatten() for g in torch.autograd.grad(total, parameters)])
+    assert math.isclose(float(rows.square().sum()), float(total.detach()), rel_tol=1e-12)
+    assert torch.equal(problem.rows(), rows)
+    assert jacobian.shape == (len(rows), sum(p.numel() for p in parameters))
+    assert float((2 * jacobian.T @ rows - gradient).norm() / gradient.norm()) < 1e-12
+
+
+@pytest.mark.parametrize("family, coefficients, conditions", [
+    ("burgers", {"nu": 0.01}, "exact"),  # a built form: the residual's rows only
+    ("burgers", {"nu": 0.01}, "soft"),  # initial and boundary rows
+    ("convection", {"beta": 5.0}, "soft"),  # periodic rows: each point and its partner
+    ("lotka-volterra", {}, "soft"),  # two outputs: two columns of rows
+])
+def test_rows_square_to_the_loss_and_their_jacobian_gives_its_gradient(family, coefficients, conditions):
+    equation = create(family, **coefficients)
+    network = build_network(equation, _settings(conditions))
+    _assert_rows_are_the_loss(physics_loss(equation, _settings(conditions)), network, list(network.parameters()))
+
+
+def test_the_jacobian_of_pac_nets_freed_weights_own_biases_and_a_penalty():
+    equation = create("burgers", nu=0.01)
+    loss = physics_loss(equation, _settings("soft"))
+    network, adapter = _pac(build_network(equation, _settings("soft")))
+    _assert_rows_are_the_loss(loss, network, adapter, penalty=lambda: 0.3 * sum(a.square().sum() for a in adapter))
+    network, adapter = _pac(build_network(equation, _settings("soft")), own_biases=True)
+    _assert_rows_are_the_loss(loss, network, adapter)
+
+
+def test_the_jacobian_of_a_masked_network_has_zero_columns_for_the_freed_weights():
+    equation = create("burgers", nu=0.01)
+    network = build_network(equation, _settings("exact"))
+    kept = prune(network, 0.3, "output")
+    masked = MaskedNetwork(network, kept)
+    loss = physics_loss(equation, _settings("exact"))
+    parameters = [*network.weights, *network.biases]
+    _assert_rows_are_the_loss(loss, masked, parameters)
+    _, jacobian = LeastSquares(loss, masked, parameters).rows_and_jacobian()
+    freed = torch.cat([(~m).flatten() for m in kept] + [torch.zeros(b.numel(), dtype=torch.bool) for b in network.biases])
+    assert bool((jacobian[:, freed] == 0).all()) and bool((jacobian[:, ~freed] != 0).any())
+
+
+def test_neumann_and_robin_rows_along_the_normal():
+    equation = DiskWithFlux()
+    loss = PhysicsLoss(equation, sample_points(equation, 64, 64, seed=0), conditions="exact",
+                       derivative_method="forward")
+    assert set(loss.weights) == {"residual", "upper", "lower"}
+    network = build_network(equation, _settings("exact"))
+    _assert_rows_are_the_loss(loss, network, list(network.parameters()))
+
+
+def test_levenberg_marquardt_lowers_the_loss_at_every_step_to_the_same_bits_twice():
+    equation = create("burgers", nu=0.05 / math.pi)
+    settings = Settings(width=8, depth=2, n_interior=128, n_condition=32, rad_every=0)
+
+    def run():
+        network = build_network(equation, settings)
+        result = train(network, physics_loss(equation, settings), network.parameters(),
+                       Budget(adam_steps=0, iterations=12, optimizer="lm"), eval_every=1, progress=False)
+        return result.history, [p.detach().clone() for p in network.parameters()]
+
+    history, weights = run()
+    assert history.optimizer == "lm" and history.step == list(range(13))
+    assert all(b < a for a, b in zip(history.loss, history.loss[1:]))
+    assert history.loss[-1] < 0.1 * history.loss[0]
+    again, same = run()
+    assert again.loss == history.loss and all(torch.equal(a, b) for a, b in zip(weights, same))
+
+
+def test_lm_refuses_weights_that_enter_through_a_product_and_unsupported_losses():
+    equation = create("burgers", nu=0.01)
+    source = build_network(equation, _settings("exact"))
+    lora = LoRANetwork(source, 2, torch.Generator().manual_seed(0))
+    _perturbed(list(lora.up))
+    with pytest.raises(InputError, match="not ones that enter through a product"):
+        LeastSquares(physics_loss(equation, _settings("exact")), lora, [*lora.up, *lora.down])
+    with pytest.raises(InputError, match="causal"):
+        check_least_squares(equation, causal=1.0)
+    with pytest.raises(InputError, match="one member's network on its physics loss"):
+        train(source, lambda net: net(torch.zeros(3, 2, dtype=torch.float64)).square().sum(), source.parameters(),
+              Budget(adam_steps=0, iterations=2, optimizer="lm"), progress=False)
+
+    mixed = SimpleNamespace(name="mixed", inputs=("x", "t"), outputs=("u",), derivatives=("u_t", "u_xt"))
+    with pytest.raises(InputError, match="pure derivatives; mixed asks for u_xt"):
+        check_least_squares(mixed)
+
+
+def test_the_command_line_refuses_lm_where_it_cannot_serve_before_any_work(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["transfer", "burgers", "--method", "lora", "--calibrate-optimizer", "lm", "--out", str(out)]) == 2
+    assert "lora: optimizer lm trains entries of a network's layers" in capsys.readouterr().err
+    assert main(["solve", "burgers", "--optimizer", "lm", "--causal", "1", "--out", str(out)]) == 2
+    assert "optimizer lm does not take causal weighting" in capsys.readouterr().err
+    data = tmp_path / "data.npz"
+    data.write_text("x,t,u\n0.5,0.5,0.1\n")
+    assert main(["identify", "burgers", "--data", str(data), "--unknowns", "nu", "--optimizer", "lm",
+                 "--out", str(out)]) == 2
+    assert "identify: optimizer lm" in capsys.readouterr().err
+    assert not out.exists()
