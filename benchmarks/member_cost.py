@@ -91,11 +91,12 @@ CASES["burgers-finetune-continuation-8000"] = {
 #: (benchmarks/pac_gauss_newton.py).
 CASES["burgers-lm"] = {**CASES["burgers"], "family": "burgers",
                        "levers": ["--calibrate-optimizer", "lm", "--calibrate-iterations", "120"]}
-#: The sixteen diffusion members the same way, each stopped at 1e-4 against the reference (the
-#: scratch solve's rule; lm records, and so checks, every 25 steps).
-CASES["diffusion-lm"] = {**CASES["diffusion"], "family": "diffusion",
-                         "levers": ["--calibrate-optimizer", "lm", "--calibrate-iterations", "120",
-                                    "--calibrate-target-error", "1e-4"]}
+#: The error-stop cases (nearest start, fewer points, each member stopped at 1e-4 against the
+#: reference, the scratch solve's rule) calibrated by up to 120 lm steps (lm records, and so
+#: checks, every 25 steps).
+LM = ["--calibrate-optimizer", "lm", "--calibrate-iterations", "120"]
+CASES["diffusion-error-stop-lm"] = {**CASES["diffusion-error-stop"], "levers": [*levers(1000, "error", "1e-4"), *LM]}
+CASES["burgers-error-stop-lm"] = {**CASES["burgers-error-stop"], "levers": [*levers(2000, "error", "1e-4"), *LM]}
 
 
 def family_of(name: str) -> str:

@@ -13,7 +13,7 @@ from scratch with the run's settings (`solve`, 1,000 Adam steps then SSBroyden),
 member is measured against. Seconds are the histories' (the error records included: every 5
 lm steps, every 25 SSBroyden iterations).
 
-    python benchmarks/pac_gauss_newton.py          # about 15 minutes on 2 cores
+    python benchmarks/pac_gauss_newton.py          # about 20 minutes on 2 cores
     python benchmarks/pac_gauss_newton.py --quick --results DIR   # the harness on tiny budgets
 """
 

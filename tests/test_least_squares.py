@@ -94,6 +94,17 @@ def test_neumann_and_robin_rows_along_the_normal():
     _assert_rows_are_the_loss(loss, network, list(network.parameters()))
 
 
+def test_rows_taken_first_without_a_graph_on_fresh_points_are_the_loss():
+    """After a RAD redraw or on resume the rows come first, under no_grad: the built form's
+    derivatives they need (cached per point set) must still be taken with autograd."""
+    equation = create("burgers", nu=0.01)
+    settings = _settings("exact")
+    network, loss = build_network(equation, settings), physics_loss(equation, settings)
+    expected = float(physics_loss(equation, settings)(network).detach())  # the same points, its own cache
+    rows = LeastSquares(loss, network, list(network.parameters())).rows()
+    assert math.isclose(float(rows.square().sum()), expected, rel_tol=1e-12)
+
+
 def test_levenberg_marquardt_lowers_the_loss_at_every_step_to_the_same_bits_twice():
     equation = create("burgers", nu=0.05 / math.pi)
     settings = Settings(width=8, depth=2, n_interior=128, n_condition=32, rad_every=0)
@@ -121,13 +132,25 @@ def test_lm_refuses_weights_that_enter_through_a_product_and_unsupported_losses(
         LeastSquares(physics_loss(equation, _settings("exact")), lora, [*lora.up, *lora.down])
     with pytest.raises(InputError, match="causal"):
         check_least_squares(equation, causal=1.0)
-    with pytest.raises(InputError, match="one member's network on its physics loss"):
+    with pytest.raises(InputError, match="trains one member's network"):
         train(source, lambda net: net(torch.zeros(3, 2, dtype=torch.float64)).square().sum(), source.parameters(),
               Budget(adam_steps=0, iterations=2, optimizer="lm"), progress=False)
 
-    mixed = SimpleNamespace(name="mixed", inputs=("x", "t"), outputs=("u",), derivatives=("u_t", "u_xt"))
+    mixed = SimpleNamespace(name="mixed", inputs=("x", "t"), outputs=("u",), derivatives=("u_t", "u_xt"),
+                            conditions=lambda: [])
     with pytest.raises(InputError, match="pure derivatives; mixed asks for u_xt"):
         check_least_squares(mixed)
+    in_a_condition = SimpleNamespace(name="flux", inputs=("x", "t"), outputs=("u",), derivatives=("u_t", "u_xx"),
+                                     conditions=lambda: [SimpleNamespace(fields=("u", "u_xt"))])
+    with pytest.raises(InputError, match="pure derivatives; flux asks for u_xt"):
+        check_least_squares(in_a_condition)
+
+    class OwnPass(type(source)):
+        def forward(self, points):
+            return super().forward(points) * 2
+    own = OwnPass.merged(source)
+    with pytest.raises(InputError, match="a plain tanh pass"):
+        LeastSquares(physics_loss(equation, _settings("exact")), own, list(own.parameters()))
 
 
 def test_the_command_line_refuses_lm_where_it_cannot_serve_before_any_work(tmp_path, capsys):
@@ -136,9 +159,37 @@ def test_the_command_line_refuses_lm_where_it_cannot_serve_before_any_work(tmp_p
     assert "lora: optimizer lm trains entries of a network's layers" in capsys.readouterr().err
     assert main(["solve", "burgers", "--optimizer", "lm", "--causal", "1", "--out", str(out)]) == 2
     assert "optimizer lm does not take causal weighting" in capsys.readouterr().err
+    assert main(["transfer", "burgers", "--width", "200", "--depth", "6", "--calibrate-optimizer", "lm",
+                 "--out", str(out)]) == 2
+    assert "optimizer lm: the Jacobian of 8,000 rows over" in capsys.readouterr().err
     data = tmp_path / "data.npz"
     data.write_text("x,t,u\n0.5,0.5,0.1\n")
     assert main(["identify", "burgers", "--data", str(data), "--unknowns", "nu", "--optimizer", "lm",
                  "--out", str(out)]) == 2
     assert "identify: optimizer lm" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("conditions", ["soft", "exact"])
+def test_an_lm_phase_killed_after_a_kept_state_goes_on_to_the_same_bits(conditions):
+    from test_resumable_phases import Killed, MemoryState
+
+    equation = create("burgers", nu=0.05 / math.pi)
+    settings = Settings(width=8, depth=2, n_interior=128, n_condition=32, conditions=conditions, rad_every=7,
+                        rad_candidates=600)
+    budget = Budget(adam_steps=5, iterations=20, optimizer="lm")
+
+    def run(state):
+        network = build_network(equation, settings)
+        result = train(network, physics_loss(equation, settings), network.parameters(), budget, progress=False,
+                       state=state, eval_every=1)
+        return [p.detach().clone() for p in network.parameters()], result.history
+
+    whole, whole_history = run(MemoryState(every=6))
+    killed = MemoryState(every=6, kill_after=2)
+    with pytest.raises(Killed):
+        run(killed)
+    assert killed.saved["done"] == 12 and killed.saved["optimizer"]["damping"] > 0
+    resumed, history = run(MemoryState(every=6, saved=killed.saved))
+    assert all(torch.equal(a, b) for a, b in zip(whole, resumed))
+    assert history.loss == whole_history.loss and history.step == whole_history.step

@@ -91,11 +91,17 @@ def training_bytes(equation: Equation, settings: Settings, optimizer: str = "ssb
     """A low estimate of the memory a run with `settings` needs: the network, the dense
     quasi-Newton matrix where one is used, and the activations over the interior points (and
     over RAD's chunks of candidates)."""
-    inputs, outputs, width, depth = len(equation.inputs) + 2, len(equation.outputs), settings.width, settings.depth
-    parameters = (inputs + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * outputs
+    parameters, width, depth = _parameter_count(equation, settings), settings.width, settings.depth
     dense = dense_bytes(parameters) if optimizer in DENSE_METHODS and dense_fits(parameters) else 0
     points = max(settings.n_interior, min(settings.rad_candidates, 10_000) if settings.rad_every else 0)
     return 8 * parameters * 4 + dense + points * width * depth * ACTIVATION_BYTES
+
+
+def _parameter_count(equation: Equation, settings: Settings) -> int:
+    """The network's weights and biases (two inputs more than the family's: room for a periodic
+    pair or features; on the high side)."""
+    inputs, outputs, width, depth = len(equation.inputs) + 2, len(equation.outputs), settings.width, settings.depth
+    return (inputs + 1) * width + (depth - 1) * (width + 1) * width + (width + 1) * outputs
 
 
 def available_bytes() -> int | None:
@@ -115,7 +121,8 @@ def check_run(equation: Equation, settings: Settings, optimizer: str = "ssbroyde
     this machine's memory."""
     check_causal(settings.causal, equation)
     if optimizer == "lm":
-        check_least_squares(equation, settings.causal)
+        check_least_squares(equation, settings.causal, settings.n_interior * len(equation.outputs),
+                            _parameter_count(equation, settings))
     check_memory(equation, settings, optimizer)
 
 

@@ -14,12 +14,11 @@ from equations import Equation, coefficient_key
 from equations.errors import InputError
 
 from ..solver.evaluate import Evaluator
-from ..solver.least_squares import check_least_squares
 from ..solver.loss import check_rad
 from ..solver.train import Budget, History, TrainingState
 from ..transfer import DEFAULT_METHOD, make_method
 from ..transfer.base import TransferContext, TransferMethod
-from .assemble import apply_threads, evaluator_for, physics_loss, transfer_context
+from .assemble import apply_threads, check_run, evaluator_for, physics_loss, transfer_context
 from .config import Settings, TransferSettings
 from .parallel import TargetExecutor
 from .records import Record, SolveRun, TransferRun
@@ -72,7 +71,7 @@ def check_optimizers(source: Equation, settings: Settings, budgets: TransferSett
     `check_least_squares`), or for a method that trains no layer entries (LoRA, parametric)."""
     for phase in TransferSettings.PHASES:
         if getattr(budgets, phase).optimizer == "lm":
-            check_least_squares(source, settings.causal)
+            check_run(source, settings, "lm")
     if any(getattr(budgets, phase).optimizer == "lm" for phase in ("allocate", "calibrate")):
         for method in methods:
             if not method.trains_layer_entries:

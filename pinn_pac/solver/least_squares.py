@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from equations import Equation
+from equations import BoundaryCondition, Equation
 from equations.errors import InputError
 
 from .derivatives import derivative_columns, parse_derivatives, _orders, _tanh_streams
@@ -31,15 +31,26 @@ from .model import TanhNetwork
 JACOBIAN_MEMORY_LIMIT = 2 * 1024**3
 
 
-def check_least_squares(equation: Equation, causal: float = 0.0) -> None:
-    """Refuse, before any work, what the rows' Jacobian cannot serve: mixed derivatives (the
-    forward-mode pass carries pure ones) and causal weights."""
-    mixed = [d.name for d in parse_derivatives(equation.derivatives, equation.inputs, equation.outputs)
-             if len(set(d.wrt)) > 1]
+def check_least_squares(equation: Equation, causal: float = 0.0, rows: int = 0, weights: int = 0) -> None:
+    """Refuse, before any work, what the rows' Jacobian cannot serve: mixed derivatives in the
+    residual or a condition (the forward-mode pass carries pure ones), causal weights, and a
+    Jacobian of `rows` over `weights` (every layer entry) past `JACOBIAN_MEMORY_LIMIT`."""
+    asked = [*equation.derivatives, *(f for c in _conditions(equation) for f in c.fields)]
+    names = tuple(dict.fromkeys(f for f in asked if f not in equation.outputs))
+    mixed = [d.name for d in parse_derivatives(names, equation.inputs, equation.outputs) if len(set(d.wrt)) > 1]
     if mixed:
         raise InputError(f"optimizer lm needs pure derivatives; {equation.name} asks for {', '.join(mixed)}")
     if causal:
         raise InputError("optimizer lm does not take causal weighting; use --causal 0 or another optimizer")
+    if rows * weights * 8 > JACOBIAN_MEMORY_LIMIT:
+        raise InputError(f"optimizer lm: the Jacobian of {rows:,} rows over {weights:,} weights needs "
+                         f"{rows * weights * 8 / 2**30:.1f} GiB; use fewer points or another optimizer")
+
+
+def _conditions(equation: Equation) -> list:
+    """The family's conditions whose `fields` name what they compare (Neumann and Robin terms
+    take first derivatives along the normal: pure ones)."""
+    return [c for c in equation.conditions() if not isinstance(c, BoundaryCondition)]
 
 
 class StreamRecorder:
@@ -57,6 +68,8 @@ class StreamRecorder:
         return posing.pose(self.fields(network, points, inner, posing.equation.outputs), points, derivatives)
 
     def fields(self, network: TanhNetwork, points: torch.Tensor, derivatives, outputs) -> dict[str, torch.Tensor]:
+        if any(len(set(d.wrt)) > 1 for d in derivatives):
+            raise InputError("optimizer lm needs pure derivatives (the forward-mode pass carries no mixed ones)")
         orders = _orders(derivatives) if derivatives else {}
         value, jets = _embedding_jets(network, points, orders)
         streams = jets
@@ -104,20 +117,18 @@ class LeastSquares:
 
     def __init__(self, loss: PhysicsLoss, network: TanhNetwork, parameters: list[torch.nn.Parameter],
                  penalty: Callable[[], torch.Tensor] | None = None) -> None:
-        if not isinstance(loss, PhysicsLoss) or not isinstance(network, TanhNetwork):
-            raise InputError("optimizer lm trains one member's network on its physics loss "
+        if not (isinstance(loss, PhysicsLoss) and isinstance(network, TanhNetwork)
+                and type(network).forward is TanhNetwork.forward):
+            raise InputError("optimizer lm trains one member's network (a plain tanh pass) on its physics loss "
                              f"(got a {type(loss).__name__} of a {type(network).__name__})")
-        check_least_squares(loss.equation, loss.causal)
+        entries = sum(w.numel() + b.numel() for w, b in network.affine_layers())
+        rows = len(loss.points.interior) * len(loss.equation.outputs) + sum(
+            len(c.points) * len(c.condition.fields) for c in loss.points.conditions)
+        check_least_squares(loss.equation, loss.causal, rows, entries)
         self.loss, self.network, self.parameters, self.penalty = loss, network, parameters, penalty
         entry_of = _layer_entries(network, parameters)
         self.columns = _columns_by_layer(network, entry_of)
         self.count = len(entry_of)  # columns; those of masked-out entries stay 0
-        entries = sum(w.numel() + b.numel() for w, b in network.affine_layers())
-        rows = len(loss.points.interior) * len(loss.equation.outputs) + sum(
-            len(c.points) * len(c.condition.fields) for c in loss.points.conditions)
-        if rows * entries * 8 > JACOBIAN_MEMORY_LIMIT:
-            raise InputError(f"optimizer lm: the Jacobian of {rows:,} rows over {entries:,} weights needs "
-                             f"{rows * entries * 8 / 2**30:.1f} GiB; use fewer points or another optimizer")
 
     def rows(self) -> torch.Tensor:
         """Every row (the loss is the sum of their squares), without a graph."""

@@ -135,12 +135,13 @@ class Posing:
         cached = self._form_values.get(points)
         if cached is not None and keys <= cached[0].keys():
             return cached
-        tracked = points.detach().requires_grad_(True)
         shape = (points.shape[0], len(self.equation.outputs))
-        values = (
-            _derivatives_of(self.form.offset(tracked).broadcast_to(shape), tracked, keys),
-            _derivatives_of(self.form.factor(tracked).broadcast_to(shape), tracked, keys),
-        )
+        with torch.enable_grad():  # also where fields are taken without a graph: the cache keeps them
+            tracked = points.detach().requires_grad_(True)
+            values = (
+                _derivatives_of(self.form.offset(tracked).broadcast_to(shape), tracked, keys),
+                _derivatives_of(self.form.factor(tracked).broadcast_to(shape), tracked, keys),
+            )
         self._form_values.put(points, values)
         return values
 
