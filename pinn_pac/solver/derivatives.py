@@ -99,18 +99,28 @@ def _feature_jets(network: TanhNetwork, points: torch.Tensor, orders: dict[int, 
     if (cached is not None and cached[0] == network.features
             and all(len(cached[2].get(j, ())) >= k for j, k in orders.items())):
         return cached[1], {j: cached[2][j][:k] for j, k in orders.items()}
-    tracked = points.detach().requires_grad_(True)
-    values = torch.cat([feature(tracked) for feature in network.features], dim=1)
-    count = values.shape[1]
-    keys = [(f, (j,) * k) for j, order in orders.items() for k in range(1, order + 1) for f in range(count)]
-    columns = derivative_columns(values, tracked, keys)
+    values, jets = column_jets(
+        lambda tracked: torch.cat([feature(tracked) for feature in network.features], dim=1), points, orders)
+    _feature_cache.put(points, (network.features, values, jets))
+    return values, jets
+
+
+def column_jets(function, points: torch.Tensor, orders: dict[int, int], keep_first: bool = False):
+    """`function(points)`, (N, F), a fixed function's columns, and per input j their
+    derivatives along j to `orders[j]`, (N, F) each, by autograd (also where no graph is kept),
+    detached; None where zero (the first derivative kept, with `keep_first`)."""
+    with torch.enable_grad():
+        tracked = points.detach().requires_grad_(True)
+        values = function(tracked)
+        count = values.shape[1]
+        keys = [(f, (j,) * k) for j, order in orders.items() for k in range(1, order + 1) for f in range(count)]
+        columns = derivative_columns(values, tracked, keys)
     jets = {}
     for j, order in orders.items():
         jets[j] = []
         for k in range(1, order + 1):
             jet = torch.cat([columns[f, (j,) * k] for f in range(count)], dim=1).detach()
-            jets[j].append(jet if torch.any(jet != 0) else None)
-    _feature_cache.put(points, (network.features, values.detach(), jets))
+            jets[j].append(jet if (keep_first and k == 1) or torch.any(jet != 0) else None)
     return values.detach(), jets
 
 

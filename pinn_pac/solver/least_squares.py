@@ -23,7 +23,7 @@ import torch
 from equations import BoundaryCondition, Equation
 from equations.errors import InputError
 
-from .derivatives import derivative_columns, parse_derivatives, _orders, _tanh_streams
+from .derivatives import column_jets, parse_derivatives, _orders, _tanh_streams
 from .loss import PhysicsLoss
 from .model import TanhNetwork
 
@@ -71,7 +71,8 @@ class StreamRecorder:
         if any(len(set(d.wrt)) > 1 for d in derivatives):
             raise InputError("optimizer lm needs pure derivatives (the forward-mode pass carries no mixed ones)")
         orders = _orders(derivatives) if derivatives else {}
-        value, jets = _embedding_jets(network, points, orders)
+        # The first layer's input and its derivatives (the first kept: every stream starts there).
+        value, jets = column_jets(network.embed, points, orders, keep_first=True)
         streams = jets
         layers = network.affine_layers()
         for layer, (weight, bias) in enumerate(layers):
@@ -91,24 +92,6 @@ class StreamRecorder:
         outputs = inputs @ weight.T
         self.records.append((layer, inputs, outputs, False))
         return outputs
-
-
-def _embedding_jets(network: TanhNetwork, points: torch.Tensor, orders: dict[int, int]):
-    """The first layer's input at `points` and, per input j, its derivatives along j to
-    `orders[j]` ((N, features) each; None where zero), by autograd (fixed functions)."""
-    with torch.enable_grad():  # also where the rows are taken without a graph
-        tracked = points.detach().requires_grad_(bool(orders))
-        embedded = network.embed(tracked)
-        keys = [(f, (j,) * k) for j, order in orders.items() for k in range(1, order + 1)
-                for f in range(embedded.shape[1])]
-        columns = derivative_columns(embedded, tracked, keys)
-    jets = {}
-    for j, order in orders.items():
-        jets[j] = []
-        for k in range(1, order + 1):
-            jet = torch.cat([columns[f, (j,) * k] for f in range(embedded.shape[1])], dim=1).detach()
-            jets[j].append(jet if k == 1 or torch.any(jet != 0) else None)
-    return embedded.detach(), jets
 
 
 class LeastSquares:
