@@ -17,6 +17,8 @@ periodic faces are built into u = g + d N (see `equations.ExactForm`):
   normalised to a maximum of 1 over the input's interval. So C_j[d N] = 0 for any N.
 * Periodic faces are met by a network periodic in that input (`periodic`), as for a given form.
 
+g's projection and d on the faces live in `face_form`.
+
 On a region (`equations.Region`), Dirichlet data on its boundary pieces give g's start and a
 distance factor (see `region_form`); the interval inputs' faces (an initial time) are then
 built in as above, starting from that g, and d is the product of both factors.
@@ -32,7 +34,6 @@ numerically, as a user's form is, and dropped whole if it misses).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ import torch
 from equations import BoundaryCondition, DirichletCondition, Equation, ExactForm, PeriodicCondition
 
 from .derivatives import parse_derivatives
+from .face_form import FaceConstraint, Function, face_factor, face_offset
 from .region_form import check_region_part, region_part
 from .sampling import uniform_interior
 from .start_layer import StartLayer, start_layer
@@ -47,22 +49,6 @@ from .start_layer import StartLayer, start_layer
 #: How closely a built form must meet its conditions, relative to the data's size.
 TOLERANCE = 1e-8
 _CHECK_POINTS = 64
-
-Function = Callable[[torch.Tensor], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class _Constraint:
-    """Output `output`'s value (order 0) or normal derivative (order 1) on the face where input
-    `axis` equals `at`, prescribed by column `column` of `condition.value`."""
-
-    output: int
-    axis: int
-    at: float
-    order: int
-    condition: DirichletCondition
-    column: int
-
 
 @dataclass
 class BuiltPosing:
@@ -92,7 +78,7 @@ def build_exact_form(equation: Equation, with_start_layer: bool = True) -> Built
     conditions = equation.conditions()
     region = equation.region()
     soft: dict[str, str] = {}
-    constraints: dict[str, list[_Constraint]] = {}
+    constraints: dict[str, list[FaceConstraint]] = {}
     periodic: list[str] = []
     boundary = [c for c in conditions if isinstance(c, BoundaryCondition)]
     part = region_part(equation, region, boundary, soft) if boundary else None
@@ -125,8 +111,8 @@ def build_exact_form(equation: Equation, with_start_layer: bool = True) -> Built
     offsets, factors = [], []
     for k in range(len(outputs)):
         mine = [c for c in flat if c.output == k]
-        offsets.append(_offset(mine, inputs, lower, upper, None if part is None else part.offsets[k]))
-        factor = _factor(mine, inputs, lower, upper)
+        offsets.append(face_offset(mine, inputs, lower, upper, None if part is None else part.offsets[k]))
+        factor = face_factor(mine, inputs, lower, upper)
         factors.append(factor if part is None else _product(factor, part.factors[k]))
     layer = start_layer(equation, region, [c for c in boundary if c.name in soft], constraints,
                         part is not None) if with_start_layer else None
@@ -159,7 +145,7 @@ def _periodic_problem(condition: PeriodicCondition, outputs: tuple[str, ...]) ->
     return ""
 
 
-def _face_constraints(condition: DirichletCondition, inputs, outputs) -> tuple[list[_Constraint], str]:
+def _face_constraints(condition: DirichletCondition, inputs, outputs) -> tuple[list[FaceConstraint], str]:
     """The constraints a face condition sets, or the reason it cannot be built."""
     axis = inputs.index(condition.on)
     found = []
@@ -175,11 +161,11 @@ def _face_constraints(condition: DirichletCondition, inputs, outputs) -> tuple[l
                 return [], (f"{name} on the face {condition.on}=const is not the first derivative normal to it "
                             "(only values and normal first derivatives are built in)")
             output, order = derivative.output, 1
-        found += [_Constraint(output, axis, float(at), order, condition, column) for at in condition.at]
+        found += [FaceConstraint(output, axis, float(at), order, condition, column) for at in condition.at]
     return found, ""
 
 
-def _drop_derivatives_without_values(constraints: dict[str, list[_Constraint]], soft: dict[str, str],
+def _drop_derivatives_without_values(constraints: dict[str, list[FaceConstraint]], soft: dict[str, str],
                                      inputs) -> None:
     """Leave soft every condition prescribing a derivative on a face with no value there."""
     changed = True
@@ -200,88 +186,7 @@ def _product(first: Function, second: Function) -> Function:
     return lambda points: first(points) * second(points)
 
 
-def _offset(constraints: list[_Constraint], inputs, lower, upper, start: Function | None = None) -> Function:
-    """g for one output: `start` (zero by default) projected onto each constrained input's
-    faces in turn."""
-    g: Function = start or (lambda p: torch.zeros(len(p), 1, dtype=p.dtype, device=p.device))
-    for axis in sorted({c.axis for c in constraints}):
-        mine = sorted((c for c in constraints if c.axis == axis), key=lambda c: (c.at, c.order))
-        g = _project(g, axis, mine, lower[inputs[axis]], upper[inputs[axis]])
-    return g
-
-
-def _project(previous: Function, axis: int, constraints: list[_Constraint], low: float, high: float) -> Function:
-    """previous + sum_j phi_j(x) (kappa_j - C_j[previous]) along input `axis`."""
-    center, half = (low + high) / 2, (high - low) / 2
-    degrees = np.arange(len(constraints))
-    rows = []
-    for c in constraints:
-        xi = (c.at - center) / half
-        if c.order == 0:
-            rows.append(xi ** degrees)
-        else:
-            rows.append(np.where(degrees > 0, degrees * xi ** np.maximum(degrees - 1, 0), 0.0) / half)
-    inverse = np.linalg.inv(np.array(rows))  # Hermite interpolation: nonsingular
-
-    def projected(points: torch.Tensor) -> torch.Tensor:
-        xi = (points[:, axis : axis + 1] - center) / half
-        basis = torch.cat([xi ** int(k) for k in degrees], dim=1)
-        switching = basis @ torch.as_tensor(inverse, dtype=points.dtype, device=points.device)
-        total = previous(points)
-        for j, c in enumerate(constraints):
-            face = _on_face(points, axis, c.at)
-            data = c.condition.value(face)[:, c.column : c.column + 1]
-            current = previous(face) if c.order == 0 else _normal_derivative(previous, points, axis, c.at)
-            total = total + switching[:, j : j + 1] * (data - current)
-        return total
-
-    return projected
-
-
-def _on_face(points: torch.Tensor, axis: int, at: float | torch.Tensor) -> torch.Tensor:
-    """`points` moved onto the face where input `axis` equals `at` (other columns tracked)."""
-    column = at if isinstance(at, torch.Tensor) else torch.full_like(points[:, :1], at)
-    return torch.cat([points[:, :axis], column, points[:, axis + 1 :]], dim=1)
-
-
-def _normal_derivative(function: Function, points: torch.Tensor, axis: int, at: float) -> torch.Tensor:
-    """d function / d x_axis on the face x_axis = at, differentiable further where gradients
-    are on (and computed, then left untracked, where they are off)."""
-    graph = torch.is_grad_enabled()
-    with torch.enable_grad():
-        column = torch.full_like(points[:, :1], at).requires_grad_(True)
-        value = function(_on_face(points, axis, column))
-        if not value.requires_grad:
-            return torch.zeros_like(value)
-        (derivative,) = torch.autograd.grad(value.sum(), column, create_graph=graph, allow_unused=True)
-    return torch.zeros_like(value) if derivative is None else derivative
-
-
-def _factor(constraints: list[_Constraint], inputs, lower, upper) -> Function:
-    """d for one output: a power of the distance to each constrained face, 1 where none."""
-    powers: dict[tuple[int, float], int] = {}
-    for c in constraints:
-        powers[c.axis, c.at] = max(powers.get((c.axis, c.at), 0), c.order + 1)
-    norms = {}
-    for axis in {axis for axis, _ in powers}:
-        low, high = lower[inputs[axis]], upper[inputs[axis]]
-        x = np.linspace(low, high, 2001)
-        values = np.prod([((x - at) / (high - low)) ** n for (a, at), n in powers.items() if a == axis], axis=0)
-        norms[axis] = float(values[np.abs(values).argmax()])  # signed: d > 0 inside
-
-    def factor(points: torch.Tensor) -> torch.Tensor:
-        d = torch.ones(len(points), 1, dtype=points.dtype, device=points.device)
-        for (axis, at), n in powers.items():
-            low, high = lower[inputs[axis]], upper[inputs[axis]]
-            d = d * ((points[:, axis : axis + 1] - at) / (high - low)) ** n
-        for axis, norm in norms.items():
-            d = d / norm
-        return d
-
-    return factor
-
-
-def _check(equation: Equation, form: ExactForm, constraints: list[_Constraint]) -> str:
+def _check(equation: Equation, form: ExactForm, constraints: list[FaceConstraint]) -> str:
     """Why the built form misses its conditions at random face points ("" where it meets them)."""
     generator = torch.Generator().manual_seed(0)
     cpu = {"dtype": torch.float64, "device": "cpu"}  # whatever torch's default device
