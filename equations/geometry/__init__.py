@@ -8,8 +8,8 @@ condition is imposed exactly by writing the solution as u = g + phi * N with phi
 boundary (Sukumar & Srivastava, "Exact imposition of boundary conditions with distance functions
 in physics-informed deep neural networks", CMAME 389, 114333, 2022).
 
-Primitives (`primitives`): `Interval`, `Box` (alias `Rectangle`), `Ball` (alias `Disk` in 2-D),
-`Polygon`. Composites (`composites`): `a | b` (`Union`), `a & b` (`Intersection`), `a - b`
+Primitives (`primitives`): `Interval`, `Box` (alias `Rectangle`), `Ball` (alias `Disk` in 2-D);
+`Polygon` (`polygon`). Composites (`composites`): `a | b` (`Union`), `a & b` (`Intersection`), `a - b`
 (`Difference`); their signed functions are Rvachev's R0 functions of the parts' (V. L. Rvachev,
 "Theory of R-functions and some applications", 1982; V. Shapiro, "Semi-analytic geometry with
 R-functions", Acta Numerica 16, 2007). The base `Shape`, `Piece` and `GeometryError` are in
@@ -24,7 +24,8 @@ points off the boundary). A shape's boundary counts as inside it (closed sets), 
 from .composites import Difference, Intersection, Union
 from .distances import point_segment_distance as point_segment_distance  # for pinn_pac.solver.region_form
 from .distances import r_and, r_or
-from .primitives import Ball, Box, Disk, Interval, Polygon, Rectangle
+from .polygon import Polygon
+from .primitives import Ball, Box, Disk, Interval, Rectangle
 from .shape import GeometryError, Piece, Shape
 
 __all__ = [

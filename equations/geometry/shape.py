@@ -30,6 +30,11 @@ class GeometryError(InputError):
     """A shape, or a request made of it, is refused (one line saying what to fix)."""
 
 
+def _like(values: np.ndarray | float, x: torch.Tensor) -> torch.Tensor:
+    """`values` as a tensor of `x`'s dtype and device."""
+    return torch.as_tensor(values, dtype=x.dtype, device=x.device)
+
+
 def _count(n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise GeometryError(f"the number of points must be a whole number >= 0; got {n!r}")
