@@ -4,7 +4,8 @@ Each family and seed trains one source exactly as `transfer.py` does (same setti
 pairs); then LoRA and PAC-Net with each lever on its own move it to the near and far targets:
 freed weights chosen by sensitivity (|w| over the rms of the targets' loss gradients), whole
 neurons freed, each target's own biases, Allocate given the source's full quasi-Newton budget,
-and the levers together. Relative L2 against each family's reference on its standard grid.
+the levers together, calibration by lm (Levenberg-Marquardt) in place of SSBroyden, and lm
+steps that finish SSBroyden's calibration. Relative L2 against each family's reference on its standard grid.
 
     python benchmarks/pac_levers.py              # 8 families x 1 seed, about 25 minutes on 2 cores
     python benchmarks/pac_levers.py --seeds 0,1,2
@@ -18,6 +19,7 @@ import json
 import statistics
 import time
 from dataclasses import asdict, replace
+from typing import NamedTuple
 
 import matplotlib
 
@@ -26,22 +28,56 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from _common import RESULTS, map_jobs, markdown_table, run_header, write_results
-from pinn_pac.runs import solve, transfer
+from equations import coefficient_key
+from pinn_pac.runs import TransferSettings, physics_loss, solve, transfer
 from pinn_pac.runs.plots import save_figure
 from pinn_pac.solver.train import Budget
 from pinn_pac.transfer import PAC
 from transfer import configuration, job_problem, rows_of
 
-#: label: (method options, whether Allocate gets the source's quasi-Newton budget)
+#: Calibration by lm (Levenberg-Marquardt on the freed weights): steps in place of the
+#: benchmark's quasi-Newton iterations (an lm step costs about 4 SSBroyden iterations).
+LM_STEPS = 120
+
+
+#: lm steps that finish a calibration where a variant asks for them.
+FINISH_STEPS = 60
+
+
+class Variant(NamedTuple):
+    """A PAC-Net variant (`options` None: LoRA): its method options, whether Allocate gets the
+    source's quasi-Newton budget, whether each target is calibrated by lm, and whether
+    `FINISH_STEPS` lm steps go on from each calibrated target (the seconds include them)."""
+
+    options: dict | None
+    long_allocate: bool = False
+    lm: bool = False
+    finish: bool = False
+
+
 VARIANTS = {
-    "lora": (None, False),
-    "pac": ({}, False),
-    "pac sensitivity": ({"free_by": "sensitivity"}, False),
-    "pac neurons": ({"scope": "neurons"}, False),
-    "pac own biases": ({"own_biases": True}, False),
-    "pac long allocate": ({}, True),
-    "pac sensitivity + own biases + long allocate": ({"free_by": "sensitivity", "own_biases": True}, True),
+    "lora": Variant(None),
+    "pac": Variant({}),
+    "pac sensitivity": Variant({"free_by": "sensitivity"}),
+    "pac neurons": Variant({"scope": "neurons"}),
+    "pac own biases": Variant({"own_biases": True}),
+    "pac long allocate": Variant({}, long_allocate=True),
+    "pac sensitivity + own biases + long allocate": Variant({"free_by": "sensitivity", "own_biases": True},
+                                                            long_allocate=True),
+    "pac lm": Variant({}, lm=True),
+    "pac long allocate lm": Variant({}, long_allocate=True, lm=True),
+    "pac + lm finish": Variant({}, finish=True),
+    "pac long allocate + lm finish": Variant({}, long_allocate=True, finish=True),
 }
+
+
+def variant_budgets(variant: Variant, base: TransferSettings, source_iterations: int) -> TransferSettings:
+    """The transfer budgets a variant runs: the benchmark's, with its Allocate and calibration."""
+    if variant.long_allocate:
+        base = replace(base, allocate=Budget(adam_steps=0, iterations=source_iterations))
+    if variant.lm:
+        base = replace(base, calibrate=Budget(adam_steps=0, iterations=LM_STEPS, optimizer="lm"))
+    return base
 
 
 def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
@@ -49,19 +85,32 @@ def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
     family, seed, quick, variants = job
     torch.set_num_threads(1)
     config, settings, source, targets, pair_of, base = job_problem(family, seed, quick)
-    long_allocate = replace(base, allocate=Budget(adam_steps=0, iterations=config["source"].iterations))
     source_run = solve(source, settings, base.source, progress=False)
     rows = []
     for label in variants:
-        options, long = VARIANTS[label]
-        method = "lora" if options is None else PAC(**options)
-        for run in transfer(source, targets, settings, long_allocate if long else base, (method,),
+        variant = VARIANTS[label]
+        method = "lora" if variant.options is None else PAC(**variant.options)
+        budgets = variant_budgets(variant, base, config["source"].iterations)
+        for run in transfer(source, targets, settings, budgets, (method,),
                             progress=False, source_run=source_run):
             for row in rows_of(run, family, pair_of, seed, label):
                 row.pop("history")
+                if variant.finish:
+                    row = finished(run, row, settings)
                 rows.append({**row, "source_rel_l2_trained": source_run.record.rel_l2})
     print(f"{family} seed {seed} done", flush=True)
     return {"family": family, "seed": seed, "source_rel_l2": source_run.record.rel_l2, "rows": rows}
+
+
+def finished(run, row: dict, settings) -> dict:
+    """`row` after `FINISH_STEPS` lm steps from its calibrated adapter, on its target's loss."""
+    target = next(t for t in run.targets if coefficient_key(t) == row["target"])
+    result = run.method.pac.calibrate(f"{row['target']} finished", physics_loss(target, settings),
+                                      Budget(adam_steps=0, iterations=FINISH_STEPS, optimizer="lm"),
+                                      run.method.options.penalty, run.evaluators[row["target"]], start=row["target"],
+                                      progress=False, eval_every=FINISH_STEPS)
+    return {**row, "rel_l2": result.history.rel_l2[-1], "calibrated_rel_l2": row["rel_l2"],
+            "seconds": row["seconds"] + result.seconds}
 
 
 def medians(rows: list[dict]) -> dict[tuple[str, str], dict[str, tuple[float, float, int]]]:
@@ -175,8 +224,10 @@ def main() -> None:
         runs = earlier["runs"] + runs
     data = {"header": runs[-1]["header"], "runs": runs, "settings": asdict(config["settings"]),
             "budgets": {k: asdict(config[k]) for k in ("source", "allocate", "calibrate")},
-            "variants": {label: {"options": options, "allocate_iterations": config["source"].iterations if long
-                                 else config["allocate"].iterations} for label, (options, long) in VARIANTS.items()},
+            "variants": {label: {"options": variant.options, **{phase: asdict(getattr(budgets, phase)) for phase in
+                                 ("allocate", "calibrate")}} for label, variant in VARIANTS.items()
+                         for budgets in [variant_budgets(variant, TransferSettings(allocate=config["allocate"],
+                                         calibrate=config["calibrate"]), config["source"].iterations)]},
             "rows": rows, "wins_over_lora": wins(rows)}
     text = render(data, write=not args.quick)
     print(text)
@@ -191,7 +242,7 @@ def render(data: dict, write: bool = True) -> str:
     columns, table = lever_table(rows)
     text = (f"Runs: {made}. The transfer benchmark's pairs, settings and budgets (source, allocate "
             f"{budgets['allocate']['iterations']} or, long, {budgets['source']['iterations']}, calibrate "
-            f"{budgets['calibrate']['iterations']} quasi-Newton iterations); relative L2 against each family's "
+            f"{budgets['calibrate']['iterations']} quasi-Newton iterations, or {LM_STEPS} lm steps for the lm variants; 'lm finish': {FINISH_STEPS} lm steps after them); relative L2 against each family's "
             f"reference, median over the seeds each variant ran (* below LoRA's median on those seeds); jobs in "
             f"worker processes of one thread. 'prepare s' is Allocate's (sensitivity's gradients not counted).\n\n"
             f"Pairs (of {len(table)}) on which each PAC-Net variant beats LoRA: {won}.\n\n"

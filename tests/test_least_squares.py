@@ -1,6 +1,7 @@
 """Optimizer "lm": the physics loss as squared rows, their Jacobian from one backward pass per
 column, Levenberg-Marquardt steps, and its refusals before any work."""
 
+import copy
 import math
 from types import SimpleNamespace
 
@@ -10,7 +11,10 @@ import torch
 from equations import create
 from equations.errors import InputError
 from pinn_pac.cli import main
-from pinn_pac.runs import Settings, build_network, physics_loss
+from pinn_pac.cli.main import build_parser
+from pinn_pac.cli.options import budget_from, transfer_settings_from
+from pinn_pac.runs import SOLVE_BUDGET, Settings, build_network, physics_loss
+from pinn_pac.solver.callbacks import Callback
 from pinn_pac.solver.least_squares import LeastSquares, check_least_squares
 from pinn_pac.solver.loss import PhysicsLoss
 from pinn_pac.solver.sampling import sample_points
@@ -156,7 +160,11 @@ def test_lm_refuses_weights_that_enter_through_a_product_and_unsupported_losses(
 def test_the_command_line_refuses_lm_where_it_cannot_serve_before_any_work(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["transfer", "burgers", "--method", "lora", "--calibrate-optimizer", "lm", "--out", str(out)]) == 2
-    assert "lora: optimizer lm trains entries of a network's layers" in capsys.readouterr().err
+    assert "lora: lm steps train entries of a network's layers" in capsys.readouterr().err
+    assert main(["transfer", "burgers", "--method", "lora", "--calibrate-finish", "5", "--out", str(out)]) == 2
+    assert "lora: lm steps train entries of a network's layers" in capsys.readouterr().err
+    assert main(["solve", "burgers", "--finish", "5", "--causal", "1", "--out", str(out)]) == 2
+    assert "optimizer lm does not take causal weighting" in capsys.readouterr().err
     assert main(["solve", "burgers", "--optimizer", "lm", "--causal", "1", "--out", str(out)]) == 2
     assert "optimizer lm does not take causal weighting" in capsys.readouterr().err
     assert main(["transfer", "burgers", "--width", "200", "--depth", "6", "--calibrate-optimizer", "lm",
@@ -166,7 +174,10 @@ def test_the_command_line_refuses_lm_where_it_cannot_serve_before_any_work(tmp_p
     data.write_text("x,t,u\n0.5,0.5,0.1\n")
     assert main(["identify", "burgers", "--data", str(data), "--unknowns", "nu", "--optimizer", "lm",
                  "--out", str(out)]) == 2
-    assert "identify: optimizer lm" in capsys.readouterr().err
+    assert "identify: lm steps train a network's weights" in capsys.readouterr().err
+    assert main(["identify", "burgers", "--data", str(data), "--unknowns", "nu", "--finish", "3",
+                 "--out", str(out)]) == 2
+    assert "identify: lm steps train a network's weights" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -193,3 +204,57 @@ def test_an_lm_phase_killed_after_a_kept_state_goes_on_to_the_same_bits(conditio
     resumed, history = run(MemoryState(every=6, saved=killed.saved))
     assert all(torch.equal(a, b) for a, b in zip(whole, resumed))
     assert history.loss == whole_history.loss and history.step == whole_history.step
+
+
+def test_a_phase_on_lm_defaults_to_a_twentieth_of_its_iterations_and_takes_a_given_count_as_given():
+    parser = build_parser()
+    budgets = transfer_settings_from(parser.parse_args(["transfer", "burgers", "--calibrate-optimizer", "lm"]))
+    assert (budgets.calibrate.optimizer, budgets.calibrate.iterations) == ("lm", 125)
+    assert (budgets.source.optimizer, budgets.source.iterations) == ("ssbroyden", 2500)
+    everywhere = transfer_settings_from(parser.parse_args(["transfer", "burgers", "--optimizer", "lm",
+                                                           "--allocate-iterations", "7"]))
+    assert [(b.optimizer, b.iterations) for b in (everywhere.source, everywhere.allocate, everywhere.calibrate)] \
+        == [("lm", 125), ("lm", 7), ("lm", 125)]
+    solve = budget_from(parser.parse_args(["solve", "burgers", "--optimizer", "lm"]), "", SOLVE_BUDGET)
+    assert (solve.optimizer, solve.iterations) == ("lm", 250)
+    assert budget_from(parser.parse_args(["solve", "burgers"]), "", SOLVE_BUDGET).iterations == 5000
+
+
+def test_finish_steps_go_on_from_the_quasi_newton_end_and_a_stop_among_them_goes_on_to_the_same_bits():
+    from test_resumable_phases import Killed, MemoryState
+
+    equation = create("burgers", nu=0.05 / math.pi)
+    settings = Settings(width=8, depth=2, n_interior=128, n_condition=32, conditions="exact")
+    network = build_network(equation, settings)
+    start = {name: value.clone() for name, value in network.state_dict().items()}
+
+    class KillAt(Callback):
+        def on_record(self, label, row):
+            if row["step"] == 34:
+                raise Killed
+
+    class CopiedState(MemoryState):  # as a file keeps it: the run goes on past the save
+        def save(self, state):
+            super().save(copy.deepcopy(state))
+
+    def run(budget, state=None, callbacks=()):
+        network.load_state_dict(start)
+        result = train(network, physics_loss(equation, settings), network.parameters(), budget, progress=False,
+                       state=state, eval_every=1, callbacks=callbacks)
+        return [p.detach().clone() for p in network.parameters()], result.history
+
+    plain, plain_history = run(Budget(adam_steps=5, iterations=25))
+    finished, history = run(Budget(adam_steps=5, iterations=25, finish=10))
+    assert history.step[-1] == 40 and history.loss[:31] == plain_history.loss
+    assert all(after < before for before, after in zip(history.loss[30:], history.loss[31:]))
+    assert history.loss[-1] < 0.5 * plain_history.loss[-1]
+    again, _ = run(Budget(adam_steps=5, iterations=25, finish=10))
+    assert all(torch.equal(a, b) for a, b in zip(again, finished))
+
+    killed = CopiedState(every=6)
+    with pytest.raises(Killed):
+        run(Budget(adam_steps=5, iterations=25, finish=10), killed, [KillAt()])
+    assert killed.saved["done"] == 24  # the quasi-Newton phase's last kept state; the finish keeps none
+    resumed, resumed_history = run(Budget(adam_steps=5, iterations=25, finish=10), MemoryState(6, saved=killed.saved))
+    assert all(torch.equal(a, b) for a, b in zip(finished, resumed))
+    assert resumed_history.loss[-1] == history.loss[-1]

@@ -18,7 +18,7 @@ from .options import RUNTIME_OPTIONS, UsageError, settings_from, with_runtime
 
 #: Budget flags (their destinations) and the `Budget` field each sets.
 BUDGET_FLAGS = {"adam": "adam_steps", "adam_lr": "adam_lr", "iterations": "iterations", "seconds": "max_seconds",
-                "target_loss": "target_loss", "optimizer": "optimizer"}
+                "target_loss": "target_loss", "optimizer": "optimizer", "finish": "finish"}
 #: What may be given with --from: how to run, the budget, the data; not the network or points.
 FROM_ALLOWED = {"equation", "data", "unknowns", "from_run", "data_weight", "out", "quiet", "tensorboard",
                 "equation_from", "allow_changed_equation", *RUNTIME_OPTIONS, *BUDGET_FLAGS}
@@ -67,9 +67,9 @@ def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
             raise UsageError(f"{flags}: not with --from; the run's network and point settings apply")
     equation, _ = equation_with_flags(args.equation, extra)
     unknowns = [name.strip() for name in args.unknowns.split(",") if name.strip()]
-    if args.optimizer == "lm":
-        raise UsageError("identify: optimizer lm trains a network's weights on its physics loss; the unknown "
-                         "coefficients and the data are not its rows: use another optimizer")
+    if args.optimizer == "lm" or args.finish:
+        raise UsageError("identify: lm steps train a network's weights on its physics loss; the unknown "
+                         "coefficients and the data are not its rows: use another optimizer and no --finish")
     check_unknowns(equation, unknowns)
     check_residual_only(equation, unknowns)
     observations = read_observations(read_points(args.data, "data"), equation)
@@ -81,7 +81,7 @@ def run_identify(args: argparse.Namespace, extra: list[str], typed: set[str]) ->
         settings = with_runtime(start.settings, args, typed)
     else:
         settings = settings_from(args)
-    check_run(equation, settings, budget.optimizer)
+    check_run(equation, settings, budget)
     runtime = runtime_from(args)
     runtime.check()
     out = run_dir_for(args, equation)

@@ -15,7 +15,7 @@ from equations.errors import InputError
 from ..runs import DEVICES, Settings, TransferSettings, resolve_device
 from ..runs.config import FOURIER_MODES
 from ..solver.derivatives import DERIVATIVE_METHODS
-from ..solver.optim import OPTIMIZERS
+from ..solver.optim import OPTIMIZERS, default_steps
 from ..solver.posing import CONDITION_MODES
 from ..solver.train import Budget
 from ..transfer import METHODS
@@ -111,8 +111,12 @@ def add_budget_options(parser: argparse.ArgumentParser, prefix: str, budget: Bud
     group = parser.add_argument_group(f"{what} budget")
     group.add_argument(f"--{prefix}adam", type=int, default=budget.adam_steps, help="Adam steps (%(default)s)")
     group.add_argument(f"--{prefix}adam-lr", type=float, default=budget.adam_lr, help="Adam learning rate (%(default)s)")
-    group.add_argument(f"--{prefix}iterations", type=int, default=budget.iterations,
-                       help="quasi-Newton iterations, or lm steps (%(default)s)")
+    group.add_argument(f"--{prefix}iterations", type=int, default=None,
+                       help=f"quasi-Newton iterations ({budget.iterations}), or lm steps "
+                            f"({default_steps('lm', budget.iterations)})")
+    group.add_argument(f"--{prefix}finish", type=int, default=budget.finish, metavar="STEPS",
+                       help="lm (Levenberg-Marquardt) steps that go on from where the quasi-Newton iterations "
+                            "end: a few dozen polish a few hundred weights, such as PAC-Net's (%(default)s)")
     if prefix:
         group.add_argument(f"--{prefix}optimizer", choices=OPTIMIZERS, default=None,
                            help="this phase's method after Adam (default: --optimizer's)")
@@ -181,18 +185,25 @@ def with_runtime(settings: Settings, args: argparse.Namespace, typed: set[str]) 
     return replace(settings, **given)
 
 
-def budget_from(args: argparse.Namespace, prefix: str) -> Budget:
+def budget_from(args: argparse.Namespace, prefix: str, default: Budget) -> Budget:
+    """A phase's budget as given; iterations not given are `default`'s for the phase's optimizer."""
     key = prefix.replace("-", "_")
+    optimizer = getattr(args, f"{key}optimizer", None) or args.optimizer
+    iterations = getattr(args, f"{key}iterations")
+    if iterations is None:
+        iterations = default_steps(optimizer, default.iterations)
     return Budget(
-        adam_steps=getattr(args, f"{key}adam"), iterations=getattr(args, f"{key}iterations"),
-        optimizer=getattr(args, f"{key}optimizer", None) or args.optimizer, adam_lr=getattr(args, f"{key}adam_lr"),
+        adam_steps=getattr(args, f"{key}adam"), iterations=iterations,
+        optimizer=optimizer, adam_lr=getattr(args, f"{key}adam_lr"), finish=getattr(args, f"{key}finish"),
         max_seconds=getattr(args, f"{key}seconds") or None,
         target_error=getattr(args, f"{key}target_error"), target_loss=getattr(args, f"{key}target_loss"),
     )
 
 
 def transfer_settings_from(args: argparse.Namespace) -> TransferSettings:
-    return TransferSettings(**{phase: budget_from(args, f"{phase}-") for phase in TransferSettings.PHASES})
+    defaults = TransferSettings()
+    return TransferSettings(**{phase: budget_from(args, f"{phase}-", getattr(defaults, phase))
+                               for phase in TransferSettings.PHASES})
 
 
 def methods_from(args: argparse.Namespace, typed: set[str]) -> list[TransferMethod]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..runs import SolveJob
+from ..runs import SOLVE_BUDGET, SolveJob
 from ..runs.folder_jobs import RunInterrupted, SolveInFolder
 from ..runs.store import RunStore
 from .jobs import (
@@ -33,7 +33,7 @@ def run_solve(args: argparse.Namespace, extra: list[str], typed: set[str]) -> No
         if args.equation is None:
             raise UsageError("solve needs an equation, or --resume RUN_DIR")
         equation, source = equation_with_flags(args.equation, extra)
-        job = SolveJob(equation.name, equation.coefficients, settings_from(args), budget_from(args, ""),
+        job = SolveJob(equation.name, equation.coefficients, settings_from(args), budget_from(args, "", SOLVE_BUDGET),
                        source.as_record())
         checked = SolveInFolder(job, type(equation), runtime_from(args))
         folder = run_dir_for(args, equation)

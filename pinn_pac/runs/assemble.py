@@ -17,6 +17,7 @@ from ..solver.model import MLP
 from ..solver.optim import DENSE_METHODS, dense_bytes, dense_fits
 from ..solver.posing import Posing
 from ..solver.sampling import domain_box, sample_points
+from ..solver.train import Budget
 from ..transfer.base import TransferContext
 from .config import Settings
 from .numerics import make_thread_invariant
@@ -115,15 +116,16 @@ def available_bytes() -> int | None:
     return None
 
 
-def check_run(equation: Equation, settings: Settings, optimizer: str = "ssbroyden") -> None:
-    """Refuse, before any work, settings that cannot train `equation`: causal weighting without
-    a time input, optimizer "lm" where it cannot serve, or a network and points that cannot fit
-    this machine's memory."""
+def check_run(equation: Equation, settings: Settings, budget: Budget | None = None) -> None:
+    """Refuse, before any work, settings that cannot train `equation` with `budget` (default:
+    SSBroyden's): causal weighting without a time input, lm steps where they cannot serve, or
+    a network and points that cannot fit this machine's memory."""
+    budget = budget or Budget()
     check_causal(settings.causal, equation)
-    if optimizer == "lm":
+    if budget.uses_lm:
         check_least_squares(equation, settings.causal, settings.n_interior * len(equation.outputs),
                             _parameter_count(equation, settings))
-    check_memory(equation, settings, optimizer)
+    check_memory(equation, settings, budget.optimizer)
 
 
 def check_memory(equation: Equation, settings: Settings, optimizer: str = "ssbroyden") -> None:

@@ -102,7 +102,7 @@ class SolveInFolder(_InFolder):
     def __init__(self, job: SolveJob, family: type[Equation], runtime: Runtime) -> None:
         self.job, self.runtime = job, runtime
         self.equation = family(**job.coefficients)
-        check_run(self.equation, job.settings, job.budget.optimizer)
+        check_run(self.equation, job.settings, job.budget)
         apply_threads(job.settings)  # thread invariance refused here where MKL's strict mode does not hold
         runtime.check()
 
@@ -135,7 +135,7 @@ class TransferInFolder(_InFolder):
         self.methods = [METHODS[m["name"]](**m["options"]) for m in job.methods]
         check_transfer(self.source, self.targets, job.settings, self.methods, job.target_points, runtime.executor,
                        store)
-        check_run(self.source, job.settings, job.budgets.source.optimizer)
+        check_run(self.source, job.settings, job.budgets.source)
         check_optimizers(self.source, job.settings, job.budgets, self.methods)
         apply_threads(job.settings)  # thread invariance refused here where MKL's strict mode does not hold
         runtime.check()

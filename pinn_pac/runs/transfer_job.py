@@ -67,16 +67,16 @@ def check_transfer(source: Equation, targets: list[Equation], settings: Settings
 
 def check_optimizers(source: Equation, settings: Settings, budgets: TransferSettings,
                      methods: list[TransferMethod]) -> None:
-    """Refuse, before any work, optimizer "lm" where it cannot serve: for the family (see
+    """Refuse, before any work, lm steps (optimizer "lm", finish steps) where they cannot serve: for the family (see
     `check_least_squares`), or for a method that trains no layer entries (LoRA, parametric)."""
     for phase in TransferSettings.PHASES:
-        if getattr(budgets, phase).optimizer == "lm":
-            check_run(source, settings, "lm")
-    if any(getattr(budgets, phase).optimizer == "lm" for phase in ("allocate", "calibrate")):
+        if getattr(budgets, phase).uses_lm:
+            check_run(source, settings, getattr(budgets, phase))
+    if any(getattr(budgets, phase).uses_lm for phase in ("allocate", "calibrate")):
         for method in methods:
             if not method.trains_layer_entries:
-                raise InputError(f"{method.name}: optimizer lm trains entries of a network's layers; "
-                                 f"{method.name} trains none (use another optimizer for its phases)")
+                raise InputError(f"{method.name}: lm steps train entries of a network's layers; "
+                                 f"{method.name} trains none (use another optimizer and no finish for its phases)")
 
 
 def transfer(

@@ -25,6 +25,10 @@ from equations.errors import InputError
 
 DENSE_METHODS = ("ssbroyden", "ssbfgs", "bfgs")
 OPTIMIZERS = (*DENSE_METHODS, "lbfgs", "lm")
+#: A phase's default budget given in quasi-Newton iterations is this many times its lm steps:
+#: an lm step solves the Gauss-Newton system (PAC-Net's Burgers members: 120 lm steps ended
+#: where SSBroyden's ~1,200 iterations did, in a third of the seconds; pac_gauss_newton.py).
+ITERATIONS_PER_LM_STEP = 20
 #: Most memory a dense method may take, in bytes (2 GiB: about 9,400 parameters).
 DENSE_MEMORY_LIMIT = 2 * 1024**3
 #: n x n float64 matrices alive at once: H, the one work matrix of its update (each outer
@@ -196,6 +200,11 @@ class DenseQuasiNewton:
         gradients = torch.autograd.grad(loss, self.parameters, allow_unused=True)
         flat = self._flat([torch.zeros_like(p) if g is None else g for p, g in zip(self.parameters, gradients)])
         return float(loss.detach()), flat
+
+
+def default_steps(optimizer: str, iterations: int) -> int:
+    """A phase's default step count for `optimizer`, from its default quasi-Newton iterations."""
+    return max(1, iterations // ITERATIONS_PER_LM_STEP) if optimizer == "lm" else iterations
 
 
 @dataclass

@@ -35,7 +35,8 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class Budget:
-    """How long one training phase may run, and with which quasi-Newton method."""
+    """How long one training phase may run, and with which quasi-Newton method; `finish` lm
+    steps (Levenberg-Marquardt) go on from where that method ends."""
 
     adam_steps: int = 1000
     iterations: int = 1000
@@ -44,10 +45,11 @@ class Budget:
     max_seconds: float | None = None
     target_error: float | None = None
     target_loss: float | None = None
+    finish: int = 0
 
     def __post_init__(self) -> None:
-        if self.adam_steps < 0 or self.iterations < 0:
-            raise InputError("adam_steps and iterations must be >= 0")
+        if self.adam_steps < 0 or self.iterations < 0 or self.finish < 0:
+            raise InputError("adam_steps, iterations and finish steps must be >= 0")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
         if not self.adam_lr > 0:
@@ -57,6 +59,11 @@ class Budget:
         for name, value in (("target error", self.target_error), ("target loss", self.target_loss)):
             if value is not None and not value > 0:
                 raise InputError(f"a {name} must be > 0, got {value}")
+
+    @property
+    def uses_lm(self) -> bool:
+        """Whether the phase takes lm steps (its method, or its finish)."""
+        return self.optimizer == "lm" or self.finish > 0
 
 
 @dataclass
@@ -123,7 +130,8 @@ def train(
 ) -> TrainResult:
     """Minimise loss_fn(network) (+ penalty()) over `parameters`: Adam, then the quasi-Newton
     phase `budget.optimizer` (L-BFGS, with a one-line notice, where a dense matrix would not fit;
-    "lm": Levenberg-Marquardt on the physics loss's rows, see `levenberg`).
+    "lm": Levenberg-Marquardt on the physics loss's rows, see `levenberg`), then `budget.finish`
+    lm steps where that phase used its budget.
 
     The reference error is recorded every `eval_every` steps (when an evaluator is given)
     and is what `budget.target_error` is checked against. The loss is a `TrainingLoss` (a plain
@@ -146,7 +154,7 @@ def train(
     loss_fn = as_training_loss(loss_fn)
     history = History()
     start = time.perf_counter()
-    total = budget.adam_steps + budget.iterations
+    total = budget.adam_steps + budget.iterations + budget.finish
     saved = state.load() if state is not None else None
     bar = tqdm(total=total, desc=label, disable=not progress, leave=False, mininterval=1.0)
 
@@ -227,6 +235,10 @@ def train(
             else:
                 stopped, step = run_lbfgs(objective, parameters, budget.iterations, record, bar, eval_every, step,
                                            resample, every, reweight_only, reweight_every, keeper, saved)
+        if budget.finish and stopped is None and parameters:
+            # Not kept: a run stopped here goes on from the phase's last kept state, to the same bits.
+            finisher = LevenbergMarquardt(LeastSquares(loss_fn, network, parameters, penalty))
+            stopped, step = run_dense(finisher, budget.finish, record, bar, eval_every, step, None, 0, None, 0)
     finally:
         bar.close()
     return TrainResult(history, time.perf_counter() - start, step, stopped or "budget used", ended)
