@@ -28,8 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from _common import RESULTS, map_jobs, markdown_table, run_header, write_results
-from equations import coefficient_key
-from pinn_pac.runs import TransferSettings, physics_loss, solve, transfer
+from pinn_pac.runs import TransferSettings, solve, transfer
 from pinn_pac.runs.plots import save_figure
 from pinn_pac.solver.train import Budget
 from pinn_pac.transfer import PAC
@@ -38,16 +37,14 @@ from transfer import configuration, job_problem, rows_of
 #: Calibration by lm (Levenberg-Marquardt on the freed weights): steps in place of the
 #: benchmark's quasi-Newton iterations (an lm step costs about 4 SSBroyden iterations).
 LM_STEPS = 120
-
-
-#: lm steps that finish a calibration where a variant asks for them.
+#: lm steps that finish a calibration (`--calibrate-finish`) where a variant asks for them.
 FINISH_STEPS = 60
 
 
 class Variant(NamedTuple):
     """A PAC-Net variant (`options` None: LoRA): its method options, whether Allocate gets the
     source's quasi-Newton budget, whether each target is calibrated by lm, and whether
-    `FINISH_STEPS` lm steps go on from each calibrated target (the seconds include them)."""
+    `FINISH_STEPS` lm steps go on from where its quasi-Newton iterations end."""
 
     options: dict | None
     long_allocate: bool = False
@@ -77,6 +74,8 @@ def variant_budgets(variant: Variant, base: TransferSettings, source_iterations:
         base = replace(base, allocate=Budget(adam_steps=0, iterations=source_iterations))
     if variant.lm:
         base = replace(base, calibrate=Budget(adam_steps=0, iterations=LM_STEPS, optimizer="lm"))
+    if variant.finish:
+        base = replace(base, calibrate=replace(base.calibrate, finish=FINISH_STEPS))
     return base
 
 
@@ -94,23 +93,12 @@ def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
         for run in transfer(source, targets, settings, budgets, (method,),
                             progress=False, source_run=source_run):
             for row in rows_of(run, family, pair_of, seed, label):
-                row.pop("history")
-                if variant.finish:
-                    row = finished(run, row, settings)
+                history = row.pop("history")
+                if variant.finish:  # the error where the quasi-Newton iterations ended
+                    row["calibrated_rel_l2"] = history["rel_l2"][history["step"].index(budgets.calibrate.iterations)]
                 rows.append({**row, "source_rel_l2_trained": source_run.record.rel_l2})
     print(f"{family} seed {seed} done", flush=True)
     return {"family": family, "seed": seed, "source_rel_l2": source_run.record.rel_l2, "rows": rows}
-
-
-def finished(run, row: dict, settings) -> dict:
-    """`row` after `FINISH_STEPS` lm steps from its calibrated adapter, on its target's loss."""
-    target = next(t for t in run.targets if coefficient_key(t) == row["target"])
-    result = run.method.pac.calibrate(f"{row['target']} finished", physics_loss(target, settings),
-                                      Budget(adam_steps=0, iterations=FINISH_STEPS, optimizer="lm"),
-                                      run.method.options.penalty, run.evaluators[row["target"]], start=row["target"],
-                                      progress=False, eval_every=FINISH_STEPS)
-    return {**row, "rel_l2": result.history.rel_l2[-1], "calibrated_rel_l2": row["rel_l2"],
-            "seconds": row["seconds"] + result.seconds}
 
 
 def medians(rows: list[dict]) -> dict[tuple[str, str], dict[str, tuple[float, float, int]]]:
