@@ -97,6 +97,13 @@ CASES["burgers-lm"] = {**CASES["burgers"], "family": "burgers",
 LM = ["--calibrate-optimizer", "lm", "--calibrate-iterations", "120"]
 CASES["diffusion-error-stop-lm"] = {**CASES["diffusion-error-stop"], "levers": [*levers(1000, "error", "1e-4"), *LM]}
 CASES["burgers-error-stop-lm"] = {**CASES["burgers-error-stop"], "levers": [*levers(2000, "error", "1e-4"), *LM]}
+#: PAC-Net's default prune, each target from the nearest member on 4,000 RAD-placed points and
+#: calibrated by a fixed 80 (or 120) lm steps: no stop at all, so no reference and no loss level.
+NEAREST_LM = ["--warm-start", "nearest", "--target-points", "4000", "--calibrate-optimizer", "lm"]
+CASES["burgers-nearest-lm"] = {**CASES["burgers"], "family": "burgers",
+                               "levers": [*NEAREST_LM, "--calibrate-iterations", "80"]}
+CASES["burgers-nearest-lm-120"] = {**CASES["burgers"], "family": "burgers",
+                                   "levers": [*NEAREST_LM, "--calibrate-iterations", "120"]}
 
 
 def family_of(name: str) -> str:

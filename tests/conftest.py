@@ -29,6 +29,20 @@ def tiny_loss(burgers, tiny_settings):
     return physics_loss(burgers, tiny_settings)
 
 
+@pytest.fixture
+def as_user_file(tmp_path, monkeypatch):
+    """`as_user_file(file_name, text, cls)`: the family's text in a folder of its own, as a user
+    keeps it, with commands run from another working directory; gives the FILE:CLASS spec."""
+    def write(file_name: str, text: str, cls: str) -> str:
+        (tmp_path / "mine").mkdir()
+        path = tmp_path / "mine" / file_name
+        path.write_text(text)
+        (tmp_path / "work").mkdir()
+        monkeypatch.chdir(tmp_path / "work")
+        return f"{path}:{cls}"
+    return write
+
+
 class Killed(BaseException):
     """Stands for a SIGKILL: nothing after it runs, and nothing catches it."""
 

@@ -244,15 +244,10 @@ def png_files(run_dir: Path, *names: str) -> None:
 
 
 @pytest.fixture(params=FAMILIES, ids=IDS)
-def family(request, tmp_path, monkeypatch):
+def family(request, as_user_file):
     """The family in a folder of its own, as a user writes it; commands run from another."""
     chosen = request.param
-    (tmp_path / "mine").mkdir()
-    path = tmp_path / "mine" / chosen.file
-    path.write_text(chosen.text)
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    chosen.spec = f"{path}:{chosen.cls}"
+    chosen.spec = as_user_file(chosen.file, chosen.text, chosen.cls)
     return chosen
 
 

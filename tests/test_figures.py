@@ -156,14 +156,9 @@ def test_a_prediction_of_the_wrong_shape_is_refused_in_words(tmp_path):
 
 
 @pytest.fixture
-def heat(tmp_path, monkeypatch) -> str:
+def heat(as_user_file) -> str:
     """The 2-D heat equation as a user's file; commands run from another working directory."""
-    (tmp_path / "mine").mkdir()
-    path = tmp_path / "mine" / "heat2d.py"
-    path.write_text(HEAT)
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    return f"{path}:Heat2D"
+    return as_user_file("heat2d.py", HEAT, "Heat2D")
 
 
 def finished(run_dir: Path) -> list[str]:

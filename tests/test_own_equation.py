@@ -60,14 +60,9 @@ def records(run_dir: Path, name: str = "results.json") -> list[dict]:
 
 
 @pytest.fixture
-def user_file(tmp_path, monkeypatch) -> str:
+def user_file(as_user_file) -> str:
     """The family in a folder of its own; commands run from another working directory."""
-    (tmp_path / "mine").mkdir()
-    path = tmp_path / "mine" / "logistic.py"
-    path.write_text(LOGISTIC)
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    return f"{path}:Logistic"
+    return as_user_file("logistic.py", LOGISTIC, "Logistic")
 
 
 def test_a_users_file_goes_through_solve_evaluate_and_predict(user_file, tmp_path, capsys):
