@@ -7,7 +7,7 @@ neurons freed, each target's own biases, Allocate given the source's full quasi-
 the levers together, calibration by lm (Levenberg-Marquardt) in place of SSBroyden, and lm
 steps that finish SSBroyden's calibration. Relative L2 against each family's reference on its standard grid.
 
-    python benchmarks/pac_levers.py              # 8 families x 1 seed, about 25 minutes on 2 cores
+    python benchmarks/pac_levers.py              # 8 families x 1 seed, every variant (over an hour on 2 cores)
     python benchmarks/pac_levers.py --seeds 0,1,2
     python benchmarks/pac_levers.py --quick      # the harness on tiny budgets
 """
@@ -35,20 +35,22 @@ from pinn_pac.transfer import PAC
 from transfer import configuration, job_problem, rows_of
 
 #: Calibration by lm (Levenberg-Marquardt on the freed weights): steps in place of the
-#: benchmark's quasi-Newton iterations (an lm step costs about 4 SSBroyden iterations).
-LM_STEPS = 120
+#: benchmark's quasi-Newton iterations (an lm step costs about 4 SSBroyden iterations), and the
+#: count the ODEs' targets need (their loss stands for ~100 steps before it drops).
+LM_STEPS, LONG_LM_STEPS = 120, 400
 #: lm steps that finish a calibration (`--calibrate-finish`) where a variant asks for them.
 FINISH_STEPS = 60
 
 
 class Variant(NamedTuple):
     """A PAC-Net variant (`options` None: LoRA): its method options, whether Allocate gets the
-    source's quasi-Newton budget, whether each target is calibrated by lm, and whether
-    `FINISH_STEPS` lm steps go on from where its quasi-Newton iterations end."""
+    source's quasi-Newton budget, how many lm steps calibrate each target in place of the
+    quasi-Newton iterations (0: none), and whether `FINISH_STEPS` lm steps go on from where
+    its quasi-Newton iterations end."""
 
     options: dict | None
     long_allocate: bool = False
-    lm: bool = False
+    lm_steps: int = 0
     finish: bool = False
 
 
@@ -61,10 +63,12 @@ VARIANTS = {
     "pac long allocate": Variant({}, long_allocate=True),
     "pac sensitivity + own biases + long allocate": Variant({"free_by": "sensitivity", "own_biases": True},
                                                             long_allocate=True),
-    "pac lm": Variant({}, lm=True),
-    "pac long allocate lm": Variant({}, long_allocate=True, lm=True),
+    "pac lm": Variant({}, lm_steps=LM_STEPS),
+    "pac long allocate lm": Variant({}, long_allocate=True, lm_steps=LM_STEPS),
     "pac + lm finish": Variant({}, finish=True),
     "pac long allocate + lm finish": Variant({}, long_allocate=True, finish=True),
+    "pac lm 400": Variant({}, lm_steps=LONG_LM_STEPS),
+    "pac long allocate lm 400": Variant({}, long_allocate=True, lm_steps=LONG_LM_STEPS),
 }
 
 
@@ -72,8 +76,8 @@ def variant_budgets(variant: Variant, base: TransferSettings, source_iterations:
     """The transfer budgets a variant runs: the benchmark's, with its Allocate and calibration."""
     if variant.long_allocate:
         base = replace(base, allocate=Budget(adam_steps=0, iterations=source_iterations))
-    if variant.lm:
-        base = replace(base, calibrate=Budget(adam_steps=0, iterations=LM_STEPS, optimizer="lm"))
+    if variant.lm_steps:
+        base = replace(base, calibrate=Budget(adam_steps=0, iterations=variant.lm_steps, optimizer="lm"))
     if variant.finish:
         base = replace(base, calibrate=replace(base.calibrate, finish=FINISH_STEPS))
     return base
@@ -230,7 +234,9 @@ def render(data: dict, write: bool = True) -> str:
     columns, table = lever_table(rows)
     text = (f"Runs: {made}. The transfer benchmark's pairs, settings and budgets (source, allocate "
             f"{budgets['allocate']['iterations']} or, long, {budgets['source']['iterations']}, calibrate "
-            f"{budgets['calibrate']['iterations']} quasi-Newton iterations, or {LM_STEPS} lm steps for the lm variants; 'lm finish': {FINISH_STEPS} lm steps after them); relative L2 against each family's "
+            f"{budgets['calibrate']['iterations']} quasi-Newton iterations, or {LM_STEPS} lm steps for the lm variants "
+            f"({LONG_LM_STEPS} for 'lm {LONG_LM_STEPS}'); 'lm finish': {FINISH_STEPS} lm steps after them); relative L2 "
+            f"against each family's "
             f"reference, median over the seeds each variant ran (* below LoRA's median on those seeds); jobs in "
             f"worker processes of one thread. 'prepare s' is Allocate's (sensitivity's gradients not counted).\n\n"
             f"Pairs (of {len(table)}) on which each PAC-Net variant beats LoRA: {won}.\n\n"
