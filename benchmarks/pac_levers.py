@@ -45,13 +45,13 @@ FINISH_STEPS = 60
 class Variant(NamedTuple):
     """A PAC-Net variant (`options` None: LoRA): its method options, whether Allocate gets the
     source's quasi-Newton budget, how many lm steps calibrate each target in place of the
-    quasi-Newton iterations (0: none), and whether `FINISH_STEPS` lm steps go on from where
-    its quasi-Newton iterations end."""
+    quasi-Newton iterations (0: none), and how many lm steps go on from where its quasi-Newton
+    iterations end (0: none)."""
 
     options: dict | None
     long_allocate: bool = False
     lm_steps: int = 0
-    finish: bool = False
+    finish_steps: int = 0
 
 
 VARIANTS = {
@@ -65,10 +65,11 @@ VARIANTS = {
                                                             long_allocate=True),
     "pac lm": Variant({}, lm_steps=LM_STEPS),
     "pac long allocate lm": Variant({}, long_allocate=True, lm_steps=LM_STEPS),
-    "pac + lm finish": Variant({}, finish=True),
-    "pac long allocate + lm finish": Variant({}, long_allocate=True, finish=True),
+    "pac + lm finish": Variant({}, finish_steps=FINISH_STEPS),
+    "pac long allocate + lm finish": Variant({}, long_allocate=True, finish_steps=FINISH_STEPS),
     "pac lm 400": Variant({}, lm_steps=LONG_LM_STEPS),
     "pac long allocate lm 400": Variant({}, long_allocate=True, lm_steps=LONG_LM_STEPS),
+    "pac long allocate + lm finish 400": Variant({}, long_allocate=True, finish_steps=LONG_LM_STEPS),
 }
 
 
@@ -78,8 +79,8 @@ def variant_budgets(variant: Variant, base: TransferSettings, source_iterations:
         base = replace(base, allocate=Budget(adam_steps=0, iterations=source_iterations))
     if variant.lm_steps:
         base = replace(base, calibrate=Budget(adam_steps=0, iterations=variant.lm_steps, optimizer="lm"))
-    if variant.finish:
-        base = replace(base, calibrate=replace(base.calibrate, finish=FINISH_STEPS))
+    if variant.finish_steps:
+        base = replace(base, calibrate=replace(base.calibrate, finish=variant.finish_steps))
     return base
 
 
@@ -98,7 +99,7 @@ def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
                             progress=False, source_run=source_run):
             for row in rows_of(run, family, pair_of, seed, label):
                 history = row.pop("history")
-                if variant.finish:  # the error where the quasi-Newton iterations ended
+                if variant.finish_steps:  # the error where the quasi-Newton iterations ended
                     row["calibrated_rel_l2"] = history["rel_l2"][history["step"].index(budgets.calibrate.iterations)]
                 rows.append({**row, "source_rel_l2_trained": source_run.record.rel_l2})
     print(f"{family} seed {seed} done", flush=True)
@@ -235,7 +236,8 @@ def render(data: dict, write: bool = True) -> str:
     text = (f"Runs: {made}. The transfer benchmark's pairs, settings and budgets (source, allocate "
             f"{budgets['allocate']['iterations']} or, long, {budgets['source']['iterations']}, calibrate "
             f"{budgets['calibrate']['iterations']} quasi-Newton iterations, or {LM_STEPS} lm steps for the lm variants "
-            f"({LONG_LM_STEPS} for 'lm {LONG_LM_STEPS}'); 'lm finish': {FINISH_STEPS} lm steps after them); relative L2 "
+            f"({LONG_LM_STEPS} for 'lm {LONG_LM_STEPS}'); 'lm finish': {FINISH_STEPS} lm steps after them, "
+            f"{LONG_LM_STEPS} for 'lm finish {LONG_LM_STEPS}'); relative L2 "
             f"against each family's "
             f"reference, median over the seeds each variant ran (* below LoRA's median on those seeds); jobs in "
             f"worker processes of one thread. 'prepare s' is Allocate's (sensitivity's gradients not counted).\n\n"

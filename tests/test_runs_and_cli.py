@@ -335,8 +335,8 @@ def test_pac_levers_benchmark_quick_mode_runs_every_lever_and_writes_nothing():
     assert "Pairs (of 1) on which each PAC-Net variant beats LoRA" in done.stdout
     table = done.stdout.split("| family | pair |")[1]
     row = next(line for line in table.splitlines() if line.startswith("| burgers | near |"))
-    errors = [float(cell.strip(" *")) for cell in row.split("|")[3:-2]]  # lora, then each of the 12 PAC-Net variants
-    assert len(errors) == 13 and all(math.isfinite(e) and e > 0 for e in errors)
+    errors = [float(cell.strip(" *")) for cell in row.split("|")[3:-2]]  # lora, then each of the 13 PAC-Net variants
+    assert len(errors) == 14 and all(math.isfinite(e) and e > 0 for e in errors)
     assert (results.read_bytes() if results.exists() else None) == before
 
 
