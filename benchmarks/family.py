@@ -41,7 +41,9 @@ def configuration(quick: bool, derivatives: str) -> dict:
                             "--source-iterations", "30", "--allocate-iterations", "10",
                             "--calibrate-iterations", "20", "--derivatives", derivatives]}
     return {"targets": "nu=0.005/pi..0.05/pi:16", "first_target": "nu=0.06/pi",
-            "options": ["--calibrate-iterations", "1000", "--scope", "global", "--derivatives", derivatives]}
+            # PAC-Net as it was measured: the global prune, 800 Allocate iterations, no lm finish.
+            "options": ["--calibrate-iterations", "1000", "--scope", "global", "--allocate-iterations", "800",
+                        "--lm-finish", "0", "--derivatives", derivatives]}
 
 
 def targets_of(run_dir: Path) -> list[dict]:

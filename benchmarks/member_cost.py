@@ -34,8 +34,11 @@ from _common import RESULTS, ROOT, markdown_table, pinn_pac, run_header, write_r
 
 from pinn_pac.runs.checkpoint import write_json
 
+#: PAC-Net as these cases were measured: 800 Allocate iterations and no lm steps of its own
+#: (the defaults until the long Allocate and the lm finish became them).
+PAC_BEFORE = ["--allocate-iterations", "800", "--lm-finish", "0"]
 #: The prune these cases were measured with (the default until PAC-Net's became "output").
-MEASURED_WITH = ["--scope", "global"]
+MEASURED_WITH = ["--scope", "global", *PAC_BEFORE]
 
 
 def levers(target_points: int, stop: str, value: str, method: list[str] = MEASURED_WITH,
@@ -69,9 +72,9 @@ CASES["diffusion-error-stop"] = {**CASES["diffusion"], "family": "diffusion", "l
 #: The Burgers case with PAC-Net's default prune (the output scope, 30% freed), with half the
 #: weights freed, and with every weight fine-tuned, from the source or from the nearest member:
 #: is the freed set the cost?
-CASES["burgers-output"] = {**CASES["burgers"], "family": "burgers", "levers": levers(4000, "loss", "5e-7", [])}
+CASES["burgers-output"] = {**CASES["burgers"], "family": "burgers", "levers": levers(4000, "loss", "5e-7", PAC_BEFORE)}
 CASES["burgers-ratio-0.5"] = {**CASES["burgers"], "family": "burgers",
-                              "levers": levers(4000, "loss", "5e-7", ["--ratio", "0.5"])}
+                              "levers": levers(4000, "loss", "5e-7", ["--ratio", "0.5", *PAC_BEFORE])}
 CASES["burgers-finetune"] = {**CASES["burgers"], "family": "burgers",
                              "levers": levers(4000, "loss", "5e-7", ["--method", "finetune"], warm_start=None)}
 CASES["burgers-finetune-nearest"] = {**CASES["burgers"], "family": "burgers",
@@ -90,7 +93,7 @@ CASES["burgers-finetune-continuation-8000"] = {
 #: calibrated by 120 Levenberg-Marquardt steps in place of SSBroyden's 2,500 iterations
 #: (benchmarks/pac_gauss_newton.py).
 CASES["burgers-lm"] = {**CASES["burgers"], "family": "burgers",
-                       "levers": ["--calibrate-optimizer", "lm", "--calibrate-iterations", "120"]}
+                       "levers": ["--calibrate-optimizer", "lm", "--calibrate-iterations", "120", *PAC_BEFORE]}
 #: The error-stop cases (nearest start, fewer points, each member stopped at 1e-4 against the
 #: reference, the scratch solve's rule) calibrated by up to 120 lm steps (lm records, and so
 #: checks, every 25 steps).
@@ -99,7 +102,7 @@ CASES["diffusion-error-stop-lm"] = {**CASES["diffusion-error-stop"], "levers": [
 CASES["burgers-error-stop-lm"] = {**CASES["burgers-error-stop"], "levers": [*levers(2000, "error", "1e-4"), *LM]}
 #: PAC-Net's default prune, each target from the nearest member on 4,000 RAD-placed points and
 #: calibrated by a fixed 80 (or 120) lm steps: no stop at all, so no reference and no loss level.
-NEAREST_LM = ["--warm-start", "nearest", "--target-points", "4000", "--calibrate-optimizer", "lm"]
+NEAREST_LM = ["--warm-start", "nearest", "--target-points", "4000", "--calibrate-optimizer", "lm", *PAC_BEFORE]
 CASES["burgers-nearest-lm"] = {**CASES["burgers"], "family": "burgers",
                                "levers": [*NEAREST_LM, "--calibrate-iterations", "80"]}
 CASES["burgers-nearest-lm-120"] = {**CASES["burgers"], "family": "burgers",

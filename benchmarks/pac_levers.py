@@ -40,6 +40,10 @@ from transfer import configuration, job_problem, rows_of
 LM_STEPS, LONG_LM_STEPS = 120, 400
 #: lm steps that finish a calibration (`--calibrate-finish`) where a variant asks for them.
 FINISH_STEPS = 60
+#: The Allocate every lever was first measured against (the command line's default before the
+#: long Allocate became it), and the options of that PAC-Net: no lm steps of its own.
+SHORT_ALLOCATE = Budget(adam_steps=0, iterations=800)
+BASE_OPTIONS = {"lm_finish": 0}
 
 
 class Variant(NamedTuple):
@@ -73,15 +77,22 @@ VARIANTS = {
 }
 
 
-def variant_budgets(variant: Variant, base: TransferSettings, source_iterations: int) -> TransferSettings:
-    """The transfer budgets a variant runs: the benchmark's, with its Allocate and calibration."""
-    if variant.long_allocate:
-        base = replace(base, allocate=Budget(adam_steps=0, iterations=source_iterations))
+def variant_budgets(variant: Variant, base: TransferSettings, source_iterations: int,
+                    short_allocate: Budget = SHORT_ALLOCATE) -> TransferSettings:
+    """The transfer budgets a variant runs: the benchmark's, with its Allocate (`short_allocate`,
+    or the source's iterations where long) and calibration."""
+    iterations = source_iterations if variant.long_allocate else short_allocate.iterations
+    base = replace(base, allocate=replace(short_allocate, iterations=iterations))
     if variant.lm_steps:
         base = replace(base, calibrate=Budget(adam_steps=0, iterations=variant.lm_steps, optimizer="lm"))
     if variant.finish_steps:
         base = replace(base, calibrate=replace(base.calibrate, finish=variant.finish_steps))
     return base
+
+
+def short_allocate(quick: bool, base: TransferSettings) -> Budget:
+    """The Allocate of the variants that are not "long": the quick harness's own, else `SHORT_ALLOCATE`."""
+    return base.allocate if quick else SHORT_ALLOCATE
 
 
 def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
@@ -93,8 +104,8 @@ def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
     rows = []
     for label in variants:
         variant = VARIANTS[label]
-        method = "lora" if variant.options is None else PAC(**variant.options)
-        budgets = variant_budgets(variant, base, config["source"].iterations)
+        method = "lora" if variant.options is None else PAC(**{**BASE_OPTIONS, **variant.options})
+        budgets = variant_budgets(variant, base, config["source"].iterations, short_allocate(quick, base))
         for run in transfer(source, targets, settings, budgets, (method,),
                             progress=False, source_run=source_run):
             for row in rows_of(run, family, pair_of, seed, label):
@@ -217,10 +228,12 @@ def main() -> None:
         runs = earlier["runs"] + runs
     data = {"header": runs[-1]["header"], "runs": runs, "settings": asdict(config["settings"]),
             "budgets": {k: asdict(config[k]) for k in ("source", "allocate", "calibrate")},
-            "variants": {label: {"options": variant.options, **{phase: asdict(getattr(budgets, phase)) for phase in
-                                 ("allocate", "calibrate")}} for label, variant in VARIANTS.items()
-                         for budgets in [variant_budgets(variant, TransferSettings(allocate=config["allocate"],
-                                         calibrate=config["calibrate"]), config["source"].iterations)]},
+            "variants": {label: {"options": None if variant.options is None else {**BASE_OPTIONS, **variant.options},
+                                 **{phase: asdict(getattr(budgets, phase)) for phase in ("allocate", "calibrate")}}
+                         for label, variant in VARIANTS.items()
+                         for budgets in [variant_budgets(variant, TransferSettings(
+                             allocate=config["allocate"], calibrate=config["calibrate"]), config["source"].iterations,
+                             short_allocate(args.quick, TransferSettings(allocate=config["allocate"])))]},
             "rows": rows, "wins_over_lora": wins(rows)}
     text = render(data, write=not args.quick)
     print(text)
@@ -234,7 +247,7 @@ def render(data: dict, write: bool = True) -> str:
                      f"{r['wall_seconds'] / 60:.1f} min" for r in data["runs"])
     columns, table = lever_table(rows)
     text = (f"Runs: {made}. The transfer benchmark's pairs, settings and budgets (source, allocate "
-            f"{budgets['allocate']['iterations']} or, long, {budgets['source']['iterations']}, calibrate "
+            f"{data['variants']['pac']['allocate']['iterations']} or, long, {budgets['source']['iterations']}, calibrate "
             f"{budgets['calibrate']['iterations']} quasi-Newton iterations, or {LM_STEPS} lm steps for the lm variants "
             f"({LONG_LM_STEPS} for 'lm {LONG_LM_STEPS}'); 'lm finish': {FINISH_STEPS} lm steps after them, "
             f"{LONG_LM_STEPS} for 'lm finish {LONG_LM_STEPS}'); relative L2 "

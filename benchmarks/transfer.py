@@ -11,6 +11,7 @@ worker processes of one torch thread each, so every timing is a one-core timing.
 
     python benchmarks/transfer.py                # about an hour on 2 cores
     python benchmarks/transfer.py --methods pac  # re-run one method, keep the others' rows
+    python benchmarks/transfer.py --methods pac --no-ablations  # and keep PAC-Net's ablation rows
     python benchmarks/transfer.py --quick        # the harness on tiny budgets (the tests run it)
 """
 
@@ -50,6 +51,9 @@ PAIRS = {
     "oscillator": ("omega=20", {"near": "omega=22", "far": "omega=30"}),
 }
 THRESHOLDS = (1e-2, 1e-3)
+#: PAC-Net's own rows from the run that made the ablation rows, where this run kept those
+#: (`--no-ablations`) and PAC-Net has changed since: what the ablations are compared with.
+BASELINE = "ablation baseline"
 #: The prune scope the scope ablation runs beside PAC-Net's default one.
 OTHER_SCOPE = "global"
 DEFAULT_PAC = f"default (ratio={PAC.Options().ratio:g}, lambda={PAC.Options().penalty:g}, scope {PAC.Options().scope})"
@@ -68,13 +72,14 @@ def configuration(quick: bool) -> dict:
             "families": {"burgers": (PAIRS["burgers"][0], {"near": PAIRS["burgers"][1]["near"]})},
             "seeds": [0], "few_points": 32, "ratios": (0.3, 0.7), "penalties": (1e-4,),
         }
+    source = Budget(adam_steps=1000, iterations=2000, adam_lr=5e-3)
     return {
         "settings": Settings(width=20, depth=4, n_interior=2000, n_condition=128),
-        "source": Budget(adam_steps=1000, iterations=2000, adam_lr=5e-3),
-        # One-off preparations (PAC-Net's Allocate, the parametric range training) run the
-        # command line's default budget: at 300 iterations Allocate left the oscillator's
-        # allocated source at 1.4e-4 and its far target trapped (seed 2: 0.29).
-        "allocate": TransferSettings().allocate,
+        "source": source,
+        # One-off preparations (PAC-Net's Allocate, the parametric range training) run as long
+        # as the source's quasi-Newton training, as the command line's default does: at 800
+        # iterations Allocate cost the sources a factor of 1.4-9 (benchmarks/pac_levers.py).
+        "allocate": replace(TransferSettings().allocate, iterations=source.iterations),
         "calibrate": Budget(adam_steps=0, iterations=500),
         "families": PAIRS, "seeds": [0, 1, 2], "few_points": FEW_POINTS,
         "ratios": RATIOS, "penalties": PENALTIES,
@@ -95,7 +100,8 @@ def rows_of(run: TransferRun, family: str, pair_of: dict[str, str], seed: int, v
         history = run.histories[f"{run.method.name} {key}"].as_dict()
         rows.append({
             "family": family, "pair": pair_of[key], "target": key, "seed": seed, "variant": variant,
-            "method": run.method.name, "rel_l2": record.rel_l2, "start_rel_l2": record.start_rel_l2,
+            "method": run.method.name, "options": run.method.options_dict(),
+            "rel_l2": record.rel_l2, "start_rel_l2": record.start_rel_l2,
             "source_rel_l2_before": source.rel_l2, "source_rel_l2_after": record.source_rel_l2_after,
             "trainable": record.trainable_params, "stored": record.stored_params,
             "seconds": record.seconds, "prepare_seconds": prepared.seconds[-1] if prepared else 0.0,
@@ -119,9 +125,9 @@ def job_problem(family: str, seed: int, quick: bool) -> tuple[dict, Settings, Eq
     return config, settings, source, targets, pair_of, base
 
 
-def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
+def run_job(job: tuple[str, int, bool, tuple[str, ...], bool]) -> dict:
     """One family and seed: source, the methods, and (Burgers) few points and PAC's ablation."""
-    family, seed, quick, methods = job
+    family, seed, quick, methods, with_ablations = job
     torch.set_num_threads(1)
     config, settings, source, targets, pair_of, base = job_problem(family, seed, quick)
     started = time.perf_counter()
@@ -134,11 +140,12 @@ def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
             rows.extend(rows_of(run, family, pair_of, seed, variant))
 
     add("all points", base, methods)
-    if "pac" in methods:  # the other prune scope, on every family: the choice of PAC-Net's default
+    ablations = "pac" in methods and with_ablations
+    if ablations:  # the other prune scope, on every family: the choice of PAC-Net's default
         add(f"ablation scope={OTHER_SCOPE}", base, (PAC(scope=OTHER_SCOPE),))
     if family == "burgers":
         add(f"{config['few_points']} target points", base, methods, target_points=config["few_points"])
-    if family == "burgers" and "pac" in methods:
+    if family == "burgers" and ablations:
         for ratio in config["ratios"]:
             add(f"ablation ratio={ratio:g}", base, (PAC(ratio=ratio),))
         for penalty in config["penalties"]:
@@ -184,24 +191,41 @@ def summary(rows: list[dict], variant: str) -> tuple[list[str], list[list]]:
 
 def ablation_table(rows: list[dict]) -> tuple[list[str], list[list]]:
     columns = ["setting", "pair", "target rel L2, median [min, max]", "source rel L2 (allocated)", "stored / target"]
+    default = ablation_default(rows)
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        if row["variant"].startswith("ablation") or (row["variant"] == "all points" and row["method"] == "pac"):
-            if row["family"] == "burgers":
-                name = row["variant"].removeprefix("ablation ") if row["variant"] != "all points" else DEFAULT_PAC
-                groups.setdefault((name, row["pair"]), []).append(row)
+        if row["family"] != "burgers" or row["method"] != "pac":
+            continue
+        if row["variant"] == default:
+            groups.setdefault((DEFAULT_PAC, row["pair"]), []).append(row)
+        elif row["variant"].startswith("ablation") and row["variant"] != BASELINE:
+            groups.setdefault((row["variant"].removeprefix("ablation "), row["pair"]), []).append(row)
     return columns, [[name, pair, spread([r["rel_l2"] for r in group]),
                       spread([r["source_rel_l2_after"] for r in group]), group[0]["stored"]]
                      for (name, pair), group in groups.items()]
 
 
+def baseline_note(rows: list[dict]) -> str:
+    """What the ablation tables compare with, where the ablations come from an earlier run."""
+    if ablation_default(rows) != BASELINE:
+        return ""
+    return ("These rows, the prune scope's table below, and the default beside them come from the earlier run "
+            "that made the ablations (its PAC-Net and budgets, named above), not from this run's PAC-Net.\n\n")
+
+
+def ablation_default(rows: list[dict]) -> str:
+    """The variant of PAC-Net's rows the ablations are compared with: those of the run that
+    made them (`BASELINE`) where this file keeps them from another run, else "all points"."""
+    return BASELINE if any(r["variant"] == BASELINE for r in rows) else "all points"
+
+
 def scope_table(rows: list[dict]) -> tuple[list[str], list[list]]:
     """Every family and pair: PAC-Net with its default prune scope beside the other scope."""
-    default, other = PAC.Options().scope, OTHER_SCOPE
+    default, other, baseline = PAC.Options().scope, OTHER_SCOPE, ablation_default(rows)
     groups: dict[tuple, dict[str, list[dict]]] = {}
     for row in rows:
-        if row["method"] == "pac" and row["variant"] in ("all points", f"ablation scope={other}"):
-            scope = default if row["variant"] == "all points" else other
+        if row["method"] == "pac" and row["variant"] in (baseline, f"ablation scope={other}"):
+            scope = default if row["variant"] == baseline else other
             groups.setdefault((row["family"], row["pair"]), {}).setdefault(scope, []).append(row)
     columns = ["family", "pair", *(f"{scope}: {what}" for scope in (default, other)
                                    for what in ("target rel L2", "source rel L2 (allocated)"))]
@@ -285,21 +309,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", default=",".join(METHODS),
                         help="methods to run, comma-separated (default: all); with a subset the other "
                              "methods' rows are kept from RESULTS/transfer.json and that run is named")
+    parser.add_argument("--no-ablations", dest="ablations", action="store_false",
+                        help="run no PAC-Net ablation; their rows are kept from RESULTS/transfer.json")
     args = parser.parse_args(argv)
     methods = tuple(args.methods.split(","))
     if unknown := [m for m in methods if m not in METHODS]:
         parser.error(f"unknown method {unknown[0]!r}; use some of {', '.join(METHODS)}")
     earlier = None
-    if set(methods) != set(METHODS):
+    if set(methods) != set(METHODS) or not args.ablations:
         if not (args.results / "transfer.json").exists():
-            parser.error(f"--methods {args.methods} keeps the other methods' rows, but "
-                         f"{args.results / 'transfer.json'} does not exist")
+            parser.error(f"--methods {args.methods} or --no-ablations keeps rows of "
+                         f"{args.results / 'transfer.json'}, which does not exist")
         earlier = json.loads((args.results / "transfer.json").read_text())
     if args.render:
         render(json.loads((args.results / "transfer.json").read_text()), args.results, rerendered=True)
         return
     config = configuration(args.quick)
-    jobs = [(family, seed, args.quick, methods) for seed in config["seeds"] for family in config["families"]]
+    jobs = [(family, seed, args.quick, methods, args.ablations)
+            for seed in config["seeds"] for family in config["families"]]
     jobs.sort(key=lambda job: job[0] != "burgers")  # the longest jobs first, so the pool ends together
     started = time.perf_counter()
     results = map_jobs(run_job, jobs, args.workers)
@@ -310,23 +337,60 @@ def main(argv: list[str] | None = None) -> None:
             "sources": [{k: v for k, v in r.items() if k != "rows"} for r in results],
             "rows": [row for result in results for row in result["rows"]]}
     if earlier:
-        data = merged(data, earlier, methods)
+        data = merged(data, earlier, methods, args.ablations)
     render(data, args.results)
     print(f"done in {wall / 60:.1f} min; wrote {args.results / 'transfer.md'}")
 
 
-def merged(data: dict, earlier: dict, methods: tuple[str, ...]) -> dict:
-    """This run's rows of `methods` with the other methods' rows of the `earlier` run.
+def merged(data: dict, earlier: dict, methods: tuple[str, ...], ablations: bool = True) -> dict:
+    """This run's rows with the `earlier` run's rows of what this one did not run: the other
+    methods, and PAC-Net's ablations where it ran none.
 
-    Each source is trained again here; whether its error equals the earlier run's to the
-    bit says whether the kept rows would come out the same on this machine and code.
+    Each kept row keeps the run it was made in (`kept`: one entry per earlier run, with its
+    header and budgets). Each source is trained again here; whether its error equals the
+    earlier run's to the bit says whether the kept rows would come out the same on this
+    machine and code.
     """
     before = {(s["family"], s["seed"]): s["source_rel_l2"] for s in earlier["sources"]}
     same = [s["source_rel_l2"] == before.get((s["family"], s["seed"])) for s in data["sources"]]
-    kept = sorted({r["method"] for r in earlier["rows"] if r["method"] not in methods})
-    return {**data, "rows": data["rows"] + [r for r in earlier["rows"] if r["method"] not in methods],
-            "kept": {"methods": kept, "header": earlier["header"], "wall_seconds": earlier["wall_seconds"],
-                     "sources_reproduced": sum(same), "sources": len(same)}}
+    run = set(methods)
+
+    def ran(row: dict) -> bool:
+        return row["method"] in run and (ablations or not row["variant"].startswith("ablation"))
+
+    kept_rows = [r for r in earlier["rows"] if not ran(r)]
+    groups = kept_groups(earlier)
+    if not ablations and "pac" in run and not any(r["variant"] == BASELINE for r in kept_rows):
+        kept_rows += [{**r, "variant": BASELINE} for r in earlier["rows"]
+                      if r["method"] == "pac" and r["variant"] == "all points"]
+        next(g for g in groups if "pac" in g["made"])["made"].add(BASELINE)
+    for group in groups:
+        group["rows"] = sorted({label for r in kept_rows if (label := row_label(r)) in group["made"]})
+    this = {"sources_reproduced": sum(same), "sources": len(same), "against": earlier["header"]["date"]}
+    return {**data, "rows": data["rows"] + kept_rows,
+            "kept": [{k: v for k, v in g.items() if k != "made"} for g in groups if g["rows"]],
+            "reproduced": this}
+
+
+def row_label(row: dict) -> str:
+    """What a kept row is named by in the notes: its method, or its ablation."""
+    return row["variant"] if row["variant"].startswith("ablation") else row["method"]
+
+
+def kept_groups(earlier: dict) -> list[dict]:
+    """The runs the `earlier` results' rows were made in, each with the row labels it made
+    ("made"): the earlier run itself, and the runs it kept rows of (an older file keeps one)."""
+    older = earlier.get("kept", [])
+    older = [older] if isinstance(older, dict) else older
+    made_before = {label for group in older for label in group.get("rows", group.get("methods", []))}
+    own = {row_label(r) for r in earlier["rows"]} - made_before
+    groups = [{"header": earlier["header"], "wall_seconds": earlier["wall_seconds"],
+               "budgets": earlier["budgets"], "made": own}]
+    for group in older:
+        labels = set(group.get("rows", group.get("methods", [])))
+        groups.append({"header": group["header"], "wall_seconds": group["wall_seconds"],
+                       "budgets": group.get("budgets"), "made": labels})  # None: not recorded
+    return groups
 
 
 def render(data: dict, directory: Path, rerendered: bool = False) -> None:
@@ -346,12 +410,12 @@ def render(data: dict, directory: Path, rerendered: bool = False) -> None:
         f"process on one torch thread, {data.get('workers', 2)} at a time. Whole run: {data['wall_seconds'] / 60:.1f} min."
         + (" Tables and figures re-rendered from transfer.json by `python benchmarks/transfer.py --render`."
            if rerendered else ""),
-        *([kept_note(data["kept"])] if "kept" in data else []),
+        *kept_notes(data),
         "## Best method per pair (lowest median target error)\n\n" + markdown_table(*ranking(rows)),
         "## All points\n\n" + markdown_table(*summary(rows, "all points")),
         f"## Few target points ({few.split()[0]} interior points per target, Burgers)\n\n"
         + markdown_table(*summary(rows, few)),
-        "## PAC-Net ablation (Burgers)\n\n" + markdown_table(*ablation_table(rows)),
+        "## PAC-Net ablation (Burgers)\n\n" + baseline_note(rows) + markdown_table(*ablation_table(rows)),
         "## PAC-Net's prune scope (median over seeds [min, max])\n\n" + markdown_table(*scope_table(rows)),
         "Sources: " + ", ".join(f"{r['family']} seed {r['seed']} {r['source_rel_l2']:.2e} "
                                 f"({r['source_seconds']:.0f} s)" for r in data["sources"]),
@@ -362,16 +426,32 @@ def render(data: dict, directory: Path, rerendered: bool = False) -> None:
     plot_ablation(rows, directory / "transfer_ablation.png")
 
 
-def kept_note(kept: dict) -> str:
-    header = kept["header"]
-    return (f"Rows of {', '.join(kept['methods'])} are kept from an earlier run, `{header['command']}` on "
-            f"{header['date']} ({header['machine']}; whole run {kept['wall_seconds'] / 60:.1f} min); this run "
-            f"trained every source again and {kept['sources_reproduced']} of {kept['sources']} source errors "
-            "equal that run's to the bit"
-            + ("." if kept["sources_reproduced"] == kept["sources"] else
-               ": the other sources differ (another machine or code), so places against the kept rows compare "
-               "methods on different sources of the same budgets and are indicative.")
-            + " Compare seconds across the two runs as ratios of their machines.")
+def kept_notes(data: dict) -> list[str]:
+    """One paragraph per earlier run whose rows this file keeps: which rows, the run, its
+    budgets where they differ from this run's, and how many sources this run reproduced."""
+    kept = data.get("kept", [])
+    if not kept:
+        return []
+    kept = [kept] if isinstance(kept, dict) else kept
+    notes = []
+    for group in kept:
+        header, budgets = group["header"], group.get("budgets") or {}
+        differ = [f"{phase} {describe(Budget(**budget))}" for phase, budget in budgets.items()
+                  if Budget(**budget) != Budget(**data["budgets"][phase])]
+        labels = group.get("rows", group.get("methods", []))
+        notes.append(f"Rows of {', '.join(labels)} are kept from an earlier run, `{header['command']}` on "
+                     f"{header['date']} ({header['machine']}; whole run {group['wall_seconds'] / 60:.1f} min)"
+                     + (f", whose budgets differed: {'; '.join(differ)}" if differ else "")
+                     + (f"; PAC-Net's there ({BASELINE}) as that run's code made it, not as this run's"
+                        if BASELINE in labels else "") + ".")
+    reproduced = data.get("reproduced", kept[0])
+    notes.append(f"This run trained every source again and {reproduced['sources_reproduced']} of "
+                 f"{reproduced['sources']} source errors equal those of the run it kept rows from to the bit"
+                 + ("." if reproduced["sources_reproduced"] == reproduced["sources"] else
+                    ": the other sources differ (another machine or code), so places against the kept rows "
+                    "compare methods on different sources of the same budgets and are indicative.")
+                 + " Compare seconds across runs as ratios of their machines.")
+    return ["\n\n".join(notes)]
 
 
 def ranking(rows: list[dict]) -> tuple[list[str], list[list]]:

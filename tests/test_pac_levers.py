@@ -217,3 +217,37 @@ def test_gauss_newton_benchmark_quick_mode_has_an_exact_jacobian_and_a_falling_l
     assert "| lm | 4 |" in (tmp_path / "pac_gauss_newton.md").read_text()
     assert (tmp_path / "pac_gauss_newton.png").stat().st_size > 500
 
+
+
+def test_pac_takes_its_own_lm_steps_after_calibration_only_where_lm_serves(burgers, tiny_settings):
+    from pinn_pac.runs import TransferSettings, solve, transfer
+
+    target = create("burgers", nu=0.02)
+    budgets = TransferSettings(source=Budget(30, 10), allocate=Budget(0, 5), calibrate=Budget(0, 10))
+    source_run = solve(burgers, tiny_settings, budgets.source, progress=False)
+
+    def history(method, settings=tiny_settings, calibrate=budgets.calibrate, run=source_run):
+        (done,) = transfer(burgers, [target], settings, dataclasses.replace(budgets, calibrate=calibrate),
+                           (method,), progress=False, source_run=run)
+        return done.histories[f"pac {coefficient_key(target)}"]
+
+    finished, plain = history(PAC(lm_finish=7)), history(PAC(lm_finish=0))
+    assert (finished.step[-1], plain.step[-1]) == (17, 10)
+    at_ten = finished.step.index(10)
+    assert finished.loss[at_ten] == plain.loss[-1]  # the same calibration before the finish
+    assert finished.loss[-1] < plain.loss[-1]
+    # On top of the run's own finish, for every method.
+    assert history(PAC(lm_finish=7), calibrate=Budget(0, 10, finish=3)).step[-1] == 20
+    # None where the calibration is lm already, nor where lm cannot serve (causal weighting).
+    assert history(PAC(lm_finish=7), calibrate=Budget(0, 10, optimizer="lm")).step[-1] == 10
+    causal = dataclasses.replace(tiny_settings, causal=1.0)
+    causal_source = solve(burgers, causal, budgets.source, progress=False)
+    assert history(PAC(lm_finish=7), settings=causal, run=causal_source).step[-1] == 10
+
+
+def test_lm_finish_defaults_to_400_reads_old_records_as_none_and_refuses_negatives():
+    assert PAC().options.lm_finish == 400
+    assert PAC.from_record({"ratio": 0.3}).options.lm_finish == 0  # recorded before the option existed
+    assert PAC.from_record({"lm_finish": 5}).options.lm_finish == 5
+    with pytest.raises(ValueError, match="lm finish"):
+        PAC(lm_finish=-1)

@@ -345,7 +345,8 @@ def test_transfer_benchmark_quick_mode_runs_every_method(tmp_path):
     done = subprocess.run([sys.executable, str(script), "--quick", "--results", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = json.loads((tmp_path / "transfer.json").read_text())["rows"]
+    first = json.loads((tmp_path / "transfer.json").read_text())
+    rows = first["rows"]
     variants = {row["variant"] for row in rows}
     assert {"all points", "32 target points", "ablation ratio=0.7", "ablation no allocate", "ablation scope=global"} <= variants
     assert {row["method"] for row in rows if row["variant"] == "all points"} == set(METHODS)
@@ -368,8 +369,37 @@ def test_transfer_benchmark_quick_mode_runs_every_method(tmp_path):
     others = lambda table: [r for r in table if r["method"] != "pac"]  # noqa: E731
     assert others(merged["rows"]) == others(rows)  # kept as they were
     assert [r["rel_l2"] for r in merged["rows"] if r["method"] == "pac"] == [r["rel_l2"] for r in rows if r["method"] == "pac"]
-    assert merged["kept"]["sources_reproduced"] == merged["kept"]["sources"] == 1  # same code, same bits
+    assert merged["reproduced"]["sources_reproduced"] == merged["reproduced"]["sources"] == 1  # same code, same bits
     assert "kept from an earlier run" in (tmp_path / "transfer.md").read_text()
+    # A file from before kept rows named their runs (one "kept" dict, budgets without "finish")
+    # renders, and says no budget differed where none did.
+    old = {**merged, "kept": {**merged["kept"][0], "methods": merged["kept"][0]["rows"],
+                              **merged.pop("reproduced")},
+           "budgets": {phase: {k: v for k, v in budget.items() if k != "finish"}
+                       for phase, budget in merged["budgets"].items()}}
+    del old["kept"]["rows"], old["kept"]["budgets"], old["kept"]["against"]
+    (tmp_path / "transfer.json").write_text(json.dumps(old))
+    rendered = subprocess.run([sys.executable, str(script), "--render", "--results", str(tmp_path)],
+                              capture_output=True, text=True, timeout=300)
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    text = (tmp_path / "transfer.md").read_text()
+    assert "kept from an earlier run" in text and "budgets differed" not in text
+    no_ablations = subprocess.run([sys.executable, str(script), "--quick", "--methods", "pac", "--no-ablations",
+                                   "--results", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert no_ablations.returncode == 0, no_ablations.stderr[-2000:]
+    again = json.loads((tmp_path / "transfer.json").read_text())
+    ablation = lambda table: [r for r in table  # noqa: E731
+                              if r["variant"].startswith("ablation") and r["variant"] != "ablation baseline"]
+    assert ablation(again["rows"]) == ablation(merged["rows"]) != []  # kept, not run again
+    assert others(again["rows"]) == others(rows)
+    # Each kept row names the run that made it: the ablations the pac-only run, the others the first.
+    made = {tuple(group["rows"]): group["header"]["date"] for group in again["kept"]}
+    baseline = [r for r in again["rows"] if r["variant"] == "ablation baseline"]
+    assert made == {tuple(sorted({r["variant"] for r in ablation(rows) + baseline})): merged["header"]["date"],
+                    tuple(sorted({r["method"] for r in others(rows)})): first["header"]["date"]}
+    # The ablations are compared with the PAC-Net of the run that made them, kept beside them.
+    assert [{**r, "variant": "all points"} for r in baseline] == [
+        r for r in merged["rows"] if r["method"] == "pac" and r["variant"] == "all points"] != []
 
 
 @pytest.fixture(scope="module")

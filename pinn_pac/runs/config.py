@@ -142,7 +142,9 @@ class TransferSettings:
     """
 
     source: Budget = field(default_factory=lambda: Budget(adam_steps=1000, iterations=2500, adam_lr=5e-3))
-    allocate: Budget = field(default_factory=lambda: Budget(adam_steps=0, iterations=800))
+    #: Allocate as long as the source's quasi-Newton training: PAC-Net's allocated source then
+    #: keeps the trained one's accuracy (benchmarks/pac_levers.py, "long allocate").
+    allocate: Budget = field(default_factory=lambda: Budget(adam_steps=0, iterations=2500))
     calibrate: Budget = field(default_factory=lambda: Budget(adam_steps=0, iterations=2500))
 
     PHASES = ("source", "allocate", "calibrate")
@@ -187,7 +189,9 @@ class TransferJob:
     targets: list[dict[str, float]]
     settings: Settings
     budgets: TransferSettings
-    #: Each method as {"name": ..., "options": {...}} (see `transfer.METHODS`).
+    #: Each method as {"name": ..., "options": {...}} (see `transfer.METHODS`); an option left
+    #: out means what it meant before it existed (`TransferMethod.from_record`: for PAC-Net, no
+    #: lm finish), so write `method.options_dict()` to get today's defaults.
     methods: list[dict]
     target_points: int | None = None
     #: Where the family comes from (`equations.EquationSource.as_record`).

@@ -132,7 +132,7 @@ class TransferInFolder(_InFolder):
         self.job, self.runtime = job, runtime
         self.source = family(**job.source)
         self.targets = [self.source.with_coefficients(**t) for t in job.targets]
-        self.methods = [METHODS[m["name"]](**m["options"]) for m in job.methods]
+        self.methods = [METHODS[m["name"]].from_record(m["options"]) for m in job.methods]
         check_transfer(self.source, self.targets, job.settings, self.methods, job.target_points, runtime.executor,
                        store)
         check_run(self.source, job.settings, job.budgets.source)

@@ -54,7 +54,7 @@ def _load(payload: dict[str, Any], device: str, relocate: str | None, allow_chan
     name = payload.get("method", DEFAULT_METHOD)
     cls = METHODS[name]
     known = {f.name for f in cls.option_fields()}
-    method = cls(**{k: v for k, v in payload.get("options", {}).items() if k in known})
+    method = cls.from_record({k: v for k, v in payload.get("options", {}).items() if k in known})
     targets = [source.with_coefficients(**target["coefficients"]) for target in payload["targets"]]
     # The network the method was prepared from: its own state replaces it where it keeps one.
     network.load_state_dict(payload["network"], strict=True)

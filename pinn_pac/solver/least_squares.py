@@ -47,6 +47,28 @@ def check_least_squares(equation: Equation, causal: float = 0.0, rows: int = 0, 
                          f"{rows * weights * 8 / 2**30:.1f} GiB; use fewer points or another optimizer")
 
 
+def check_rows(loss: PhysicsLoss, network: TanhNetwork) -> None:
+    """Refuse, before any work, lm steps on `network` and `loss` that `LeastSquares` cannot
+    serve: another loss or network than one member's, or what `check_least_squares` refuses."""
+    if not (isinstance(loss, PhysicsLoss) and isinstance(network, TanhNetwork)
+            and type(network).forward is TanhNetwork.forward):
+        raise InputError("optimizer lm trains one member's network (a plain tanh pass) on its physics loss "
+                         f"(got a {type(loss).__name__} of a {type(network).__name__})")
+    entries = sum(w.numel() + b.numel() for w, b in network.affine_layers())
+    rows = len(loss.points.interior) * len(loss.equation.outputs) + sum(
+        len(c.points) * len(c.condition.fields) for c in loss.points.conditions)
+    check_least_squares(loss.equation, loss.causal, rows, entries)
+
+
+def serves(loss: PhysicsLoss, network: TanhNetwork) -> bool:
+    """Whether lm steps can train `network` on `loss` (nothing `check_rows` refuses)."""
+    try:
+        check_rows(loss, network)
+    except InputError:
+        return False
+    return True
+
+
 def _conditions(equation: Equation) -> list:
     """The family's conditions whose `fields` name what they compare (Neumann and Robin terms
     take first derivatives along the normal: pure ones)."""
@@ -100,14 +122,7 @@ class LeastSquares:
 
     def __init__(self, loss: PhysicsLoss, network: TanhNetwork, parameters: list[torch.nn.Parameter],
                  penalty: Callable[[], torch.Tensor] | None = None) -> None:
-        if not (isinstance(loss, PhysicsLoss) and isinstance(network, TanhNetwork)
-                and type(network).forward is TanhNetwork.forward):
-            raise InputError("optimizer lm trains one member's network (a plain tanh pass) on its physics loss "
-                             f"(got a {type(loss).__name__} of a {type(network).__name__})")
-        entries = sum(w.numel() + b.numel() for w, b in network.affine_layers())
-        rows = len(loss.points.interior) * len(loss.equation.outputs) + sum(
-            len(c.points) * len(c.condition.fields) for c in loss.points.conditions)
-        check_least_squares(loss.equation, loss.causal, rows, entries)
+        check_rows(loss, network)
         self.loss, self.network, self.parameters, self.penalty = loss, network, parameters, penalty
         entry_of = _layer_entries(network, parameters)
         self.columns = _columns_by_layer(network, entry_of)
@@ -200,7 +215,8 @@ def _layer_entries(network: TanhNetwork, parameters: list[torch.nn.Parameter]) -
     if not flat.requires_grad:
         raise InputError("optimizer lm: the network's layers do not depend on the trained parameters")
     ones = torch.autograd.grad(flat, parameters, torch.ones_like(flat), retain_graph=True, allow_unused=True)
-    numbers = torch.autograd.grad(flat, parameters, torch.arange(1, len(flat) + 1, dtype=flat.dtype), allow_unused=True)
+    numbers = torch.autograd.grad(flat, parameters, torch.arange(1, len(flat) + 1, dtype=flat.dtype, device=flat.device),
+                                  allow_unused=True)
     if any(g is None or not torch.all((g == 1) | (g == 0)) for g in ones):
         raise InputError("optimizer lm trains weights that are entries of the network's layers (a plain "
                          "network's, PAC-Net's freed weights), not ones that enter through a product (LoRA)")
@@ -215,7 +231,7 @@ def _columns_by_layer(network: TanhNetwork, entry_of: torch.Tensor) -> list[tupl
     """Per layer: the Jacobian's columns that are entries of its weight and those entries (as
     flattened), then the same for its bias."""
     columns, start = [], 0
-    positions = torch.arange(len(entry_of))
+    positions = torch.arange(len(entry_of), device=entry_of.device)
     for weight, bias in network.affine_layers():
         parts = []
         for size in (weight.numel(), bias.numel()):

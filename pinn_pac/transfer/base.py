@@ -96,6 +96,13 @@ class TransferMethod(ABC):
         self.options = self.Options(**options)
 
     @classmethod
+    def from_record(cls, options: dict[str, Any]) -> "TransferMethod":
+        """The method a run recorded with `options`: an option the record lacks (made before
+        the option existed) means what the run did then (`Options.RECORDED_BEFORE`), not
+        today's default."""
+        return cls(**{**getattr(cls.Options, "RECORDED_BEFORE", {}), **options})
+
+    @classmethod
     def option_fields(cls) -> list:
         """The fields of this method's options (name, type, default, help, choices)."""
         return [f for f in fields(cls.Options) if f.default is not MISSING]
