@@ -377,19 +377,29 @@ def row_label(row: dict) -> str:
     return row["variant"] if row["variant"].startswith("ablation") else row["method"]
 
 
+def recorded_kept(data: dict) -> list[dict]:
+    """The runs a results file keeps rows of, as recorded: a list, or one dict in files made
+    before kept rows named their runs."""
+    kept = data.get("kept", [])
+    return [kept] if isinstance(kept, dict) else kept
+
+
+def kept_labels(group: dict) -> list[str]:
+    """The row labels a recorded kept run made (older files name its methods only)."""
+    return group.get("rows", group.get("methods", []))
+
+
 def kept_groups(earlier: dict) -> list[dict]:
     """The runs the `earlier` results' rows were made in, each with the row labels it made
     ("made"): the earlier run itself, and the runs it kept rows of (an older file keeps one)."""
-    older = earlier.get("kept", [])
-    older = [older] if isinstance(older, dict) else older
-    made_before = {label for group in older for label in group.get("rows", group.get("methods", []))}
+    older = recorded_kept(earlier)
+    made_before = {label for group in older for label in kept_labels(group)}
     own = {row_label(r) for r in earlier["rows"]} - made_before
     groups = [{"header": earlier["header"], "wall_seconds": earlier["wall_seconds"],
                "budgets": earlier["budgets"], "made": own}]
     for group in older:
-        labels = set(group.get("rows", group.get("methods", [])))
         groups.append({"header": group["header"], "wall_seconds": group["wall_seconds"],
-                       "budgets": group.get("budgets"), "made": labels})  # None: not recorded
+                       "budgets": group.get("budgets"), "made": set(kept_labels(group))})  # None: not recorded
     return groups
 
 
@@ -429,16 +439,15 @@ def render(data: dict, directory: Path, rerendered: bool = False) -> None:
 def kept_notes(data: dict) -> list[str]:
     """One paragraph per earlier run whose rows this file keeps: which rows, the run, its
     budgets where they differ from this run's, and how many sources this run reproduced."""
-    kept = data.get("kept", [])
+    kept = recorded_kept(data)
     if not kept:
         return []
-    kept = [kept] if isinstance(kept, dict) else kept
     notes = []
     for group in kept:
         header, budgets = group["header"], group.get("budgets") or {}
         differ = [f"{phase} {describe(Budget(**budget))}" for phase, budget in budgets.items()
                   if Budget(**budget) != Budget(**data["budgets"][phase])]
-        labels = group.get("rows", group.get("methods", []))
+        labels = kept_labels(group)
         notes.append(f"Rows of {', '.join(labels)} are kept from an earlier run, `{header['command']}` on "
                      f"{header['date']} ({header['machine']}; whole run {group['wall_seconds'] / 60:.1f} min)"
                      + (f", whose budgets differed: {'; '.join(differ)}" if differ else "")
