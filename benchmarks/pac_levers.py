@@ -57,6 +57,11 @@ class Variant(NamedTuple):
     lm_steps: int = 0
     finish_steps: int = 0
 
+    @property
+    def pac_options(self) -> dict | None:
+        """PAC-Net's options as this variant runs it (None: LoRA), from `BASE_OPTIONS`."""
+        return None if self.options is None else {**BASE_OPTIONS, **self.options}
+
 
 VARIANTS = {
     "lora": Variant(None),
@@ -104,7 +109,7 @@ def run_job(job: tuple[str, int, bool, tuple[str, ...]]) -> dict:
     rows = []
     for label in variants:
         variant = VARIANTS[label]
-        method = "lora" if variant.options is None else PAC(**{**BASE_OPTIONS, **variant.options})
+        method = "lora" if variant.options is None else PAC(**variant.pac_options)
         budgets = variant_budgets(variant, base, config["source"].iterations, short_allocate(quick, base))
         for run in transfer(source, targets, settings, budgets, (method,),
                             progress=False, source_run=source_run):
@@ -226,14 +231,14 @@ def main() -> None:
         rows += [r for r in earlier["rows"] if (r["variant"], r["seed"]) not in
                  {(v, seed) for v in variants for seed in seeds}]
         runs = earlier["runs"] + runs
+    recorded = TransferSettings(allocate=config["allocate"], calibrate=config["calibrate"])
     data = {"header": runs[-1]["header"], "runs": runs, "settings": asdict(config["settings"]),
             "budgets": {k: asdict(config[k]) for k in ("source", "allocate", "calibrate")},
-            "variants": {label: {"options": None if variant.options is None else {**BASE_OPTIONS, **variant.options},
+            "variants": {label: {"options": variant.pac_options,
                                  **{phase: asdict(getattr(budgets, phase)) for phase in ("allocate", "calibrate")}}
                          for label, variant in VARIANTS.items()
-                         for budgets in [variant_budgets(variant, TransferSettings(
-                             allocate=config["allocate"], calibrate=config["calibrate"]), config["source"].iterations,
-                             short_allocate(args.quick, TransferSettings(allocate=config["allocate"])))]},
+                         for budgets in [variant_budgets(variant, recorded, config["source"].iterations,
+                                                         short_allocate(args.quick, recorded))]},
             "rows": rows, "wins_over_lora": wins(rows)}
     text = render(data, write=not args.quick)
     print(text)
