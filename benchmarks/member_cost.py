@@ -107,6 +107,12 @@ CASES["burgers-nearest-lm"] = {**CASES["burgers"], "family": "burgers",
                                "levers": [*NEAREST_LM, "--calibrate-iterations", "80"]}
 CASES["burgers-nearest-lm-120"] = {**CASES["burgers"], "family": "burgers",
                                    "levers": [*NEAREST_LM, "--calibrate-iterations", "120"]}
+#: PAC-Net at every default, no lever set: a member as `transfer --from` makes it out of the
+#: box (the first line of issue 38 as written). Diffusion grows by 4 members, not 16: at the
+#: defaults each costs minutes.
+CASES["burgers-defaults"] = {**CASES["burgers"], "family": "burgers", "levers": []}
+CASES["diffusion-defaults"] = {**CASES["diffusion"], "family": "diffusion", "levers": [],
+                               "targets": "kappa=0.05..0.2:4:log", "scratch_error": "median"}
 
 
 def family_of(name: str) -> str:

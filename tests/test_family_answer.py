@@ -223,3 +223,27 @@ def test_network_fields_are_made_once_per_network_and_point_set():
     moved = points + 1.0  # other points: made again
     assert torch.equal(kept.get(first, ("u",), moved, make(first, moved))["u"], first(moved))
     assert made == [first, second, first]
+
+
+def test_a_transfer_run_learns_its_familys_indicator_once_and_answers_take_it_from_there(
+        family_run, transfer_run):  # noqa: F811
+    from pinn_pac.runs.family_answer import FAMILY_INDICATOR
+
+    assert FAMILY_INDICATOR not in load_runs(transfer_run)[0].metadata  # two members: neither lies between others
+    loaded = load_runs(family_run)[0]
+    learned = loaded.metadata[FAMILY_INDICATOR]
+    members = [(equation, network) for _, equation, network, _ in loaded.models]
+    assert learned["members"] == [equations.coefficient_key(m) for m, _ in members]
+    values = [m.coefficients["nu"] for m, _ in members]
+    inside = [min(values) < v < max(values) for v in values]
+    assert [ratio is not None for ratio in learned["ratios"]] == inside and any(inside)
+    settings = saved_settings(loaded.metadata)
+    target = members[0][0].with_coefficients(nu=0.05 / math.pi)
+    taken = answer_from_family(target, members, settings, learned=learned)
+    again = answer_from_family(target, members, settings)  # learned here: the same ratios, from the reloaded run
+    assert taken.indicator == pytest.approx(again.indicator, rel=1e-9) and taken.loss == again.loss
+    other = {**learned, "members": learned["members"][:-1]}  # learned of other members: not taken
+    assert answer_from_family(target, members, settings, learned=other).indicator == again.indicator
+    doubled = {**learned, "ratios": [None if r is None else 2 * r for r in learned["ratios"]]}
+    assert answer_from_family(target, members, settings, learned=doubled).indicator == pytest.approx(
+        2 * again.indicator, rel=1e-12)

@@ -16,9 +16,11 @@ The error indicator needs no reference. An answer's error follows the root of it
 residual, by a ratio that depends on the equation and on where in the family it is; the ratio is
 learned there: each of the few members nearest to the new one is answered from the others and
 compared with itself (leave one out), and the largest ratio times the new answer's root loss is
-the estimate. With fewer than three members (nothing to leave out) it is the distance between
-the answer and the secant of the two nearest members. How it tracks the true error is measured
-in benchmarks/family_answer.py.
+the estimate. Those ratios belong to the family, not to the new member: a transfer run learns
+them once when it saves (`learn_indicator`, kept in its checkpoint), and an answer takes them
+from there, so that it fits one reduced basis, its own. With fewer than three members (nothing to
+leave out) it is the distance between the answer and the secant of the two nearest members. How
+it tracks the true error is measured in benchmarks/family_answer.py.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
 
-from equations import Equation
+from equations import Equation, coefficient_key
 from equations.errors import InputError
 
 from ..solver.posing import Posing
@@ -46,6 +49,8 @@ ANSWER_POINTS = 4000
 FEATURED_MEMBERS = 4
 #: The members nearest a new one whose features of the hidden layer before the last join too.
 DEEP_FEATURED_MEMBERS = 2
+#: Where a checkpoint keeps what the indicator learned of its family (`learn_indicator`).
+FAMILY_INDICATOR = "family_indicator"
 #: Members near a new one that the indicator answers from the others, to learn how the error
 #: follows the residual there.
 CHECKED_MEMBERS = 2
@@ -97,7 +102,7 @@ def _fit(equation: Equation, members: list[tuple[Equation, nn.Module]], settings
     (every member's last layer chosen anew at once), which is the answer (see the module).
     `kept` holds (and is given) the members' own fields at the loss's points."""
     known = [m for m, _ in members]
-    eager = replace(settings, derivative_method="forward", causal=0.0, balance=False)
+    eager = replace(settings, derivative_method="forward", causal=0.0, balance=False, rad_every=0)  # fixed points
     loss = physics_loss(equation, eager, n_interior=points)
     affine = AffineFields(loss, [MemberBasis(network, layers=0) for _, network in members], kept)
     nearest, other = two_nearest(equation, known, known[0])
@@ -133,24 +138,49 @@ def _relative_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b).clamp_min(1e-300))
 
 
+def _member_ratio(k: int, members: list[tuple[Equation, nn.Module]], settings: Settings, points: int,
+                  kept: NetworkFields) -> float | None:
+    """How the error of member `k` answered from the others follows the root of that answer's
+    loss (None where it lies outside the others' range: they cannot answer it)."""
+    others = members[:k] + members[k + 1:]
+    member, network = members[k]
+    try:
+        check_within(member, [m for m, _ in others])
+    except InputError:
+        return None
+    fit = _fit(member, others, settings, points, kept)
+    with torch.no_grad():
+        itself = Posing(member, settings.posing).predict(network, fit.interior)
+    return _relative_distance(fit.solution, itself) / max(math.sqrt(fit.loss), 1e-300)
+
+
+def learn_indicator(members: list[tuple[Equation, nn.Module]], settings: Settings,
+                    points: int = ANSWER_POINTS) -> dict[str, Any] | None:
+    """What the error indicator learns of a family once (see the module): each member's ratio
+    of error to root loss, answered from the others, beside the members and points it holds for
+    (a checkpoint keeps it; `answer_from_family` takes it where they are the same). None for
+    fewer than three members: none can be answered from the others."""
+    if len(members) < 3:
+        return None
+    kept = NetworkFields()
+    return {"members": [coefficient_key(m) for m, _ in members], "points": points,
+            "ratios": [_member_ratio(k, members, settings, points, kept) for k in range(len(members))]}
+
+
 def _error_per_residual(equation: Equation, members: list[tuple[Equation, nn.Module]], settings: Settings,
-                        points: int, kept: NetworkFields) -> float | None:
+                        points: int, kept: NetworkFields, learned: dict[str, Any] | None) -> float | None:
     """How the error of a reduced-basis answer follows the root of its loss near `equation`:
-    the largest ratio over the `CHECKED_MEMBERS` members nearest to it, each answered from
-    the others and compared with itself (None where no member lies inside the others' range)."""
+    the largest ratio over the `CHECKED_MEMBERS` members nearest to it that lie inside the
+    others' range (None where none does), taken from `learned` where it was learned of these
+    members on as many points."""
     known = [m for m, _ in members]
+    same = (learned is not None and learned.get("points") == points
+            and learned.get("members") == [coefficient_key(m) for m in known])
     ratios = []
     for k in _nearest_first(equation, known):
-        others = members[:k] + members[k + 1:]
-        member, network = members[k]
-        try:
-            check_within(member, [m for m, _ in others])
-        except InputError:
-            continue  # an end member: the others cannot answer it
-        fit = _fit(member, others, settings, points, kept)
-        with torch.no_grad():
-            itself = Posing(member, settings.posing).predict(network, fit.interior)
-        ratios.append(_relative_distance(fit.solution, itself) / max(math.sqrt(fit.loss), 1e-300))
+        ratio = learned["ratios"][k] if same else _member_ratio(k, members, settings, points, kept)
+        if ratio is not None:
+            ratios.append(ratio)
         if len(ratios) == CHECKED_MEMBERS:
             break
     return max(ratios) if ratios else None
@@ -165,11 +195,12 @@ def family_network(equation: Equation, members: list[tuple[Equation, nn.Module]]
 
 
 def answer_from_family(equation: Equation, members: list[tuple[Equation, nn.Module]], settings: Settings,
-                       points: int = ANSWER_POINTS, kept: NetworkFields | None = None) -> FamilyAnswer:
+                       points: int = ANSWER_POINTS, kept: NetworkFields | None = None,
+                       learned: dict[str, Any] | None = None) -> FamilyAnswer:
     """`equation` (a new member of the family) answered by the reduced basis of `members`
     (each a trained member and its network, two or more, the source first), trained with
-    `settings`; its indicator as the module says. `kept` carries the members' own fields from
-    one answer to the next."""
+    `settings`; its indicator as the module says, from `learned` (`learn_indicator`'s) where it
+    holds for these members. `kept` carries the members' own fields from one answer to the next."""
     if len(members) < 2:
         raise InputError("a family answer needs two or more trained members")
     known = [m for m, _ in members]
@@ -177,7 +208,7 @@ def answer_from_family(equation: Equation, members: list[tuple[Equation, nn.Modu
     began = time.perf_counter()
     kept = kept or NetworkFields()
     fit = _fit(equation, members, settings, points, kept)
-    ratio = _error_per_residual(equation, members, settings, points, kept)
+    ratio = _error_per_residual(equation, members, settings, points, kept, learned)
     indicator = _relative_distance(fit.solution, fit.secant) if ratio is None else ratio * math.sqrt(fit.loss)
     return FamilyAnswer(equation, fit.network, known,
                         loss=fit.loss, start_loss=fit.start_loss, indicator=indicator,

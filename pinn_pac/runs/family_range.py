@@ -15,7 +15,7 @@ from equations.errors import InputError
 
 from .assemble import evaluator_for
 from .coefficients import varying_coefficients
-from .family_answer import answer_from_family
+from .family_answer import FAMILY_INDICATOR, answer_from_family
 from .plots import coefficient_axes, save_figure
 from .reduced_basis import NetworkFields
 from .reload import LoadedRun, saved_settings
@@ -66,7 +66,8 @@ def family_range(loaded: LoadedRun, count: int = RANGE_ANSWERS) -> tuple[str, li
     answers, kept = [], NetworkFields()
     for value in spread(min(values), max(values), count):
         equation = members[0][0].with_coefficients(**{name: float(value)})
-        answer = answer_from_family(equation, members, settings, kept=kept)
+        answer = answer_from_family(equation, members, settings, kept=kept,
+                                    learned=loaded.metadata.get(FAMILY_INDICATOR))
         evaluator = evaluator_for(equation, settings)
         error = evaluator(answer.network).rel_l2 if evaluator.reference is not None else None
         answers.append(RangePoint(float(value), error, answer.indicator, answer.seconds))

@@ -25,7 +25,7 @@ from ..solver.derivatives import parse_derivatives
 from ..solver.evaluate import near_region, network_placement
 from ..solver.posing import Posing
 from .coefficients import parse_assignments, parse_value
-from .family_answer import FamilyAnswer, answer_from_family
+from .family_answer import FAMILY_INDICATOR, FamilyAnswer, answer_from_family
 from .reload import load_runs, saved_settings
 
 #: Most points predicted (or written by `pinn-pac reference --grid`): 80 MB of float64 per field.
@@ -102,7 +102,8 @@ def load_model(run_dir: Path, model: str | None = None, method: str | None = Non
         held = "; ".join(f"{role} {k}" for k, (role, _, _) in by_key.items())
         raise InputError(f"no model {model!r} in {run_dir}; it holds {held}")
     members = [(equation, network) for _, equation, network, _ in loaded.models]
-    answer = answer_from_family(wanted, members, saved_settings(loaded.metadata))
+    answer = answer_from_family(wanted, members, saved_settings(loaded.metadata),
+                                learned=loaded.metadata.get(FAMILY_INDICATOR))
     return SavedModel("family answer", wanted, answer.network, conditions, answer)
 
 

@@ -198,7 +198,9 @@ class AffineFields:
             fields += [self._detached(f) for f in basis.posed_fields(loss, interior, kept)]
         self.base = fields[0]
         varying = [name for name in fields[0] if name not in loss.equation.inputs]  # the inputs are the points
-        self.parts = {name: torch.stack([f[name] - fields[0][name] for f in fields[1:]]) for name in varying}
+        #: Each varying field's change per unit weight, as (points, functions), one column per function.
+        self.columns = {name: torch.stack([(f[name] - fields[0][name]).flatten() for f in fields[1:]], dim=1)
+                        for name in varying}
         functions = [f for basis in bases for f in basis.functions]
         mismatches = [self._mismatches(n) for n in [zero, *functions]]
         self.mismatch_base = mismatches[0]
@@ -218,8 +220,8 @@ class AffineFields:
         return torch.cat(rows) if rows else like.new_zeros(0)
 
     def _combined(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {**self.base, **{name: self.base[name] + (weights @ part.flatten(1)).view_as(self.base[name])
-                                for name, part in self.parts.items()}}
+        return {**self.base, **{name: self.base[name] + (columns @ weights).view_as(self.base[name])
+                                for name, columns in self.columns.items()}}
 
     def _scaled(self, residual: torch.Tensor, mismatch: torch.Tensor) -> torch.Tensor:
         """Residual and condition rows (the first dimension) scaled so that the sum of their
@@ -239,17 +241,20 @@ class AffineFields:
         """d rows / d weights. A residual is pointwise in the fields, so one backward pass per
         residual column gives each point's partial derivatives, and the chain rule through the
         affine fields does the rest (no forward-mode machinery, whose first use costs seconds)."""
-        fields = {name: value.detach().requires_grad_(name in self.parts)
+        fields = {name: value.detach().requires_grad_(name in self.columns)
                   for name, value in self._combined(weights).items()}
         residual = self.loss.equation.residual(fields)
         residual = residual.reshape(len(residual), -1)
-        varying = [fields[name] for name in self.parts]
-        columns = []
+        varying = [fields[name] for name in self.columns]
+        blocks = []
         for column in residual.unbind(dim=1):
             grads = torch.autograd.grad(column.sum(), varying, retain_graph=True, allow_unused=True)
-            columns.append(sum(grad[:, :1] * self.parts[name][..., 0].T
-                               for (name, grad) in zip(self.parts, grads) if grad is not None))
-        residual_jacobian = torch.stack(columns, dim=1).flatten(0, 1)
+            block = weights.new_zeros(len(residual), len(weights))
+            for name, grad in zip(self.columns, grads):
+                if grad is not None:
+                    block.addcmul_(grad[:, :1], self.columns[name])
+            blocks.append(block)
+        residual_jacobian = torch.stack(blocks, dim=1).flatten(0, 1)
         return self._scaled(residual_jacobian, self.mismatch_parts.T)
 
     def solution(self, weights: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ from ..transfer import DEFAULT_METHOD, make_method
 from ..transfer.base import TransferContext, TransferMethod
 from .assemble import apply_threads, check_run, evaluator_for, physics_loss, transfer_context
 from .config import Settings, TransferSettings
+from .family_answer import FAMILY_INDICATOR, learn_indicator
 from .parallel import TargetExecutor
 from .records import Record, SolveRun, TransferRun
 from .solve_job import run_metadata, solve, stored_solve
@@ -194,6 +195,13 @@ class _TransferJob:
         )
         checkpoint = {k: v for k, v in saved.items() if k != "prepare"}
         checkpoint["targets"] = target_states
+        members = [(source, source_model), *((t, networks[coefficient_key(t)]) for t in context.targets)]
+        try:
+            learned = learn_indicator(members, self.settings)
+        except InputError:  # a family the reduced basis refuses: `predict --model` says why when asked
+            learned = None
+        if learned is not None:
+            checkpoint[FAMILY_INDICATOR] = learned
         return TransferRun(
             source, context.targets, self.settings, self.transfer_settings, method,
             [source_record] + target_records, histories, evaluators, networks, checkpoint,
