@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
                               loss_for=lambda equation, **_: source_loss, n_interior=settings.n_interior,
                               new_network=lambda equation: build_network(equation, settings))
     # The prune it was measured with, and no lm steps after each calibration (as the others here).
-    chain = make_method("pac", warm_start="nearest", scope="global", lm_finish=0)
+    chain = make_method("pac", warm_start="nearest", scope="global", lm_finish=0, member_steps=0)
     chain.prepare(context, Budget(adam_steps=0, iterations=100, optimizer="lbfgs"), progress=False)
     pac = chain.pac  # the same allocated source serves every way of calibrating
     source_error = Evaluator(source)(pac.source_view()).rel_l2

@@ -1,8 +1,9 @@
 """A family of 16 Burgers targets from one source: one process, a process pool, a local Ray.
 
 One source (nu = 0.01/pi) is trained once, with a first target outside the family's range
-(`pinn-pac transfer burgers --targets nu=0.06/pi --thread-invariant`: one thread and two give
-the same bits). Each way of running then
+(`pinn-pac transfer burgers --targets nu=0.06/pi --warm-start zero --thread-invariant`: every
+target from the source, so that every way does the same work; one thread and two give the
+same bits). Each way of running then
 adds the same 16 targets to its own copy of that run with `pinn-pac transfer --from RUN
 --targets ...`, as a user types it:
 
@@ -60,7 +61,10 @@ def measure(folder: Path, quick: bool, derivatives: str) -> dict:
     # One thread and two give the same bits with MKL's strict mode; the quick harness runs every
     # way on one thread instead, which needs no strict mode (CPUs where it does not hold run it too).
     same_bits = ["--threads", "1"] if quick else ["--thread-invariant"]
-    source_command = ["transfer", "burgers", "--targets", config["first_target"], *same_bits, *config["options"]]
+    # Every target from the source: the same work in every way (at the default warm start one
+    # process starts each target from its calibrated neighbour, and workers from the source).
+    source_command = ["transfer", "burgers", "--targets", config["first_target"], "--warm-start", "zero", *same_bits,
+                      *config["options"]]
     source_seconds = pinn_pac([*source_command, "--out", str(base)])
     runs = {}
     for mode, options in MODES.items():

@@ -41,9 +41,10 @@ LM_STEPS, LONG_LM_STEPS = 120, 400
 #: lm steps that finish a calibration (`--calibrate-finish`) where a variant asks for them.
 FINISH_STEPS = 60
 #: The Allocate every lever was first measured against (the command line's default before the
-#: long Allocate became it), and the options of that PAC-Net: no lm steps of its own.
+#: long Allocate became it), and the options of that PAC-Net: no lm steps of its own, every
+#: target from the source (the transfer benchmark's work).
 SHORT_ALLOCATE = Budget(adam_steps=0, iterations=800)
-BASE_OPTIONS = {"lm_finish": 0}
+BASE_OPTIONS = {"lm_finish": 0, "warm_start": "zero"}
 
 
 class Variant(NamedTuple):

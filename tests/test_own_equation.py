@@ -81,8 +81,10 @@ def test_a_users_file_goes_through_solve_evaluate_and_predict(user_file, tmp_pat
 
 
 def test_a_users_file_goes_through_transfer_with_workers_from_and_resume(user_file, killed_at):
-    assert main(["transfer", user_file, "--targets", "r=2..4:3", *TINY, *SHORT, "--workers", "2", "--out", "t"]) == 0
-    assert main(["transfer", user_file, "--targets", "r=2..4:3", *TINY, *SHORT, "--out", "one"]) == 0
+    same_work = ["--warm-start", "zero"]  # at the default, one process starts targets from their neighbours
+    assert main(["transfer", user_file, "--targets", "r=2..4:3", *TINY, *SHORT, *same_work, "--workers", "2",
+                 "--out", "t"]) == 0
+    assert main(["transfer", user_file, "--targets", "r=2..4:3", *TINY, *SHORT, *same_work, "--out", "one"]) == 0
     assert records(Path("t")) == records(Path("one"))  # two worker processes, one process: the same records
     with killed_at(lambda piece, _: piece.startswith("pac/r=5")):
         main(["transfer", "--from", "t", "--targets", "r=5,r=6", "--quiet"])

@@ -28,8 +28,8 @@ SOURCE = create("burgers", nu=0.02 / math.pi)
 TARGETS = [SOURCE.with_coefficients(nu=value / math.pi) for value in (0.01, 0.015, 0.03)]
 
 
-def records(executor) -> list[dict]:
-    runs = transfer(SOURCE, TARGETS, SETTINGS, BUDGETS, ("pac", "lora", "parametric"), progress=False,
+def records(executor, pac: PAC | str = PAC(warm_start="zero")) -> list[dict]:
+    runs = transfer(SOURCE, TARGETS, SETTINGS, BUDGETS, (pac, "lora", "parametric"), progress=False,
                     executor=executor)
     return [{k: v for k, v in record.as_dict().items() if k != "seconds"} for run in runs for record in run.records]
 
@@ -42,6 +42,17 @@ def in_process() -> list[dict]:
 def test_process_pool_gives_the_same_records(in_process):
     assert records(ProcessPool(2, threads=1)) == in_process
     assert len(in_process) == 3 * 4 and all(math.isfinite(r["rel_l2"]) for r in in_process)
+
+
+def test_pac_at_its_default_warm_start_starts_targets_in_workers_from_the_source(in_process):
+    """"auto" is "nearest" in one process (0.01/pi starts from the calibrated 0.015/pi there);
+    a worker holds only the source, so in a pool every target starts from it: the records of
+    warm start "zero"."""
+    def by_target(rows):
+        return sorted(rows, key=lambda r: (r["method"] or "", sorted(r["coefficients"].items())))
+    pooled = records(ProcessPool(2, threads=1), "pac")
+    assert by_target(pooled) == by_target(in_process)
+    assert by_target(records(None, "pac")) != by_target(in_process)
 
 
 def test_local_ray_gives_the_same_records(in_process):
@@ -101,7 +112,7 @@ def test_command_line_workers_write_the_family_and_match_one_process(tmp_path, c
               "--width", "8", "--depth", "2", "--points", "200", "--condition-points", "32", "--rad-every", "20",
               "--rad-candidates", "1000", "--source-adam", "20", "--source-iterations", "30",
               "--allocate-iterations", "10", "--calibrate-iterations", "30", "--derivatives", "autograd",
-              "--threads", "1", "--quiet"]
+              "--threads", "1", "--warm-start", "zero", "--quiet"]  # the same work in both ways
     assert main([*common, "--out", str(tmp_path / "one")]) == 0
     assert main([*common, "--workers", "2", "--out", str(tmp_path / "two")]) == 0
     capsys.readouterr()

@@ -168,11 +168,12 @@ def test_pac_without_allocate_only_zeroes_the_freed_weights(context):
         assert torch.equal(new[kept], old[kept]) and torch.all(new[~kept] == 0)
 
 
-@pytest.mark.parametrize("warm_start", ["zero", "nearest"])
+@pytest.mark.parametrize("warm_start", ["zero", "nearest", "auto"])
 def test_pac_warm_start_begins_at_the_nearest_calibrated_target(context, warm_start):
     """Untrained (zero-step) calibrations keep their starting point, which shows where they began:
-    at the calibrated neighbour when it is nearer than the source, else at the source's zeros."""
-    method = make_method("pac", ratio=0.5, warm_start=warm_start)
+    at the calibrated neighbour when it is nearer than the source, else at the source's zeros
+    ("auto" in one process is "nearest")."""
+    method = make_method("pac", ratio=0.5, warm_start=warm_start, member_steps=0)
     method.prepare(context, Budget(adam_steps=0, iterations=5), progress=False)
     source = context.source
     nu = source.coefficients["nu"]
@@ -185,8 +186,31 @@ def test_pac_warm_start_begins_at_the_nearest_calibrated_target(context, warm_st
     assert any(values.abs().max() > 0 for values in calibrated)
     started = method.pac.target_adapter(coefficient_key(near_first))
     for values, expected in zip(started, calibrated):
-        assert torch.equal(values, expected if warm_start == "nearest" else torch.zeros_like(values))
+        assert torch.equal(values, expected if warm_start != "zero" else torch.zeros_like(values))
     assert all(torch.all(v == 0) for v in method.pac.target_adapter(coefficient_key(near_source)))
+
+
+def test_pac_calibrates_a_target_within_the_familys_reach_by_member_steps_of_lm(context):
+    """The first target (3 nu, from the source) takes the calibration budget and the lm finish;
+    one whose start lies no farther from it than the farthest calibrated member lies from the
+    source (2.8 nu from 3 nu; 0.3 nu from the source) takes `member_steps` lm steps in their
+    place; one beyond that reach (6 nu) takes the budget again; member_steps=0 keeps the
+    budget throughout, and so does warm start "zero"."""
+    source = context.source
+    nu = source.coefficients["nu"]
+    targets = [source.with_coefficients(nu=f * nu) for f in (3.0, 2.8, 0.3, 6.0)]
+    budget = Budget(adam_steps=5, iterations=10)
+    full, member = ("ssbroyden", 5 + 10 + 4), ("lm", 7)
+    for options, expected in (({"member_steps": 7}, [full, member, member, full]),
+                              ({"member_steps": 0}, [full] * 4),
+                              ({"member_steps": 7, "warm_start": "zero"}, [full] * 4)):
+        method = make_method("pac", ratio=0.5, lm_finish=4, **options)
+        method.prepare(context, Budget(adam_steps=0, iterations=5), progress=False)
+        results = [method.adapt(target, budget, eval_every=1, progress=False).result for target in targets]
+        assert [(r.history.optimizer, r.steps) for r in results] == expected, options
+        for result, (optimizer, _) in zip(results, expected):
+            if optimizer == "lm":
+                assert result.history.loss[-1] < result.history.loss[0]
 
 
 @pytest.mark.parametrize("warm_start", ["zero", "nearest"])
@@ -211,6 +235,8 @@ def test_pac_nearest_warm_start_trains_nearest_targets_first(context, warm_start
 def test_pac_refuses_an_unknown_warm_start():
     with pytest.raises(ValueError, match="warm start 'neighbour'"):
         PAC(warm_start="neighbour")
+    with pytest.raises(ValueError, match="member steps must be >= 0"):
+        PAC(member_steps=-1)
 
 
 def test_every_method_checks_its_own_options():
@@ -237,7 +263,8 @@ def test_the_posed_source_stays_bit_exact_under_every_method_that_keeps_it(conte
     before = evaluator.predict(method.source_model())
     for target in (context.targets[0], context.source.with_coefficients(nu=0.02 / math.pi)):
         adapted = method.adapt(target, STEPS, loss=context.loss_for(target), progress=False)
-        assert adapted.result.history.optimizer == STEPS.optimizer
+        # PAC-Net calibrates the second target, within the family's reach, by lm steps.
+        assert adapted.result.history.optimizer in (STEPS.optimizer, "lm") and adapted.result.steps > 0
         assert np.array_equal(evaluator.predict(adapted.source_view), before)
     assert np.array_equal(evaluator.predict(method.source_model()), before)
 

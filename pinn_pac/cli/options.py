@@ -138,19 +138,31 @@ def _method_options() -> dict[str, tuple[Any, list[str]]]:
     return declared
 
 
+def _own_defaults(name: str, owners: list[str]) -> dict[str, Any]:
+    """Each owner's default of option `name`."""
+    return {owner: next(f.default for f in METHODS[owner].option_fields() if f.name == name) for owner in owners}
+
+
 def add_method_options(parser: argparse.ArgumentParser) -> None:
     """One flag per option of every method, made from its options dataclass; an option that
-    several methods declare (the same field) is one flag, its help naming them."""
+    several methods declare (the same field) is one flag, its help naming them. Where their
+    defaults differ, the flag's default is None: each method keeps its own."""
     group = parser.add_argument_group("method options")
     for name, (option, owners) in _method_options().items():
         flag = "--" + name.replace("_", "-")
         shared = f"{', '.join(owners)}: " if len(owners) > 1 else ""
-        help_text = shared + option.metadata["help"] + " (%(default)s)"
+        defaults = _own_defaults(name, owners)
+        if len(set(defaults.values())) > 1:
+            default = None
+            shown = " (" + ", ".join(f"{owner} {value}" for owner, value in defaults.items()) + ")"
+        else:
+            default, shown = option.default, " (%(default)s)"
+        help_text = shared + option.metadata["help"] + shown
         if isinstance(option.default, bool):
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                               default=option.default, help=help_text)
+                               default=default, help=help_text)
         else:
-            group.add_argument(flag, dest=name, type=type(option.default), default=option.default,
+            group.add_argument(flag, dest=name, type=type(option.default), default=default,
                                choices=option.metadata["choices"], help=help_text)
 
 
@@ -216,7 +228,8 @@ def methods_from(args: argparse.Namespace, typed: set[str]) -> list[TransferMeth
     if stray:
         flags = ", ".join(f"--{name.replace('_', '-')} ({', '.join(declared[name][1])})" for name in stray)
         raise UsageError(f"--method {args.method} takes no {flags}")
-    return [METHODS[name](**{f.name: getattr(args, f.name) for f in METHODS[name].option_fields()})
+    return [METHODS[name](**{f.name: getattr(args, f.name) for f in METHODS[name].option_fields()
+                             if getattr(args, f.name) is not None})
             for name in names]
 
 

@@ -39,8 +39,9 @@ MODE = "AVX2,STRICT"
 #: one). Not relative to the error itself: a network at 3e-11 moves by 4e-5 of its error when
 #: its prediction moves by 1e-15 of the solution. Measured: the 60 models of the 37 committed
 #: runs re-evaluated on an AMD EPYC (MKL's AUTO path) moved by at most 4.9e-15 in rel L2 and
-#: 3.1e-13 in max error.
-CROSS_MACHINE_ATOL = 1e-11
+#: 3.1e-13 in max error; the problem set's KdV and holed-Poisson runs (made on an AMD EPYC
+#: family 25 model 17) re-evaluated on a model 1 moved by up to 2.7e-11 and 2.6e-11.
+CROSS_MACHINE_ATOL = 1e-10
 
 _MKL_CBWR_ALL = -1
 _STRICT = 0x10000

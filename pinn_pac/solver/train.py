@@ -192,6 +192,13 @@ def train(
             return "time limit reached"
         return None
 
+    def starting_loss() -> float:
+        """The loss at step 0; from the lm rows where the phase is lm steps alone, so that a
+        short lm calibration builds no compiled pass (seconds of compiling) for this one value."""
+        if budget.optimizer == "lm" and not budget.adam_steps and budget.iterations and parameters:
+            return float(LeastSquares(loss_fn, network, parameters, penalty).rows().square().sum())
+        return float(objective().detach())
+
     term_values, tracked_values = loss_fn.term_values, loss_fn.tracked_values
     every = loss_fn.resample_every
     resample = (lambda: loss_fn.resample(network)) if every else None
@@ -213,7 +220,7 @@ def train(
     if saved is None:
         if reweight_every:
             reweight(True)
-        stopped = record(0, float(objective().detach()))
+        stopped = record(0, starting_loss())
     try:
         if saved is None and budget.adam_steps and stopped is None and parameters:
             stopped, step = run_adam(objective, parameters, budget, record, bar, eval_every,

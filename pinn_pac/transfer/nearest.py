@@ -1,9 +1,11 @@
 """Warm starts from the nearest member: a method with `warm_start="nearest"` starts each target
 from the member (the source or a target trained before it) nearest in coefficients, and takes
-the targets nearest first, so that each starts from a neighbour. `"continuation"` (for the
-methods that train every weight) goes on as numerical continuation in the coefficients does:
-the start is predicted from the two nearest members (`secant_step`), and the quasi-Newton
-matrix is the one the nearest member's training ended with."""
+the targets nearest first, so that each starts from a neighbour. `"auto"` does so among the
+members its process holds: in one process that is `"nearest"`; a target sent to a worker
+(which holds only the source) starts from the source, so targets may train in parallel.
+`"continuation"` (for the methods that train every weight) goes on as numerical continuation
+in the coefficients does: the start is predicted from the two nearest members (`secant_step`),
+and the quasi-Newton matrix is the one the nearest member's training ended with."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from typing import Callable, Sequence
 from equations import Equation
 from equations.errors import InputError
 
-#: "zero": every target starts from the source (no change to it); "nearest": see the module.
-WARM_STARTS = ("zero", "nearest")
+#: "zero": every target starts from the source (no change to it); "nearest", "auto": see the module.
+WARM_STARTS = ("auto", "zero", "nearest")
 #: The warm starts of the methods that train every weight: these and "continuation".
 CONTINUATION_STARTS = (*WARM_STARTS, "continuation")
-WARM_START_HELP = ("start each target from the source, or from the nearest member trained before it, "
-                   "nearest targets first")
+WARM_START_HELP = ("start each target from the source (zero), or from the nearest member trained before it, "
+                   "nearest targets first (nearest; auto: the same, except that targets sent to workers start "
+                   "from the source)")
 CONTINUATION_HELP = (WARM_START_HELP + "; continuation (finetune, l2sp): from the two nearest members' line "
                      "and the nearest member's quasi-Newton matrix")
 #: How far past the nearest member a secant start may reach, in units of the two members' spacing.
@@ -99,7 +102,8 @@ class NearestStart:
 
     @property
     def targets_independent(self) -> bool:
-        return self.options.warm_start == "zero"
+        """True for "zero", and for "auto", whose targets in other processes start from the source."""
+        return self.options.warm_start in ("zero", "auto")
 
     def known_members(self) -> list[Equation]:
         """The source and every target trained (or taken up) so far."""
@@ -109,6 +113,16 @@ class NearestStart:
         if self.options.warm_start == "zero":
             return list(targets)
         return nearest_first(targets, self.known_members(), self.context.source)
+
+    def within_reach(self, target: Equation) -> bool:
+        """True where a warm start begins `target` at a member no farther from it than the
+        farthest calibrated member lies from the source: a step the family has already taken."""
+        if self.options.warm_start == "zero" or not self.calibrated:
+            return False
+        source = self.context.source
+        reach = max(coefficient_distance(member, source, source) for member in self.calibrated)
+        start = nearest_member(target, self.known_members(), source)
+        return coefficient_distance(target, start, source) <= reach
 
     def nearest_start(self, target: Equation) -> Equation | None:
         """The trained target `target` starts from, or None for the source (also on a tie)."""

@@ -37,14 +37,19 @@ class PACOptions:
     free_by: str = option("magnitude", "pac: free the smallest weights, or the smallest for how hard the "
                           "targets' losses pull on them", FREE_BY)
     own_biases: bool = option(False, "pac: each target calibrates its own biases too")
-    warm_start: str = option("zero", WARM_START_HELP, WARM_STARTS)
+    warm_start: str = option("auto", WARM_START_HELP, WARM_STARTS)
     with_allocate: bool = option(True, "pac: retrain the kept weights on the source after pruning")
     lm_finish: int = option(400, "pac: Levenberg-Marquardt steps on the freed weights after each target's "
                             "quasi-Newton calibration, where the family's loss allows them (pure derivatives, "
                             "no causal weighting); 0: none")
+    member_steps: int = option(30, "pac: Levenberg-Marquardt steps that calibrate a target whose warm start "
+                               "lies within the family's reach (no farther from it than the farthest calibrated "
+                               "member lies from the source), in place of the calibration budget and lm finish, "
+                               "where the family's loss allows them; 0: always that budget")
 
-    #: What a run recorded before an option existed meant by it: no lm finish.
-    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"lm_finish": 0}
+    #: What a run recorded before an option existed meant by it: no lm finish, and the
+    #: calibration budget for a target started from a member.
+    RECORDED_BEFORE: ClassVar[dict[str, Any]] = {"lm_finish": 0, "member_steps": 0}
 
     def __post_init__(self) -> None:
         if not 0.0 < self.ratio < 1.0:
@@ -61,6 +66,8 @@ class PACOptions:
         check_warm_start(self.warm_start)
         if self.lm_finish < 0:
             raise InputError(f"lm finish steps must be >= 0, got {self.lm_finish}")
+        if self.member_steps < 0:
+            raise InputError(f"member steps must be >= 0, got {self.member_steps}")
 
 
 class PAC(NearestStart, TransferMethod):
@@ -70,10 +77,12 @@ class PAC(NearestStart, TransferMethod):
     `free_by`), whether each target has its own biases (`own_biases`), the penalty, Allocate,
     and lm steps after each calibration (`lm_finish`, on by default: with Allocate as long as
     the source's training, they put PAC-Net below LoRA on 13 of the transfer benchmark's 16 pairs).
-    `warm_start="nearest"` starts each target's adapter from that of the nearest target
-    calibrated before it, where that one is nearer than the source (the start adapter); targets are then taken nearest first, each the one closest to the source
-    or a member already calibrated, so that each starts from a neighbour. Distances are
-    measured in coefficients relative to the source's (see `nearest`).
+    A warm start ("auto", the default, or "nearest") starts each target's adapter from that of
+    the nearest target calibrated before it, where that one is nearer than the source (the
+    start adapter); targets are then taken nearest first, each the one closest to the source or
+    a member already calibrated, so that each starts from a neighbour. Distances are measured in
+    coefficients relative to the source's (see `nearest`). A target whose start lies within the
+    family's reach (`within_reach`) is calibrated by `member_steps` lm steps alone.
     """
 
     name, keeps_source = "pac", True
@@ -110,8 +119,9 @@ class PAC(NearestStart, TransferMethod):
     def adapt(self, target, budget, evaluator=None, loss=None, **train_options) -> Adapted:
         key = coefficient_key(target)
         loss = self._loss(target, loss)
-        result = self.pac.calibrate(key, loss, self._with_finish(budget, loss), self.options.penalty, evaluator,
-                                    start=self._start(target), **train_options)
+        budget = self._from_member(budget, loss) if self.within_reach(target) else self._with_finish(budget, loss)
+        result = self.pac.calibrate(key, loss, budget, self.options.penalty, evaluator, start=self._start(target),
+                                    **train_options)
         self.calibrated.append(target)
         freed = self.pac.freed_count
         return Adapted(self.pac.target_view(key), self.pac.source_view(), freed, freed, result)
@@ -143,9 +153,22 @@ class PAC(NearestStart, TransferMethod):
         the run asks of every method), where lm steps can train the freed weights on the
         target's loss; a calibration by lm takes none."""
         steps = self.options.lm_finish
-        if steps and budget.iterations and budget.optimizer != "lm" and serves(loss, AdaptedNetwork(self.pac, self.pac.start_adapter())):
+        if steps and budget.iterations and budget.optimizer != "lm" and self._lm_serves(loss):
             return replace(budget, finish=budget.finish + steps)
         return budget
+
+    def _from_member(self, budget: Budget, loss: PhysicsLoss) -> Budget:
+        """The budget of a target within the family's reach (`within_reach`): `member_steps` lm
+        steps (the run's stops kept), where lm steps can train the freed weights on the target's
+        loss; else the calibration budget. A near member's adapter lies so near the target's that
+        Gauss-Newton steps converge in tens of steps (benchmarks/member_cost.py)."""
+        steps = self.options.member_steps
+        if steps and self._lm_serves(loss):
+            return replace(budget, adam_steps=0, iterations=steps, optimizer="lm", finish=0)
+        return self._with_finish(budget, loss)
+
+    def _lm_serves(self, loss: PhysicsLoss) -> bool:
+        return serves(loss, AdaptedNetwork(self.pac, self.pac.start_adapter()))
 
     def _start(self, target: Equation) -> str | None:
         """The calibrated target to start from, or None for the start adapter (the source)."""
